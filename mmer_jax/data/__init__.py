@@ -1,0 +1,1 @@
+"""Input pipeline: TFDS ArrayRecord sources, preprocessors, grain loaders."""

@@ -1,0 +1,59 @@
+"""The preprocessor contract: keep -> fit (train split only) -> __call__ per example."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+Example = Mapping[str, Any]
+
+
+class Preprocessor:
+  """Turns one stored example into a dict of fixed-shape numpy arrays.
+
+  Output keys: model inputs by modality (e.g. `text`, `text_mask`, `audio`, `audio_mask`),
+  `label`, and host-only metadata under `meta/...` (strings allowed; never fed to the model, used
+  for sliced evaluation and prediction files).
+
+  Statistics that depend on data (normalisation, TF-IDF vocabularies, scalers) are learnt in `fit`,
+  which the pipeline calls on the TRAIN split only, and are saved with `state_dict` so evaluation and
+  prediction reuse exactly what training saw. That is what makes the default protocols leakage-free.
+  """
+
+  def keep(self, example: Example) -> bool:
+    """False drops the example from the task (e.g. a label outside the label scheme)."""
+    del example
+    return True
+
+  def needs_fit(self) -> bool:
+    return False
+
+  def fit(self, examples: Iterable[Example]) -> None:
+    del examples
+
+  def state_dict(self) -> dict[str, Any]:
+    return {}
+
+  def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    del state
+
+  def __call__(self, example: Example) -> dict[str, np.ndarray]:
+    raise NotImplementedError
+
+
+def pad_or_truncate(x: np.ndarray, length: int, *, keep: str = "first") -> tuple[np.ndarray, np.ndarray]:
+  """Pads (with zeros, at the end) or truncates axis 0 to `length`; returns (array, mask).
+
+  keep="last" keeps the last `length` steps when truncating (Williams et al.'s fixed-length rule).
+  """
+  x = np.asarray(x)
+  n = x.shape[0]
+  if n > length:
+    x = x[-length:] if keep == "last" else x[:length]
+    n = length
+  out = np.zeros((length,) + x.shape[1:], dtype=x.dtype)
+  out[:n] = x
+  mask = np.zeros((length,), dtype=bool)
+  mask[:n] = True
+  return out, mask
