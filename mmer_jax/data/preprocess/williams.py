@@ -1,0 +1,71 @@
+"""Early-fusion input of Williams et al. on word-aligned CMU-MOSEI (seed 001).
+
+Per segment: concat([text, visual, audio]) per word -> (steps, 300 + 35|713 + 74); visual and audio are
+z-normalised over time per instance, exactly as the seed does ((x - mean_t) / std_t, then
+nan_to_num, no epsilon: constant features become 0); then the seed's fixed-length rule keeps the last
+`steps` words and zero-pads at the end. The 2018 paper instead pre-padded at the front
+(`pad="front"`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ml_collections import ConfigDict
+
+from mmer_jax import registry
+from mmer_jax.data.preprocess.base import Example, Preprocessor
+
+VISUAL_FEATURES = ("facet", "openface")
+
+
+def znorm_over_time(x: np.ndarray) -> np.ndarray:
+  with np.errstate(divide="ignore", invalid="ignore"):
+    out = (x - x.mean(axis=0, keepdims=True)) / x.std(axis=0, keepdims=True)
+  return np.nan_to_num(out).astype(np.float32)
+
+
+def fixed_length(x: np.ndarray, steps: int, pad: str = "end") -> tuple[np.ndarray, np.ndarray]:
+  """Keeps the last `steps` rows; zero-pads at the end (seed) or the front (2018 paper)."""
+  x = x[-steps:]
+  out = np.zeros((steps,) + x.shape[1:], np.float32)
+  mask = np.zeros((steps,), bool)
+  if pad == "end":
+    out[:len(x)], mask[:len(x)] = x, True
+  elif pad == "front":
+    out[steps - len(x):], mask[steps - len(x):] = x, True
+  else:
+    raise ValueError(f"input.preprocess.pad={pad!r}; use 'end' (seed 001) or 'front' (Williams 2018).")
+  return out, mask
+
+
+class WilliamsEarlyFusion(Preprocessor):
+
+  def __init__(self, steps: int, visual: str, pad: str, num_outputs: int):
+    if visual not in VISUAL_FEATURES:
+      raise ValueError(f"input.preprocess.visual={visual!r}; use one of {VISUAL_FEATURES}.")
+    if num_outputs not in (6, 7):
+      raise ValueError("model.num_outputs must be 7 (sentiment + 6 emotions, seed) or 6 (emotions, 2018 paper).")
+    self.steps, self.visual, self.pad, self.num_outputs = steps, visual, pad, num_outputs
+
+  def __call__(self, example: Example) -> dict[str, np.ndarray]:
+    text = np.asarray(example["glove"], np.float32)
+    visual = znorm_over_time(np.asarray(example[self.visual], np.float32))
+    audio = znorm_over_time(np.asarray(example["covarep"], np.float32))
+    features, mask = fixed_length(np.concatenate([text, visual, audio], axis=1), self.steps, self.pad)
+    labels = np.asarray(example["labels"], np.float32)
+    return {
+        "features": features,
+        "features_mask": mask,
+        "label": labels[-self.num_outputs:],
+        "meta/id": np.asarray(_text(example["id"])),
+    }
+
+
+def _text(value) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+@registry.PREPROCESSORS.register("williams_ef")
+def make(cfg: ConfigDict) -> WilliamsEarlyFusion:
+  return WilliamsEarlyFusion(steps=cfg.get("steps", 45), visual=cfg.get("visual", "facet"),
+                             pad=cfg.get("pad", "end"), num_outputs=cfg.get("num_outputs", 7))
