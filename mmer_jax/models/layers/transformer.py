@@ -40,15 +40,18 @@ def torch_bias_init(fan_in: int) -> nn.initializers.Initializer:
 
 
 class TorchDense(nn.Module):
-  """`nn.Dense` with PyTorch `nn.Linear` initialisation (same parameter count: kernel + bias)."""
+  """Linear layer with PyTorch `nn.Linear` initialisation; params `kernel` (in, out) and `bias`."""
 
   features: int
   use_bias: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return nn.Dense(self.features, use_bias=self.use_bias, kernel_init=torch_kernel_init,
-                    bias_init=torch_bias_init(x.shape[-1]))(x)
+    fan_in = x.shape[-1]
+    y = jnp.dot(x, self.param("kernel", torch_kernel_init, (fan_in, self.features)))
+    if self.use_bias:
+      y = y + self.param("bias", torch_bias_init(fan_in), (self.features,))
+    return y
 
 
 # xavier_uniform over the fused (3d, d) in_proj matrix gives U(+-sqrt(6 / 4d)); for one (d, d)
