@@ -1,0 +1,58 @@
+r"""Launches training or evaluation of a config.
+
+  python launch.py --config=configs/williams_sample.py --workdir=workdirs/demo
+  python launch.py --config=configs/williams_sample.py:smoke --workdir=/tmp/w --config.num_epochs=1
+  python launch.py --config=configs/williams_sample.py --workdir=workdirs/demo --mode=evaluate
+
+Rerunning the same command resumes from the latest checkpoint in --workdir.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from absl import app, flags
+from absl import logging as absl_logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:args]).",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and the report go.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate"], "train (and resume) or evaluate the best checkpoint.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def prepare_data_dir(config, workdir: Path) -> None:
+  """Defaults input.data_dir to <workdir>/data and builds self-contained sample datasets if asked."""
+  with config.unlocked():
+    if not config.input.data_dir:
+      config.input.data_dir = str(workdir / "data")
+  if config.input.get("build_if_missing", False):
+    from mmer_jax.data import sources  # noqa: PLC0415
+    try:
+      sources.tfds_source(config.input.tfds_name, config.input.splits.train, config.input.data_dir)
+    except sources.DatasetNotBuiltError:
+      from tfds_builders import build  # noqa: PLC0415
+      logging.info("Building %s into %s", config.input.tfds_name, config.input.data_dir)
+      build.build(config.input.tfds_name, config.input.data_dir)
+
+
+def main(argv):
+  del argv
+  # Orbax and grain log every save at INFO through absl; keep the console to our own progress.
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  logging.getLogger("mmer_jax").setLevel(logging.INFO)
+  from mmer_jax.train import trainer  # noqa: PLC0415  (after flag parsing: grain reads absl flags)
+  config, workdir = _CONFIG.value, Path(_WORKDIR.value).expanduser()
+  prepare_data_dir(config, workdir)
+  results = trainer.train_and_evaluate(config, workdir, mode=_MODE.value)
+  for split, metrics in results.items():
+    headline = {k: round(v, 4) for k, v in list(metrics.items())[:8]}
+    print(f"{split}: {headline}")
+  if results:
+    print(f"Report: {workdir / 'report' / 'report.md'}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,196 @@
+"""Host-side input pipeline: sources -> keep/fit -> grain (seeded shuffle, map, batch, prefetch).
+
+Design choices and why:
+- Each epoch is one grain MapDataset: a seeded shuffle of the kept examples (same permutation on every
+  host), a strided per-host shard, preprocess, batch with drop_remainder. Its position is simply
+  (epoch, batch index), so resuming slices the dataset and nothing is replayed or lost.
+- Every host runs the same number of steps: steps per epoch = kept // global batch.
+- Evaluation pads the last batch with copies of a real example flagged `_valid = False`, so shapes stay
+  static (one compile) and every example is scored exactly once.
+- Statistics (normalisers, TF-IDF, scalers) are fitted on the train split only, before anything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import grain
+import jax
+import numpy as np
+from ml_collections import ConfigDict
+from tqdm import tqdm
+
+from mmer_jax import registry
+from mmer_jax.data import sources as sources_lib
+from mmer_jax.data.preprocess.base import Preprocessor
+
+log = logging.getLogger(__name__)
+
+VALID_KEY = "_valid"
+SPLITS = ("train", "valid", "test")
+
+
+class IndexedSource:
+  """A random-access view of `source` restricted to `indices` (kept examples)."""
+
+  def __init__(self, source: Sequence[Any], indices: np.ndarray):
+    self.source, self.indices = source, np.asarray(indices, np.int64)
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, i: int) -> Any:
+    return self.source[int(self.indices[i])]
+
+
+class ConcatSource:
+  """Several random-access sources seen as one (extra training sources are appended to train)."""
+
+  def __init__(self, parts: Sequence[Sequence[Any]]):
+    self.parts = list(parts)
+    self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+
+  def __len__(self) -> int:
+    return int(self.offsets[-1])
+
+  def __getitem__(self, i: int) -> Any:
+    part = int(np.searchsorted(self.offsets, i, side="right") - 1)
+    return self.parts[part][i - int(self.offsets[part])]
+
+
+def collate(examples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+  keys = examples[0].keys()
+  for ex in examples[1:]:
+    if ex.keys() != keys:
+      raise ValueError(f"Preprocessor returned different keys across examples: {sorted(keys)} vs {sorted(ex.keys())}.")
+  try:
+    return {k: np.stack([np.asarray(ex[k]) for ex in examples]) for k in keys}
+  except ValueError as error:
+    shapes = {k: sorted({np.shape(ex[k]) for ex in examples}, key=str) for k in keys}
+    bad = {k: s for k, s in shapes.items() if len(s) > 1}
+    raise ValueError(f"Preprocessor outputs must have fixed shapes; varying: {bad}. Pad them "
+                     "to configured lengths (see Preprocessor docs).") from error
+
+
+@dataclasses.dataclass
+class HostInfo:
+  index: int = 0
+  count: int = 1
+
+  @classmethod
+  def current(cls) -> "HostInfo":
+    return cls(jax.process_index(), jax.process_count())
+
+
+class InputPipeline:
+  """Builds train/valid/test iterators of host-local numpy batches from `config.input`."""
+
+  def __init__(self, config: ConfigDict, sources: Optional[Mapping[str, Sequence[Any]]] = None,
+               host: Optional[HostInfo] = None):
+    self.cfg = config.input
+    self.seed = int(config.seed)
+    self.host = host or HostInfo.current()
+    self.preprocessor: Preprocessor = registry.get_preprocessor(self.cfg.preprocessor)(
+        self.cfg.get("preprocess", ConfigDict()))
+    for name, size in (("batch_size", self.cfg.batch_size), ("eval_batch_size", self.eval_batch_size)):
+      if size % self.host.count:
+        raise ValueError(f"input.{name}={size} must be divisible by the number of hosts ({self.host.count}).")
+    raw = {split: (sources[split] if sources is not None else self._tfds(split)) for split in self.splits}
+    if "train" in raw:
+      extras = [self._tfds_extra(extra) for extra in self.cfg.get("extra_train_sources", []) or []]
+      raw["train"] = ConcatSource([raw["train"], *extras]) if extras else raw["train"]
+    self.raw = raw
+    self.kept = {split: self._kept_indices(split, source) for split, source in raw.items()}
+
+  # --- construction helpers -------------------------------------------------------------------
+  @property
+  def splits(self) -> list[str]:
+    return [s for s in SPLITS if self.cfg.splits.get(s)]
+
+  @property
+  def eval_batch_size(self) -> int:
+    return int(self.cfg.get("eval_batch_size", None) or self.cfg.batch_size)
+
+  def _tfds(self, split: str) -> Sequence[Any]:
+    return sources_lib.tfds_source(self.cfg.tfds_name, self.cfg.splits[split], self.cfg.data_dir)
+
+  def _tfds_extra(self, extra: Mapping[str, str]) -> Sequence[Any]:
+    return sources_lib.tfds_source(extra["tfds_name"], extra.get("split", "train"),
+                                   extra.get("data_dir", self.cfg.data_dir))
+
+  def _kept_indices(self, split: str, source: Sequence[Any]) -> np.ndarray:
+    if type(self.preprocessor).keep is Preprocessor.keep:
+      return np.arange(len(source))
+    keep = self.preprocessor.keep
+    kept = [i for i in tqdm(range(len(source)), desc=f"select {split}", leave=False, mininterval=2)
+            if keep(source[i])]
+    log.info("%s: kept %d of %d examples", split, len(kept), len(source))
+    return np.asarray(kept, np.int64)
+
+  def fit_preprocessor(self) -> None:
+    """Fits data statistics on the train split only (never valid/test)."""
+    if not self.preprocessor.needs_fit():
+      return
+    train = IndexedSource(self.raw["train"], self.kept["train"])
+    self.preprocessor.fit(train[i] for i in tqdm(range(len(train)), desc="fit preprocessor", mininterval=2))
+
+  # --- iteration ------------------------------------------------------------------------------
+  def num_examples(self, split: str) -> int:
+    return len(self.kept[split])
+
+  @property
+  def steps_per_epoch(self) -> int:
+    steps = self.num_examples("train") // self.cfg.batch_size
+    if steps == 0:
+      raise ValueError(f"input.batch_size={self.cfg.batch_size} exceeds the {self.num_examples('train')} "
+                       "training examples; lower the batch size.")
+    return steps
+
+  def _read_options(self) -> grain.ReadOptions:
+    return grain.ReadOptions(num_threads=int(self.cfg.get("num_threads", 2)),
+                             prefetch_buffer_size=int(self.cfg.get("prefetch", 4)))
+
+  def train_epoch(self, epoch: int, start_batch: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    """Host-local batches of epoch `epoch`, starting at `start_batch` (exact resume)."""
+    local_bs = self.cfg.batch_size // self.host.count
+    steps = self.steps_per_epoch
+    ds = grain.MapDataset.source(IndexedSource(self.raw["train"], self.kept["train"]))
+    ds = ds.shuffle(seed=self.seed + epoch)[self.host.index::self.host.count][:steps * local_bs]
+    ds = ds.map(self.preprocessor).batch(local_bs, drop_remainder=True, batch_fn=collate)
+    return iter(ds[start_batch:].to_iter_dataset(self._read_options()))
+
+  def eval_batches(self, split: str) -> Iterator[dict[str, np.ndarray]]:
+    """Host-local padded batches with a `_valid` mask; every host yields the same number of batches."""
+    local_bs = self.eval_batch_size // self.host.count
+    kept = self.kept[split]
+    local = kept[self.host.index::self.host.count]
+    per_host = math.ceil(len(kept) / self.host.count)
+    num_batches = max(1, math.ceil(per_host / local_bs))
+    padded = num_batches * local_bs
+    if len(local) == 0:
+      local = kept[:1]  # A host with no examples still runs the steps, on masked-out padding.
+    order = np.concatenate([np.arange(len(local)), np.zeros(padded - len(local), np.int64)])
+    valid = np.arange(padded) < len(self.kept[split][self.host.index::self.host.count])
+    ds = grain.MapDataset.source(IndexedSource(self.raw[split], local[order]))
+    ds = ds.map(self.preprocessor).batch(local_bs, batch_fn=collate)
+    for i, batch in enumerate(ds.to_iter_dataset(self._read_options())):
+      batch[VALID_KEY] = valid[i * local_bs:(i + 1) * local_bs]
+      yield batch
+
+  def num_eval_batches(self, split: str) -> int:
+    per_host = math.ceil(len(self.kept[split]) / self.host.count)
+    return max(1, math.ceil(per_host / (self.eval_batch_size // self.host.count)))
+
+  def example_batch(self) -> dict[str, np.ndarray]:
+    """One host-local training batch (shapes for init and compile)."""
+    return next(self.train_epoch(0))
+
+
+def split_model_inputs(batch: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+  """(device arrays: model inputs + label + _valid, host-only `meta/*` values)."""
+  device = {k: v for k, v in batch.items() if not k.startswith("meta/")}
+  meta = {k: v for k, v in batch.items() if k.startswith("meta/")}
+  return device, meta

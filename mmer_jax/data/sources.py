@@ -1,0 +1,48 @@
+"""Random-access example sources: built TFDS datasets (ArrayRecord), read without TensorFlow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import tensorflow_datasets as tfds
+
+
+class DatasetNotBuiltError(FileNotFoundError):
+  """The configured dataset is not in data_dir; the message gives the command that builds it."""
+
+
+def tfds_source(tfds_name: str, split: str, data_dir: str) -> Sequence[dict[str, Any]]:
+  """`tfds.data_source` for `name/config` and a TFDS split expression (`session1+session2`, `train[:50%]`)."""
+  data_dir = str(Path(data_dir).expanduser())
+  name = tfds_name.split(":")[0]
+  try:
+    builder = tfds.builder(tfds_name, data_dir=data_dir)
+  except Exception as error:  # tfds raises DatasetNotFoundError / registry errors for unknown names.
+    builder = _builder_from_directory(name, data_dir)
+    if builder is None:
+      raise DatasetNotBuiltError(_build_hint(tfds_name, data_dir)) from error
+  if not builder.is_prepared():
+    raise DatasetNotBuiltError(_build_hint(tfds_name, data_dir))
+  known = set(builder.info.splits.keys())
+  for part in split.replace("+", " ").split():
+    base = part.split("[")[0]
+    if base not in known:
+      raise KeyError(f"input.splits names split {base!r}, which {tfds_name} does not have. "
+                     f"Its splits: {', '.join(sorted(known))}.")
+  return builder.as_data_source(split=split)
+
+
+def _builder_from_directory(name: str, data_dir: str):
+  """Finds a built `<data_dir>/<name>/<config>/<version>` without the builder code being registered."""
+  path = Path(data_dir, *name.split("/"))
+  versions = sorted(p for p in path.glob("*") if (p / "dataset_info.json").exists()) if path.exists() else []
+  if not versions:
+    return None
+  return tfds.builder_from_directory(str(versions[-1]))
+
+
+def _build_hint(tfds_name: str, data_dir: str) -> str:
+  return (f"Dataset {tfds_name!r} is not built in {data_dir}. Build it from your copy of the release with\n"
+          f"  python -m tfds_builders.build {tfds_name} --manual_dir=<release folder> --data_dir={data_dir}\n"
+          f"(see README 'Datasets'), or point input.data_dir at the folder where it was built.")

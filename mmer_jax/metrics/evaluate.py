@@ -1,0 +1,64 @@
+"""Turns a split's model outputs into the metrics of its task type."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping, Optional
+
+import numpy as np
+import pandas as pd
+from ml_collections import ConfigDict
+
+from mmer_jax.metrics import classification, multilabel, regression
+
+TASK_TYPES = ("single_label", "multi_label", "regression")
+
+
+@dataclasses.dataclass
+class EvalResult:
+  scalars: dict[str, float]
+  table: pd.DataFrame                   # per-class / per-emotion metrics
+  predictions: pd.DataFrame             # one row per example: metadata, truth, prediction
+  confusion: Optional[np.ndarray] = None
+  thresholds: Optional[np.ndarray] = None
+  y_true: Optional[np.ndarray] = None
+  y_pred: Optional[np.ndarray] = None   # class ids, binary matrix or regression values
+
+
+def evaluate_predictions(task: ConfigDict, y_true: np.ndarray, outputs: np.ndarray, *, loss: float,
+                         meta: Optional[Mapping[str, np.ndarray]] = None,
+                         thresholds: Optional[np.ndarray] = None) -> EvalResult:
+  """`thresholds=None` on a multi-label task tunes them on this split (validation); pass the
+  validation thresholds when evaluating test."""
+  names = list(task.class_names)
+  predictions = pd.DataFrame({k.removeprefix("meta/"): np.asarray(v).astype(str) for k, v in (meta or {}).items()})
+  if task.type == "single_label":
+    y_pred = outputs.argmax(axis=-1)
+    scalars, table, confusion = classification.single_label_metrics(y_true, y_pred, names)
+    predictions["label"], predictions["prediction"] = [names[i] for i in y_true], [names[i] for i in y_pred]
+    for k, name in enumerate(names):
+      predictions[f"logit_{name}"] = outputs[:, k]
+    result = EvalResult(scalars, table, predictions, confusion=confusion, y_true=y_true, y_pred=y_pred)
+  elif task.type == "multi_label":
+    probs = 1.0 / (1.0 + np.exp(-outputs))
+    if thresholds is None:
+      thresholds = multilabel.tune_thresholds(
+          y_true, probs, multilabel.threshold_grid(task.get("threshold_step", 0.005)))
+    scalars, table = multilabel.multilabel_metrics(y_true, probs, thresholds, names)
+    y_pred = (probs >= thresholds).astype(int)
+    for k, name in enumerate(names):
+      predictions[f"true_{name}"], predictions[f"prob_{name}"] = y_true[:, k], probs[:, k]
+    result = EvalResult(scalars, table, predictions, thresholds=thresholds,
+                        y_true=(y_true > 0.5).astype(int), y_pred=y_pred)
+  elif task.type == "regression":
+    first = int(task.get("eval_from_column", 0))  # seed 001 drops its sentiment column before scoring
+    scalars, table = regression.regression_metrics(
+        y_true[:, first:], outputs[:, first:], neutral_class=task.get("neutral_class", True), names=names[first:])
+    for k, name in enumerate(names):
+      predictions[f"true_{name}"], predictions[f"pred_{name}"] = y_true[:, k], outputs[:, k]
+    result = EvalResult(scalars, table, predictions, y_true=y_true, y_pred=outputs)
+  else:
+    raise ValueError(f"config.task.type={task.type!r}; use one of {', '.join(TASK_TYPES)}.")
+  result.scalars["loss"] = float(loss)
+  result.scalars["num_examples"] = float(len(y_true))
+  return result

@@ -1,0 +1,68 @@
+"""Multi-label emotion metrics as SAMSEMO and MME2E define them.
+
+Thresholds are tuned per emotion on the validation split over a grid and then applied to test.
+Averages: `f1_macro` (plain mean, upstream MME2E) and `f1_samsemo_avg` (SAMSEMO's "Ave": per-emotion
+F1 weighted by each emotion's number of positives). `wacc` is MME2E/CMU's weighted accuracy
+(TP * N/P + TN) / (2N).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+
+def threshold_grid(step: float = 0.005) -> np.ndarray:
+  """SAMSEMO's grid is arange(0.005, 1, 0.005); upstream MME2E uses arange(0.05, 1, 0.05)."""
+  return np.arange(step, 1.0, step)
+
+
+def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, grid: np.ndarray) -> np.ndarray:
+  """Per-emotion threshold maximising that emotion's binary F1 (first maximum on ties)."""
+  thresholds = np.empty(y_true.shape[1])
+  for k in range(y_true.shape[1]):
+    scores = [skm.f1_score(y_true[:, k], probs[:, k] >= t, zero_division=0) for t in grid]
+    thresholds[k] = grid[int(np.argmax(scores))]
+  return thresholds
+
+
+def weighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+  positives = float((y_true == 1).sum())
+  negatives = float((y_true == 0).sum())
+  tp = float(((y_pred == 1) & (y_true == 1)).sum())
+  tn = float(((y_pred == 0) & (y_true == 0)).sum())
+  if positives == 0 or negatives == 0:
+    return float("nan")
+  return (tp * negatives / positives + tn) / (2 * negatives)
+
+
+def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray,
+                       class_names: Sequence[str]) -> tuple[dict[str, float], pd.DataFrame]:
+  y_true = (np.asarray(y_true) > 0.5).astype(int)
+  y_pred = (probs >= thresholds[None, :]).astype(int)
+  rows = []
+  for k, name in enumerate(class_names):
+    t, p = y_true[:, k], y_pred[:, k]
+    auc = skm.roc_auc_score(t, probs[:, k]) if 0 < t.sum() < len(t) else float("nan")
+    rows.append({
+        "emotion": name, "threshold": float(thresholds[k]), "accuracy": skm.accuracy_score(t, p),
+        "precision": skm.precision_score(t, p, zero_division=0), "recall": skm.recall_score(t, p, zero_division=0),
+        "f1": skm.f1_score(t, p, zero_division=0), "auc": auc, "wacc": weighted_accuracy(t, p),
+        "support": int(t.sum()),
+    })
+  table = pd.DataFrame(rows)
+  support = table["support"].to_numpy(float)
+  scalars = {
+      "f1_macro": table["f1"].mean(),
+      "f1_samsemo_avg": float(np.dot(table["f1"], support / support.sum())) if support.sum() else 0.0,
+      "accuracy_mean": table["accuracy"].mean(),
+      "precision_mean": table["precision"].mean(),
+      "recall_mean": table["recall"].mean(),
+      "auc_mean": np.nanmean(table["auc"]) if table["auc"].notna().any() else float("nan"),
+      "wacc_mean": np.nanmean(table["wacc"]) if table["wacc"].notna().any() else float("nan"),
+      "f1_micro": skm.f1_score(y_true, y_pred, average="micro", zero_division=0),
+  }
+  return {k: float(v) for k, v in scalars.items()}, table

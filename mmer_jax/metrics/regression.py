@@ -1,0 +1,86 @@
+"""Seed 001's evaluation of CMU-MOSEI emotion regression (`model_evaluation.evaluate_model`).
+
+Predictions (N, 6) in [happy, sad, anger, surprise, disgust, fear] order (sentiment dropped):
+- MAE / MSE over all cells against the true fine scores;
+- fine snapping to the nearest distinct true value in the split, coarse snapping to {0,1,2,3}
+  (ties go to the lower value, so 0.5 -> 0);
+- presence: snapped (fine) score != 0; dominant: the emotions equal to the row maximum (ties kept);
+  with `neutral_class`, a row with no emotion gets a 7th "neutral" column;
+- multilabel classification metrics for presence and dominance: exact-set accuracy, per-class and
+  macro/weighted F1 and recall, and ROC-AUC computed on the binary predictions, as the seed does.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
+
+
+def snap(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+  """Nearest grid value; exact ties resolve to the lower grid value."""
+  grid = np.sort(np.asarray(grid, float))
+  distance = np.abs(values[..., None] - grid)
+  return grid[np.argmin(distance, axis=-1)]  # argmin takes the first (lowest) on ties
+
+
+def presence(scores: np.ndarray, neutral_class: bool) -> np.ndarray:
+  present = (scores != 0).astype(int)
+  return _with_neutral(present) if neutral_class else present
+
+
+def dominance(scores: np.ndarray, neutral_class: bool) -> np.ndarray:
+  row_max = scores.max(axis=1, keepdims=True)
+  dominant = ((scores == row_max) & (row_max > 0)).astype(int)
+  return _with_neutral(dominant) if neutral_class else dominant
+
+
+def _with_neutral(classes: np.ndarray) -> np.ndarray:
+  return np.concatenate([classes, (classes.sum(axis=1, keepdims=True) == 0).astype(int)], axis=1)
+
+
+def _classification(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], prefix: str
+                    ) -> tuple[dict[str, float], pd.DataFrame]:
+  scalars = {
+      f"{prefix}_accuracy": skm.accuracy_score(y_true, y_pred),
+      f"{prefix}_f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+      f"{prefix}_f1_weighted": skm.f1_score(y_true, y_pred, average="weighted", zero_division=0),
+      f"{prefix}_recall_macro": skm.recall_score(y_true, y_pred, average="macro", zero_division=0),
+      f"{prefix}_recall_weighted": skm.recall_score(y_true, y_pred, average="weighted", zero_division=0),
+  }
+  aucs = [skm.roc_auc_score(y_true[:, k], y_pred[:, k]) if 0 < y_true[:, k].sum() < len(y_true) else np.nan
+          for k in range(y_true.shape[1])]
+  valid = ~np.isnan(aucs)
+  support = y_true.sum(axis=0)
+  scalars[f"{prefix}_roc_auc_macro"] = float(np.nanmean(aucs)) if valid.any() else float("nan")
+  scalars[f"{prefix}_roc_auc_weighted"] = (float(np.average(np.asarray(aucs)[valid], weights=support[valid]))
+                                          if valid.any() and support[valid].sum() else float("nan"))
+  table = pd.DataFrame({
+      "task": prefix, "class": list(names),
+      "f1": skm.f1_score(y_true, y_pred, average=None, zero_division=0),
+      "recall": skm.recall_score(y_true, y_pred, average=None, zero_division=0),
+      "roc_auc": aucs, "support": support})
+  return {k: float(v) for k, v in scalars.items()}, table
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, neutral_class: bool = True,
+                       names: Sequence[str] = EMOTIONS) -> tuple[dict[str, float], pd.DataFrame]:
+  """`y_true`, `y_pred`: (N, 6) emotion scores (sentiment already dropped)."""
+  y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+  scalars = {"mae": skm.mean_absolute_error(y_true, y_pred), "mse": skm.mean_squared_error(y_true, y_pred)}
+  fine_grid = np.unique(y_true)
+  true_fine, pred_fine = snap(y_true, fine_grid), snap(y_pred, fine_grid)
+  coarse = np.arange(4.0)
+  scalars["coarse_accuracy"] = float((snap(y_true, coarse) == snap(y_pred, coarse)).mean())
+  scalars["fine_accuracy"] = float((true_fine == pred_fine).mean())
+  class_names = list(names) + (["neutral"] if neutral_class else [])
+  tables = []
+  for prefix, fn in (("presence", presence), ("dominant", dominance)):
+    s, t = _classification(fn(true_fine, neutral_class), fn(pred_fine, neutral_class), class_names, prefix)
+    scalars.update(s)
+    tables.append(t)
+  return {k: float(v) for k, v in scalars.items()}, pd.concat(tables, ignore_index=True)

@@ -1,0 +1,84 @@
+"""Writes a run's evaluation report: per-split JSON/CSV tables, PNG plots and a Markdown summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from ml_collections import ConfigDict
+
+from mmer_jax.metrics import plots
+from mmer_jax.metrics.evaluate import EvalResult
+
+
+def write_split(report_dir: Path, split: str, result: EvalResult, task: ConfigDict,
+                slice_keys: Sequence[str] = ()) -> dict[str, Path]:
+  report_dir.mkdir(parents=True, exist_ok=True)
+  paths = {
+      "metrics": report_dir / f"{split}_metrics.json",
+      "table": report_dir / f"{split}_per_class.csv",
+      "predictions": report_dir / f"{split}_predictions.csv",
+  }
+  payload = {"split": split, "metrics": result.scalars}
+  if result.thresholds is not None:
+    payload["thresholds"] = dict(zip(task.class_names, map(float, result.thresholds)))
+  paths["metrics"].write_text(json.dumps(payload, indent=1))
+  pd.DataFrame([result.scalars]).to_csv(report_dir / f"{split}_metrics.csv", index=False)
+  result.table.to_csv(paths["table"], index=False)
+  result.predictions.to_csv(paths["predictions"], index=False)
+  if result.confusion is not None:
+    paths["confusion"] = plots.confusion_matrix_png(
+        result.confusion, task.class_names, report_dir / f"{split}_confusion.png", f"{split} confusion matrix")
+  elif task.type == "multi_label":
+    paths["confusion"] = plots.multilabel_confusion_png(
+        result.y_true, result.y_pred, task.class_names, report_dir / f"{split}_confusion.png",
+        f"{split}: per-emotion confusion")
+  sliced = slice_table(result, task, slice_keys)
+  if sliced is not None:
+    paths["slices"] = report_dir / f"{split}_slices.csv"
+    sliced.to_csv(paths["slices"], index=False)
+  return paths
+
+
+def slice_table(result: EvalResult, task: ConfigDict, slice_keys: Sequence[str]) -> Optional[pd.DataFrame]:
+  """Per-slice metrics (language, speaker traits) when the predictions carry that metadata."""
+  keys = [k for k in slice_keys if k in result.predictions.columns]
+  if not keys or task.type == "regression":
+    return None
+  from mmer_jax.metrics import slices  # noqa: PLC0415  (optional module with the slicing logic)
+  meta = {k: result.predictions[k].to_numpy() for k in keys}
+  return slices.slice_table(meta, result.y_true, result.y_pred, task_type=task.type,
+                            class_names=list(task.class_names), slice_keys=keys)
+
+
+def write_summary(report_dir: Path, results: Mapping[str, EvalResult], history: Sequence[dict],
+                  selection_metric: str, header: str) -> Path:
+  """report.md: headline metrics per split, per-class tables and links to the plots."""
+  lines = [f"# {header}", ""]
+  if history:
+    plots.learning_curves_png(history, report_dir / "learning_curves.png", selection_metric)
+    lines += ["![learning curves](learning_curves.png)", ""]
+  headline = pd.DataFrame({split: r.scalars for split, r in results.items()}).T
+  lines += ["## Metrics", "", _markdown(headline.reset_index(names="split")), ""]
+  for split, result in results.items():
+    lines += [f"## {split}", "", _markdown(result.table), ""]
+    if (report_dir / f"{split}_confusion.png").exists():
+      lines += [f"![{split} confusion]({split}_confusion.png)", ""]
+    if (report_dir / f"{split}_slices.csv").exists():
+      lines += ["### Slices", "", _markdown(pd.read_csv(report_dir / f"{split}_slices.csv")), ""]
+  path = report_dir / "report.md"
+  path.write_text("\n".join(lines))
+  return path
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+  """A GitHub table without the optional `tabulate` dependency."""
+  def fmt(v):
+    return f"{v:.4f}" if isinstance(v, (float, np.floating)) else str(v)
+  header = "| " + " | ".join(map(str, frame.columns)) + " |"
+  rule = "|" + "---|" * len(frame.columns)
+  rows = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+  return "\n".join([header, rule, *rows])

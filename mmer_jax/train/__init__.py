@@ -1,0 +1,1 @@
+"""Training: data-parallel jitted steps, optimisers, losses, the train/evaluate loop."""

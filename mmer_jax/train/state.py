@@ -1,0 +1,35 @@
+"""The train state: everything a resumed run needs besides the data position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+
+class TrainState(flax.struct.PyTreeNode):
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  rng: jax.Array  # raw uint32 key data, so checkpoints hold a plain array
+
+  def variables(self) -> dict[str, Any]:
+    variables = {"params": self.params}
+    if self.batch_stats:
+      variables["batch_stats"] = self.batch_stats
+    return variables
+
+
+def create(model, tx, example_inputs: dict[str, Any], seed: int) -> TrainState:
+  """Initialises parameters from an example batch (train=False: BN needs no cross-device axis here)."""
+  params_rng, dropout_rng, state_rng = jax.random.split(jax.random.PRNGKey(seed), 3)
+  variables = jax.jit(lambda x: model.init({"params": params_rng, "dropout": dropout_rng}, x, train=False))(
+      example_inputs)
+  variables = dict(variables)
+  params = variables.pop("params")
+  batch_stats = variables.pop("batch_stats", {})
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
+                    opt_state=tx.init(params), rng=state_rng)

@@ -1,0 +1,298 @@
+"""`train_and_evaluate(config, workdir)`: the one training loop every model and dataset uses.
+
+Per epoch: train (jitted, data-parallel) -> evaluate validation -> keep the best checkpoints by the
+selection metric and the latest for resuming -> early stopping. At the end, the best checkpoint is
+evaluated on validation (multi-label thresholds are tuned there) and test (thresholds applied), and a
+report with tables and plots is written under `<workdir>/report/`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import jax
+import numpy as np
+from ml_collections import ConfigDict
+from tqdm import tqdm
+
+from mmer_jax import checkpoint as ckpt_lib
+from mmer_jax import registry
+from mmer_jax.data import pipeline as pipeline_lib
+from mmer_jax.metrics import report as report_lib
+from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions
+from mmer_jax.train import losses, optim, state as state_lib, step as step_lib
+from mmer_jax.train.init_from import apply_init_from
+from mmer_jax.train.runtime import gather_strings, setup_runtime
+
+log = logging.getLogger(__name__)
+
+PEAK_FLOPS = 98e9  # measured f32 matmul peak of the 2-core project CPU (anchors.md D.2)
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss became NaN/inf; the message names the step and the last good checkpoint."""
+
+
+class _Preemption:
+  """SIGTERM/SIGINT set a flag; the loop saves the latest checkpoint at the next step and exits."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not the main thread (e.g. some test runners): no handler, no harm
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    log.warning("Signal %d: saving the latest checkpoint, then stopping.", signum)
+    self.requested = True
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def build_model(config: ConfigDict):
+  return registry.get_model(config.model_name)(**config.get("model", ConfigDict()).to_dict())
+
+
+def _selection(config: ConfigDict) -> tuple[str, str]:
+  ev = config.evaluation
+  return ev.selection_metric, ev.get("mode", "max")
+
+
+def _resolve_pos_weight(config: ConfigDict, pipeline: pipeline_lib.InputPipeline) -> Optional[list[float]]:
+  pos_weight = config.loss.get("pos_weight", None)
+  if pos_weight is None or config.loss.name != "sigmoid_bce":
+    return None
+  if isinstance(pos_weight, str):
+    if pos_weight != "auto":
+      raise ValueError(f"config.loss.pos_weight={pos_weight!r}; use None, a list, or 'auto' (neg/pos on train).")
+    labels = np.stack([pipeline.preprocessor(ex)["label"] for ex in
+                       pipeline_lib.IndexedSource(pipeline.raw["train"], pipeline.kept["train"])])
+    return losses.auto_pos_weight(labels)
+  return list(pos_weight)
+
+
+def _load_or_fit_preprocessor(pipeline: pipeline_lib.InputPipeline, workdir: Path, fit: bool) -> None:
+  path = workdir / "preprocessor_state.json"
+  if path.exists():
+    pipeline.preprocessor.load_state_dict(json.loads(path.read_text()))
+  elif fit:
+    pipeline.fit_preprocessor()
+    if jax.process_index() == 0:
+      path.write_text(json.dumps(pipeline.preprocessor.state_dict(), default=_to_json))
+  elif pipeline.preprocessor.needs_fit():
+    raise FileNotFoundError(f"{path} is missing: evaluation needs the statistics fitted during training.")
+
+
+def _to_json(value: Any) -> Any:
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  if isinstance(value, np.generic):
+    return value.item()
+  raise TypeError(f"Preprocessor state holds a {type(value).__name__}, which JSON cannot store.")
+
+
+def evaluate_split(pipeline: pipeline_lib.InputPipeline, split: str, eval_step, variables, mesh,
+                   config: ConfigDict, thresholds: Optional[np.ndarray] = None) -> EvalResult:
+  outputs, labels, example_losses, valid, metas = [], [], [], [], []
+  for batch in tqdm(pipeline.eval_batches(split), total=pipeline.num_eval_batches(split),
+                    desc=f"eval {split}", leave=False, mininterval=2):
+    device, meta = pipeline_lib.split_model_inputs(batch)
+    is_valid = device.pop(pipeline_lib.VALID_KEY)
+    result = step_lib.gather(eval_step(variables, step_lib.to_global(device, mesh)))
+    outputs.append(result["outputs"])
+    example_losses.append(result["loss"])
+    labels.append(step_lib.gather(step_lib.to_global({"label": device["label"]}, mesh))["label"])
+    valid.append(step_lib.gather(step_lib.to_global({"v": is_valid}, mesh))["v"])
+    metas.append({k: gather_strings(v) for k, v in meta.items()})
+  keep = np.concatenate(valid).astype(bool)
+  meta = {k: np.concatenate([m[k] for m in metas])[keep] for k in (metas[0] if metas else {})}
+  per_example_loss = np.concatenate(example_losses)[keep]
+  return evaluate_predictions(config.task, np.concatenate(labels)[keep], np.concatenate(outputs)[keep],
+                              loss=float(per_example_loss.mean()), meta=meta, thresholds=thresholds)
+
+
+def _log_epoch_table(row: Mapping[str, Any], first: bool, metric: str) -> None:
+  columns = list(dict.fromkeys(["epoch", "train/loss", "valid/loss", f"valid/{metric}", "samples_per_s",
+                                "input_wait_frac"]))
+  if first:
+    print(" | ".join(f"{c:>16}" for c in columns))
+  print(" | ".join(f"{row.get(c, float('nan')):>16.4f}" if isinstance(row.get(c), float) else f"{row.get(c, ''):>16}"
+                   for c in columns), flush=True)
+
+
+def train_and_evaluate(config: ConfigDict, workdir: str | Path,
+                       sources: Optional[Mapping[str, Sequence[Any]]] = None,
+                       mode: str = "train") -> dict[str, dict[str, float]]:
+  """Trains (resuming from `workdir` if it holds a run) and evaluates the best checkpoint.
+
+  Returns {"valid": {...}, "test": {...}} metrics of the best checkpoint.
+  """
+  if mode not in ("train", "evaluate"):
+    raise ValueError(f"mode={mode!r}; use 'train' or 'evaluate'.")
+  workdir = Path(workdir).expanduser()
+  workdir.mkdir(parents=True, exist_ok=True)
+  setup_runtime(config)
+  metric, metric_mode = _selection(config)
+
+  pipeline = pipeline_lib.InputPipeline(config, sources)
+  _load_or_fit_preprocessor(pipeline, workdir, fit=(mode == "train"))
+  mesh = step_lib.make_mesh()
+  model = build_model(config)
+  steps_per_epoch = pipeline.steps_per_epoch
+  tx = optim.make_optimizer(config.optimizer, steps_per_epoch, config.num_epochs)
+  loss_fn = losses.make_loss(config.loss, _resolve_pos_weight(config, pipeline))
+
+  example_inputs, _ = pipeline_lib.split_model_inputs(pipeline.example_batch())
+  example_inputs = {k: v for k, v in example_inputs.items() if k != step_lib.LABEL_KEY}
+  state = state_lib.create(model, tx, example_inputs, int(config.seed))
+  checkpointer = ckpt_lib.Checkpointer(workdir, metric=metric, mode=metric_mode,
+                                       keep_best=int(config.checkpoint.get("keep_best", 1)))
+  restored = checkpointer.restore_latest(state)
+  if restored is not None:
+    state, progress = restored
+    log.info("Resumed from step %d (epoch %d, batch %d).", int(state.step), progress.epoch, progress.batch)
+  else:
+    progress = ckpt_lib.Progress()
+    if config.get("init_from", None):
+      state = state.replace(params=apply_init_from(state.params, config.init_from))
+      state = state.replace(opt_state=tx.init(state.params))
+  state = step_lib.replicate(state, mesh)
+  eval_step = step_lib.make_eval_step(model, loss_fn, mesh)
+
+  if mode == "train" and not progress.stopped_early and progress.epoch < config.num_epochs:
+    state, progress = _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
+                             checkpointer, eval_step)
+    if state is None:  # stopped by a signal or `stop_after_steps`: the latest checkpoint holds the run
+      checkpointer.close()
+      return {}
+
+  best_state, best_step = checkpointer.restore_best(state)
+  variables = step_lib.replicate(best_state.variables(), mesh)
+  results = {}
+  if "valid" in pipeline.splits:
+    results["valid"] = evaluate_split(pipeline, "valid", eval_step, variables, mesh, config)
+  if "test" in pipeline.splits:
+    thresholds = results["valid"].thresholds if "valid" in results else None
+    results["test"] = evaluate_split(pipeline, "test", eval_step, variables, mesh, config, thresholds)
+  if jax.process_index() == 0:
+    report_dir = workdir / "report"
+    slice_keys = [k.removeprefix("meta/") for k in config.evaluation.get("slice_by", []) or []]
+    for split, result in results.items():
+      report_lib.write_split(report_dir, split, result, config.task, slice_keys)
+    report_lib.write_summary(report_dir, results, progress.history, metric,
+                             f"{config.model_name} on {config.input.get('tfds_name', 'in-memory data')} "
+                             f"(best step {best_step})")
+    log.info("Report written to %s", report_dir / "report.md")
+  checkpointer.close()
+  return {split: r.scalars for split, r in results.items()}
+
+
+def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress, checkpointer, eval_step):
+  metric, metric_mode = _selection(config)
+  steps_per_epoch = pipeline.steps_per_epoch
+  train_step = step_lib.make_train_step(model, loss_fn, tx, mesh)
+  first_batch = step_lib.to_global(pipeline_lib.split_model_inputs(pipeline.example_batch())[0], mesh)
+  t0 = time.perf_counter()
+  compiled = train_step.lower(state, first_batch).compile()
+  compile_s = time.perf_counter() - t0
+  flops = _flops(compiled)
+  log.info("Compiled the train step in %.1f s (%s FLOP per step).", compile_s, f"{flops:.3g}" if flops else "?")
+  patience = config.evaluation.get("early_stopping_patience", None)
+  stop_after = config.get("stop_after_steps", None)
+  every = int(config.checkpoint.get("every_steps", 0) or 0)
+  metrics_file = (workdir / "metrics.jsonl").open("a")
+  global_batch = int(config.input.batch_size)
+  with _Preemption() as preemption:
+    for epoch in range(progress.epoch, int(config.num_epochs)):
+      iterator = pipeline.train_epoch(epoch, progress.batch)
+      losses_sum, seen, wait_s = 0.0, 0, 0.0
+      epoch_start = time.perf_counter()
+      bar = tqdm(total=steps_per_epoch, initial=progress.batch, desc=f"epoch {epoch + 1}/{config.num_epochs}",
+                 mininterval=1, disable=jax.process_index() != 0)
+      for batch_index in range(progress.batch, steps_per_epoch):
+        t_wait = time.perf_counter()
+        batch = next(iterator)
+        wait_s += time.perf_counter() - t_wait
+        device_batch, _ = pipeline_lib.split_model_inputs(batch)
+        new_state, step_metrics = compiled(state, step_lib.to_global(device_batch, mesh))
+        loss = float(step_metrics["loss"])
+        if not np.isfinite(loss):
+          last = checkpointer.latest.latest_step()
+          raise NonFiniteLossError(
+              f"Loss became {loss} at step {int(state.step) + 1} (epoch {epoch + 1}, batch {batch_index}). "
+              f"The last good checkpoint (step {last}) is kept in {workdir}/checkpoints/latest; lower "
+              f"optimizer.learning_rate or set optimizer.clip_norm, then rerun to resume from it.")
+        state = new_state
+        losses_sum, seen = losses_sum + loss, seen + 1
+        elapsed = time.perf_counter() - epoch_start
+        bar.set_postfix(loss=f"{losses_sum / seen:.4f}", samples_s=f"{seen * global_batch / elapsed:.1f}")
+        bar.update(1)
+        step = int(state.step)
+        interrupted = preemption.requested or (stop_after is not None and step >= stop_after)
+        if interrupted or (every and step % every == 0):
+          checkpointer.save_latest(state, _replace(progress, epoch=epoch, batch=batch_index + 1))
+        if interrupted:
+          bar.close()
+          metrics_file.close()
+          log.warning("Stopped at step %d; rerun the same command to resume.", step)
+          return None, progress
+      bar.close()
+      train_time = time.perf_counter() - epoch_start
+      valid = evaluate_split(pipeline, "valid", eval_step, state.variables(), mesh, config)
+      row = {"epoch": epoch + 1, "step": int(state.step),
+             "train/loss": losses_sum / max(seen, 1),
+             "samples_per_s": seen * global_batch / train_time,
+             "input_wait_frac": wait_s / train_time,
+             "compile_s": compile_s,
+             "flops_share_of_peak": (flops * seen / train_time / PEAK_FLOPS) if flops else None,
+             **{f"valid/{k}": v for k, v in valid.scalars.items()}}
+      progress.history.append(row)
+      metrics_file.write(json.dumps(row) + "\n")
+      metrics_file.flush()
+      if jax.process_index() == 0:
+        _log_epoch_table(row, first=len(progress.history) == 1, metric=metric)
+      current = valid.scalars[metric]
+      improved = (progress.best_metric is None or
+                  (current < progress.best_metric if metric_mode == "min" else current > progress.best_metric))
+      if improved:
+        progress.best_metric, progress.best_step = float(current), int(state.step)
+        progress.epochs_without_improvement = 0
+      else:
+        progress.epochs_without_improvement += 1
+      checkpointer.save_best(state, {metric: float(current), "epoch": epoch + 1})
+      progress.stopped_early = bool(patience) and progress.epochs_without_improvement >= int(patience)
+      progress = _replace(progress, epoch=epoch + 1, batch=0)
+      checkpointer.save_latest(state, progress)
+      if progress.stopped_early:
+        log.info("Early stopping after epoch %d: no %s improvement for %d epochs.", epoch + 1, metric, patience)
+        break
+  metrics_file.close()
+  return state, progress
+
+
+def _replace(progress: ckpt_lib.Progress, **changes) -> ckpt_lib.Progress:
+  import dataclasses  # noqa: PLC0415
+  return dataclasses.replace(progress, **changes)
+
+
+def _flops(compiled) -> Optional[float]:
+  try:
+    analysis = compiled.cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+    return float(analysis.get("flops", 0.0)) or None
+  except Exception:  # cost analysis is best-effort and backend-dependent
+    return None
