@@ -1,0 +1,112 @@
+"""IEMOCAP label schemes, applied in the input pipeline (the TFDS data keeps every raw code).
+
+A scheme maps a raw EmoEvaluation majority code (`ang`, `hap`, ..., `xxx`) to a class index, or to
+None when the utterance is outside the task (the preprocessor's `keep` drops it).
+
+| scheme | classes (index order) | utterances on the full corpus (10,039) |
+|---|---|---|
+| `iemocap_4class` | ang, hap (= hap + exc), neu, sad | 1103 + 1636 + 1708 + 1084 = **5,531** |
+| `seed004_4class` | neu, ang, exc, sad (exc only, no merge) | 1708 + 1103 + 1041 + 1084 = **4,936** |
+| `mme2e_6class` | ang, exc, fru, hap, neu, sad (multi-label one-hot, BCE) | **7,380** (= MME2E's 5162 + 737 + 1481) |
+| `seed003_6class` | ang, hap (+exc), sad (+fru), fea, sur, neu | 1103 + 1636 + 2933 + 40 + 107 + 1708 = **7,527** |
+
+Raw counts (dataset_formats.md §1.2): xxx 2507, fru 1849, neu 1708, ang 1103, sad 1084, exc 1041,
+hap 595, sur 107, fea 40, oth 3, dis 2.
+
+Notes on the seeds:
+- `iemocap_4class` index order is seed 002's alphabetical LabelEncoder (ang 0, hap 1, neu 2, sad 3).
+  Seed 002 additionally drops 1 utterance without a .wdseg and 10 noise-only transcripts (5,520).
+- `seed004_4class` is seed 004's MoCap/fusion order (neu 0, ang 1, exc 2, sad 3).
+- `seed003_6class` merges sad with fru (the seed's comment "change 7 to 2"); the seed's 31x fear and
+  11x surprise oversampling before the split is a data-loader option, not part of the scheme.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Iterable, Mapping
+
+import numpy as np
+
+# Every majority code of the EmoEvaluation summary lines. The builder's ClassLabel uses this order.
+IEMOCAP_CODES: tuple[str, ...] = ("ang", "hap", "exc", "sad", "fru", "fea", "sur", "neu", "dis", "oth", "xxx")
+# Full corpus counts per code (10,039 utterances), used to document and sanity-check the schemes.
+IEMOCAP_CODE_COUNTS: Mapping[str, int] = {
+    "xxx": 2507, "fru": 1849, "neu": 1708, "ang": 1103, "sad": 1084, "exc": 1041, "hap": 595,
+    "sur": 107, "fea": 40, "oth": 3, "dis": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelScheme:
+  """A pure mapping raw code -> class index (None = not in the task), with class names."""
+  name: str
+  class_names: tuple[str, ...]
+  code_to_class: Mapping[str, int]
+  multi_label: bool = False
+  description: str = ""
+
+  def __post_init__(self):
+    bad = sorted(set(self.code_to_class) - set(IEMOCAP_CODES))
+    if bad:
+      raise ValueError(f"Scheme {self.name!r} maps unknown codes {bad}.")
+    if sorted(set(self.code_to_class.values())) != list(range(len(self.class_names))):
+      raise ValueError(f"Scheme {self.name!r} must use every class index 0..{len(self.class_names) - 1}.")
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  def __call__(self, code: str | int) -> int | None:
+    """Class index of a raw code (a string, or an index into IEMOCAP_CODES), or None."""
+    return self.code_to_class.get(raw_code(code))
+
+  def target(self, code: str | int) -> np.ndarray | None:
+    """The training target: int32 scalar, or a float32 one-hot for a multi-label scheme."""
+    index = self(code)
+    if index is None:
+      return None
+    if self.multi_label:
+      one_hot = np.zeros((self.num_classes,), np.float32)
+      one_hot[index] = 1.0
+      return one_hot
+    return np.int32(index)
+
+  def counts(self, codes: Iterable[str | int]) -> dict[str, int]:
+    """Number of utterances per class name (codes outside the scheme are not counted)."""
+    tally = collections.Counter(self(c) for c in codes)
+    return {name: tally.get(i, 0) for i, name in enumerate(self.class_names)}
+
+
+def raw_code(code: str | int) -> str:
+  if isinstance(code, (int, np.integer)):
+    if not 0 <= int(code) < len(IEMOCAP_CODES):
+      raise ValueError(f"Raw label index {code} is outside 0..{len(IEMOCAP_CODES) - 1} ({IEMOCAP_CODES}).")
+    return IEMOCAP_CODES[int(code)]
+  if isinstance(code, bytes):
+    code = code.decode()
+  if code not in IEMOCAP_CODES:
+    raise ValueError(f"Unknown IEMOCAP label code {code!r}; known codes: {IEMOCAP_CODES}.")
+  return code
+
+
+SCHEMES: dict[str, LabelScheme] = {s.name: s for s in (
+    LabelScheme("iemocap_4class", ("ang", "hap", "neu", "sad"),
+                {"ang": 0, "hap": 1, "exc": 1, "neu": 2, "sad": 3},
+                description="Standard 4-class IEMOCAP, excited merged into happy (seed 002)."),
+    LabelScheme("seed004_4class", ("neu", "ang", "exc", "sad"),
+                {"neu": 0, "ang": 1, "exc": 2, "sad": 3},
+                description="Seed 004: excited instead of happy, no merge."),
+    LabelScheme("mme2e_6class", ("ang", "exc", "fru", "hap", "neu", "sad"),
+                {"ang": 0, "exc": 1, "fru": 2, "hap": 3, "neu": 4, "sad": 5}, multi_label=True,
+                description="MME2E / MESM: six classes as one-hot targets for a sigmoid BCE loss."),
+    LabelScheme("seed003_6class", ("ang", "hap", "sad", "fea", "sur", "neu"),
+                {"ang": 0, "hap": 1, "exc": 1, "sad": 2, "fru": 2, "fea": 3, "sur": 4, "neu": 5},
+                description="Seed 003 (Sahu 2019 lineage): hap+exc and sad+fru merged."),
+)}
+
+
+def get_scheme(name: str) -> LabelScheme:
+  if name not in SCHEMES:
+    raise KeyError(f"Unknown label scheme {name!r}. Known schemes: {', '.join(sorted(SCHEMES))}.")
+  return SCHEMES[name]

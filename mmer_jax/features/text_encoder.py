@@ -1,0 +1,116 @@
+"""Frozen text-encoder features (CLS and token states) from a local BERT/ALBERT checkpoint folder.
+
+Seeds 000 (SAMSEMO), 002 and 004 feed a frozen BERT's `last_hidden_state`; this computes it once at
+build time. The folder may hold Flax weights (`flax_model.msgpack`) or PyTorch-named safetensors /
+bin weights (read with `from_pt=True`; transformers 4.57 converts safetensors without torch).
+
+Padding: sequences are padded to `max_length` and the attention mask is passed, so the states of the
+real tokens equal those of an unpadded forward pass (seed 002 encoded one unpadded utterance at a
+time without a mask); padded positions are marked False in the returned mask.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import os
+from typing import Sequence
+
+import numpy as np
+
+from mmer_jax.features import text as text_features
+
+
+@dataclasses.dataclass(frozen=True)
+class TextEncoderConfig:
+  checkpoint: str
+  max_length: int = 50
+  batch_size: int = 32
+  # Seed 002 adds special tokens whose new embedding rows are random; they get N(0, init_range)
+  # rows drawn from `extra_token_seed` so builds are reproducible.
+  extra_special_tokens: tuple[str, ...] = ()
+  extra_token_seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TextFeatures:
+  cls: np.ndarray     # (B, H) float32: last-layer state of the first ([CLS]) token
+  tokens: np.ndarray  # (B, L, H) float32: last-layer states, zero at padded positions
+  mask: np.ndarray    # (B, L) bool
+
+
+def _has_flax_weights(path: str) -> bool:
+  return os.path.exists(os.path.join(path, "flax_model.msgpack"))
+
+
+def load_flax_encoder(path: str):
+  """A transformers Flax model (BERT, ALBERT, ...) from a local folder, without downloading."""
+  from transformers import FlaxAutoModel
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"Text checkpoint folder {path!r} does not exist.")
+  try:
+    return FlaxAutoModel.from_pretrained(path, from_pt=not _has_flax_weights(path), local_files_only=True)
+  except (OSError, ValueError, KeyError) as e:
+    raise ValueError(f"Cannot load a Flax text encoder from {path!r}: {e}. The folder needs config.json "
+                     "and flax_model.msgpack, model.safetensors or pytorch_model.bin.") from e
+
+
+def _add_embedding_rows(params, count: int, init_range: float, seed: int):
+  """Appends `count` N(0, init_range) rows to the word-embedding table (BERT and ALBERT layouts)."""
+  import flax
+  flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
+  key = next((k for k in flat if k[-3:] == ("embeddings", "word_embeddings", "embedding")), None)
+  if key is None:
+    raise ValueError("Cannot find embeddings/word_embeddings/embedding in the encoder parameters.")
+  table = np.asarray(flat[key])
+  rows = np.random.default_rng(seed).normal(0.0, init_range, (count, table.shape[1]))
+  flat[key] = np.concatenate([table, rows.astype(table.dtype)], axis=0)
+  return flax.traverse_util.unflatten_dict(flat)
+
+
+class FrozenTextEncoder:
+  """Tokenizer + Flax encoder loaded once; `encode(texts)` returns CLS and token states."""
+
+  def __init__(self, config: TextEncoderConfig):
+    import jax
+    self.config = config
+    self.tokenizer = text_features.load_tokenizer(config.checkpoint, config.extra_special_tokens)
+    self.model = load_flax_encoder(config.checkpoint)
+    params = self.model.params
+    added = len(self.tokenizer) - self.model.config.vocab_size
+    if added > 0:
+      params = _add_embedding_rows(params, added, self.model.config.initializer_range,
+                                   config.extra_token_seed)
+      # Flax checks parameter shapes against the module's config, so rebuild it for the new vocab.
+      grown = copy.deepcopy(self.model.config)
+      grown.vocab_size = len(self.tokenizer)
+      self.model = type(self.model)(grown, _do_init=False)
+    self.params = jax.device_put(params)
+    self.hidden_size = int(self.model.config.hidden_size)
+    self._forward = jax.jit(functools.partial(self._apply, self.model))
+
+  @staticmethod
+  def _apply(model, params, ids, mask, token_types):
+    return model(input_ids=ids, attention_mask=mask, token_type_ids=token_types, params=params,
+                 train=False).last_hidden_state
+
+  def encode(self, texts: Sequence[str]) -> TextFeatures:
+    clss, tokens, masks = [], [], []
+    size = self.config.batch_size
+    for begin in range(0, len(texts), size):
+      chunk = list(texts[begin:begin + size])
+      real = len(chunk)
+      chunk += [""] * (size - real)  # constant batch shape: one compilation per build
+      enc = text_features.tokenize(self.tokenizer, chunk, self.config.max_length)
+      states = np.asarray(self._forward(self.params, enc.ids, enc.mask.astype(np.int32),
+                                        enc.token_type_ids), dtype=np.float32)[:real]
+      mask = enc.mask[:real]
+      clss.append(states[:, 0])
+      tokens.append(states * mask[..., None])
+      masks.append(mask)
+    if not texts:
+      h, length = self.hidden_size, self.config.max_length
+      return TextFeatures(np.zeros((0, h), np.float32), np.zeros((0, length, h), np.float32),
+                          np.zeros((0, length), bool))
+    return TextFeatures(np.concatenate(clss), np.concatenate(tokens), np.concatenate(masks))
