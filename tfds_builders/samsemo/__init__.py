@@ -1,0 +1,1 @@
+"""SAMSEMO TFDS builder (see README.md)."""

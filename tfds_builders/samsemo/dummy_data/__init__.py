@@ -1,0 +1,1 @@
+"""Generator of a miniature SAMSEMO release for tests and benchmarks."""

@@ -1,0 +1,305 @@
+"""SAMSEMO (Interspeech 2024): multilingual, multimodal emotion scenes, built from the user's copy.
+
+One example per scene listed in `{train,valid,test}_split_<LANG>.txt`: id, language, the 5-label
+multi-hot vector [anger, happiness, sadness, surprise, neutral] from meta.pkl, the transcript and
+its English translation, MME2E mel pieces, 48x48 face crops, optional frozen text-encoder states
+and the tsv's speaker/scene traits. See README.md in this folder for configs, options and the report.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import tensorflow_datasets as tfds
+import tqdm
+
+from mmer_jax.features import video
+from tfds_builders.build_report import BuildReport
+from tfds_builders.samsemo import layout
+from tfds_builders.samsemo import media
+from tfds_builders.samsemo import text_features
+
+TEXT_SOURCES = ("transcript", "utterance_id")
+
+MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+Download SAMSEMO from https://huggingface.co/datasets/SamsungNLP/SAMSEMO (CC BY-NC-SA 4.0) and
+point --manual_dir at the unpacked copy:
+  <manual_dir>/metadata/meta.pkl            (also found directly in manual_dir or meta_and_splits/)
+  <manual_dir>/splits/{train,valid,test}_split_<LANG>.txt
+  <manual_dir>/data/<LANG>/<utterance_id>/audio.wav, image_<k>.jpg   (unzip data/<LANG>.zip there)
+  <manual_dir>/samsemo.tsv                  (optional: English translations and speaker traits)
+Other locations can be given with --option meta_path=..., splits_dir=..., files_dir=... ({LANG}
+is replaced by EN, DE, ...), tsv_path=... (or tsv_path=none).
+"""
+
+
+@dataclasses.dataclass
+class SamsemoConfig(tfds.core.BuilderConfig):
+  """Options (set with `--option key=value`). The defaults give the clean build."""
+  languages: tuple[str, ...] = layout.LANGUAGES
+  # Release layout overrides (relative to manual_dir or absolute); None = search the usual places.
+  meta_path: str | None = None
+  splits_dir: str | None = None
+  files_dir: str | None = None
+  tsv_path: str | None = None
+  # Feature sets.
+  audio: bool = True
+  faces: bool = True
+  text_checkpoint: str | None = None   # local HF folder; None = no encoder features
+  text_tokenizer: str | None = None    # None = the checkpoint's own tokenizer
+  text_source: str = "transcript"      # "utterance_id" = SAMSEMO's bug (faithful)
+  text_max_length: int = 50
+  # Audio and faces.
+  sample_rate: int = 16000             # 0 = each file's own rate (SAMSEMO)
+  max_mel_pieces: int = 32
+  max_faces: int = 16
+  face_fallback: str = video.FALLBACK_CENTRE  # "samsemo" = the height-offset column quirk
+  haar_min_neighbors: int = 5
+  # Robustness.
+  drop_partial: bool = False           # True: skip scenes with a missing/unreadable modality
+  num_workers: int = 1                 # processes for audio + faces
+
+
+def _config(lang: str) -> SamsemoConfig:
+  languages = layout.LANGUAGES if lang == "all" else (lang.upper(),)
+  what = "all five languages" if lang == "all" else f"{lang.upper()} scenes"
+  return SamsemoConfig(name=lang, languages=languages, description=f"SAMSEMO, {what}.")
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """SAMSEMO scenes with precomputed MME2E features (array_record only; no TensorFlow needed)."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Mel pieces, Haar face crops, optional frozen text states, tsv traits."}
+  BUILDER_CONFIGS = [_config(lang) for lang in ("en", "de", "es", "pl", "ko", "all")]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    cfg = self.builder_config
+    _validate(cfg)
+    f = tfds.features
+    features: dict[str, Any] = {
+        "id": f.Text(), "language": f.Text(),
+        "labels": f.Tensor(shape=(len(layout.EMOTIONS),), dtype=np.float32),
+        "text": f.Text(), "text_en": f.Text(),
+        **{trait: f.Text() for trait in layout.TSV_TRAITS},
+        "duration": f.Tensor(shape=(), dtype=np.float32),
+    }
+    if cfg.audio:
+      features["mel_pieces"] = f.Tensor(shape=(None, media.NUM_MELS, media.PIECE_FRAMES), dtype=np.float32)
+      features["num_mel_pieces"] = f.Tensor(shape=(), dtype=np.int32)
+    if cfg.faces:
+      size = video.FACE_SIZE
+      features["faces"] = f.Tensor(shape=(None, size, size, 3), dtype=np.uint8)
+      features["num_faces"] = f.Tensor(shape=(), dtype=np.int32)
+      features["face_found"] = f.Tensor(shape=(None,), dtype=np.bool_)
+    if cfg.text_checkpoint:
+      hidden = text_features.hidden_size(cfg.text_checkpoint)
+      features["text_cls"] = f.Tensor(shape=(hidden,), dtype=np.float32)
+      features["text_tokens"] = f.Tensor(shape=(cfg.text_max_length, hidden), dtype=np.float32)
+      features["text_tokens_mask"] = f.Tensor(shape=(cfg.text_max_length,), dtype=np.bool_)
+    return tfds.core.DatasetInfo(
+        builder=self, description=__doc__, features=f.FeaturesDict(features),
+        homepage="https://huggingface.co/datasets/SamsungNLP/SAMSEMO",
+        metadata=tfds.core.MetadataDict(
+            emotions=list(layout.EMOTIONS), languages=list(cfg.languages), options=_options(cfg),
+            face_normalisation={"mean": video.FACE_MEAN.tolist(), "std": video.FACE_STD.tolist()}))
+
+  def _split_generators(self, dl_manager):
+    cfg = self.builder_config
+    manual = Path(dl_manager.manual_dir)
+    if not manual.is_dir():
+      raise layout.ReleaseLayoutError(f"manual_dir {manual} does not exist.\n{MANUAL_DOWNLOAD_INSTRUCTIONS}")
+    self._report = BuildReport("samsemo", cfg.name, options=_options(cfg))
+    self._splits_done = 0
+    release = _Release.open(manual, cfg, self._report)
+    entries = {split: release.split_entries(split) for split in layout.SPLITS}
+    return {split: self._generate_examples(split, items, release) for split, items in entries.items()}
+
+  def _generate_examples(self, split: str, entries: list[tuple[str, str]], release: "_Release") -> Iterator:
+    cfg, report = self.builder_config, self._report
+    options = media.MediaOptions(
+        audio=cfg.audio, faces=cfg.faces, sample_rate=cfg.sample_rate, max_mel_pieces=cfg.max_mel_pieces,
+        max_faces=cfg.max_faces, face_fallback=cfg.face_fallback, haar_min_neighbors=cfg.haar_min_neighbors)
+    usable = [(utt, lang, rec) for utt, lang in entries if (rec := release.meta_record(utt, split)) is not None]
+    jobs = [(str(d) if (d := release.folder(utt, lang)) else None, options) for utt, lang, _ in usable]
+    encoder = release.text_encoder()
+    results = _map(media.scene_media_job, jobs, cfg.num_workers) if (cfg.audio or cfg.faces) else None
+    chunk = 32
+    progress = tqdm.tqdm(total=len(usable), desc=f"samsemo/{cfg.name} {split}", unit="scene")
+    for start in range(0, len(usable), chunk):
+      batch = usable[start:start + chunk]
+      if encoder is not None:
+        inputs = [utt if cfg.text_source == "utterance_id" else text for utt, _, (text, _) in batch]
+        cls, tokens, mask = encoder(inputs)
+      for i, (utt, lang, (text, labels)) in enumerate(batch):
+        progress.update(1)
+        example = {"id": utt, "language": lang, "labels": np.asarray(labels, np.float32), "text": text}
+        if results is not None:
+          found = next(results)
+          # A missing modality is stored empty (count 0); a face fallback or one bad frame is not.
+          degraded = [issue for issue in found.issues if not issue.startswith(("face_fallback", "frame_unreadable"))]
+          if degraded and cfg.drop_partial:
+            report.skip(utt, f"partial_dropped: {'; '.join(degraded)}", split)
+            continue
+          example.update(found.features)
+          report.count("frames", "read", found.frames_read)
+          report.count("frames", "face_found", found.faces_found)
+          report.count("frames", "centre_fallback", found.fallbacks)
+          for issue in found.issues:
+            report.degrade(utt, issue, split)
+        if encoder is not None:
+          example.update(text_cls=cls[i], text_tokens=tokens[i], text_tokens_mask=mask[i])
+        example.update(release.tsv_fields(utt, lang, text, split))
+        _count_example(report, split, lang, labels)
+        yield utt, example
+    progress.close()
+    self._splits_done += 1
+    report.write(self.data_dir)
+    if self._splits_done == len(layout.SPLITS):
+      print(report.summary())
+
+
+def _validate(cfg: SamsemoConfig) -> None:
+  bad = [lang for lang in cfg.languages if lang not in layout.LANGUAGES]
+  if bad or not cfg.languages:
+    raise ValueError(f"languages {cfg.languages!r}: choose from {layout.LANGUAGES}.")
+  if cfg.text_source not in TEXT_SOURCES:
+    raise ValueError(f"text_source must be one of {TEXT_SOURCES}, got {cfg.text_source!r}.")
+  if cfg.face_fallback not in (video.FALLBACK_CENTRE, video.FALLBACK_SAMSEMO):
+    raise ValueError(f"face_fallback must be 'centre' or 'samsemo', got {cfg.face_fallback!r}.")
+  if cfg.sample_rate < 0 or cfg.max_faces < 1 or cfg.max_mel_pieces < 1 or cfg.num_workers < 1:
+    raise ValueError("sample_rate >= 0, max_faces >= 1, max_mel_pieces >= 1, num_workers >= 1 required.")
+
+
+def _options(cfg: SamsemoConfig) -> dict[str, Any]:
+  skip = {"name", "description", "version", "release_notes", "supported_versions", "tags"}
+  # JSON-safe: paths may arrive as pathlib objects when the config is built in Python.
+  safe = lambda v: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+  return {f.name: safe(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in skip}
+
+
+def _count_example(report: BuildReport, split: str, lang: str, labels) -> None:
+  report.count("examples", split)
+  report.count(f"language/{split}", lang)
+  for name, value in zip(layout.EMOTIONS, labels):
+    if value:
+      report.count(f"label/{split}", name)
+  if not any(labels):
+    report.count(f"label/{split}", "none (all-zero)")
+
+
+def _map(fn, jobs, workers: int):
+  """Ordered lazy map, in a process pool when workers > 1."""
+  if workers <= 1:
+    return map(fn, jobs)
+  import multiprocessing
+
+  def generate():
+    # Spawn: the parent holds JAX/XLA threads, which fork does not copy safely.
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+      yield from pool.imap(fn, jobs, chunksize=4)
+  return generate()
+
+
+@dataclasses.dataclass
+class _Release:
+  """What the builder reads from the release, with every irregularity recorded in the report."""
+  manual: Path
+  cfg: SamsemoConfig
+  report: BuildReport
+  meta: dict[str, Any]
+  meta_en: dict[str, Any] | None
+  tsv: dict[str, dict[str, str]] | None
+  dirs: dict[str, list[Path]]
+
+  @classmethod
+  def open(cls, manual: Path, cfg: SamsemoConfig, report: BuildReport) -> "_Release":
+    meta_path = layout.find_meta(manual, cfg.meta_path)
+    if meta_path is None:
+      raise layout.ReleaseLayoutError(
+          f"meta.pkl not found under {manual} (searched manual_dir, metadata/, meta_and_splits/"
+          f"{', meta_path=' + cfg.meta_path if cfg.meta_path else ''}).\n{MANUAL_DOWNLOAD_INSTRUCTIONS}")
+    en_path = layout.find_meta(manual, None, name="meta_all_en.pkl")
+    tsv_path = layout.find_tsv(manual, cfg.tsv_path)
+    tsv = None
+    if tsv_path is not None:
+      tsv, encoding, duplicates = layout.load_tsv(tsv_path)
+      report.count("tsv", f"encoding={encoding}")
+      report.count("tsv", "rows", len(tsv))
+      report.count("tsv", "duplicate_ids", duplicates)
+    else:
+      report.count("tsv", "absent")
+    report.options["resolved_paths"] = {"meta": str(meta_path), "meta_all_en": str(en_path), "tsv": str(tsv_path)}
+    dirs = {lang: layout.files_dirs(manual, lang, cfg.files_dir) for lang in cfg.languages}
+    return cls(manual, cfg, report, layout.load_meta(meta_path),
+               layout.load_meta(en_path) if en_path else None, tsv, dirs)
+
+  def split_entries(self, split: str) -> list[tuple[str, str]]:
+    entries, missing = [], []
+    for lang in self.cfg.languages:
+      path = layout.split_file(self.manual, split, lang, self.cfg.splits_dir)
+      if path is None:
+        missing.append(f"{split}_split_{lang}.txt")
+        continue
+      listed = layout.read_split_file(path)
+      if listed.missing_final_newline:
+        self.report.count("split_files", "last_line_without_newline")
+      self.report.count("split_files", "blank_lines", listed.blank_lines)
+      for utt in listed.duplicates:
+        self.report.skip(utt, f"duplicate_in_split_file: {path.name}", split)
+      entries.extend((utt, lang) for utt in listed.ids)
+    if missing:
+      self.report.count("split_files", "missing", len(missing))
+      self.report.options.setdefault("missing_split_files", []).extend(missing)
+      if len(missing) == len(self.cfg.languages):
+        raise layout.ReleaseLayoutError(
+            f"No split file for split {split!r}: {missing} not found under {self.manual} (searched "
+            f"manual_dir, splits/, meta_and_splits/; set --option splits_dir=...).")
+      print(f"WARNING samsemo/{self.cfg.name}: {split} lacks {missing}; those languages are left out.")
+    return entries
+
+  def meta_record(self, utt: str, split: str):
+    if utt not in self.meta:
+      self.report.skip(utt, "not_in_meta: listed in the split file but absent from meta.pkl", split)
+      return None
+    checked = layout.check_meta_record(self.meta[utt])
+    if isinstance(checked, str):
+      self.report.skip(utt, f"bad_meta_record: {checked}", split)
+      return None
+    return checked
+
+  def folder(self, utt: str, lang: str) -> Path | None:
+    return layout.utterance_dir(self.dirs[lang], utt)
+
+  def text_encoder(self):
+    cfg = self.cfg
+    if not cfg.text_checkpoint:
+      return None
+    if not hasattr(self, "_encoder"):
+      self._encoder = text_features.SamsemoTextEncoder(cfg.text_checkpoint, cfg.text_tokenizer, cfg.text_max_length)
+    return self._encoder
+
+  def tsv_fields(self, utt: str, lang: str, text: str, split: str) -> dict[str, Any]:
+    row = (self.tsv or {}).get(utt)
+    if self.tsv is not None and row is None:
+      self.report.degrade(utt, "tsv_row_missing: no samsemo.tsv row; traits left empty", split)
+    row = row or {}
+    if row and row.get("language", "").strip().upper() not in ("", lang):
+      self.report.count("tsv", "language_differs_from_split_file")
+    text_en, source = row.get("translation_en", "").strip(), "tsv"
+    if not text_en and self.meta_en is not None and isinstance(self.meta_en.get(utt), dict):
+      text_en, source = str(self.meta_en[utt].get("text") or "").strip(), "meta_all_en"
+    if not text_en and lang == "EN":
+      text_en, source = text, "transcript"
+    self.report.count("text_en_source", source if text_en else "none")
+    fields = {trait: row.get(trait, "").strip() for trait in layout.TSV_TRAITS}
+    duration = layout.parse_duration(row.get("duration", ""))
+    if row and math.isnan(duration):
+      self.report.count("tsv", "duration_unparsed")
+    return {**fields, "text_en": text_en, "duration": np.float32(duration)}
