@@ -1,0 +1,137 @@
+"""CMU-MOSEI as a TFDS dataset, from the SDK computational sequences or from the raw release.
+
+Configs:
+  csd_aligned    word-aligned GloVe/COVAREP/FACET/OpenFace per labelled segment (Williams et al.)
+  csd_unaligned  each modality at its own rate per labelled segment (MulT-style models)
+  raw            mel pieces, 48x48 face crops every 500 ms and transcript text per clip (MME2E)
+
+Build (README.md in this folder):
+  python -m tfds_builders.build cmu_mosei/csd_aligned --manual_dir=DIR --data_dir=DIR \
+      [--option folds_file=folds.json] [--option key=value ...]
+Every skipped, imputed or non-finite item is counted in `build_report.json`, written into the
+dataset version folder and summarised on stdout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from mmer_jax import registry
+from tfds_builders.cmu_mosei import folds as folds_lib
+from tfds_builders.cmu_mosei import sequences
+from tfds_builders.cmu_mosei.config import CmuMoseiConfig
+from tfds_builders.cmu_mosei.report import MoseiReport
+
+_DESCRIPTION = """CMU-MOSEI (Zadeh et al., ACL 2018): 23,259 labelled YouTube opinion segments with
+sentiment in [-3, 3] and six emotion intensities in [0, 3]. Built from the CMU-MultimodalSDK
+computational sequences (csd_* configs) or from the raw release (raw config)."""
+
+_CITATION = """@inproceedings{zadeh2018multimodal,
+  title={Multimodal Language Analysis in the Wild: {CMU-MOSEI} Dataset and Interpretable Dynamic Fusion Graph},
+  author={Zadeh, AmirAli Bagher and Liang, Paul Pu and Poria, Soujanya and Cambria, Erik and Morency, Louis-Philippe},
+  booktitle={ACL}, year={2018}}"""
+
+
+def _tensor(shape, dtype=np.float32) -> tfds.features.Tensor:
+  return tfds.features.Tensor(shape=shape, dtype=dtype)
+
+
+@registry.DATASETS.register("cmu_mosei")
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """CMU-MOSEI from manually downloaded files (the SDK servers are often unreachable)."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "csd_aligned, csd_unaligned and raw configs."}
+  BUILDER_CONFIGS = [
+      CmuMoseiConfig(name="csd_aligned", kind="csd_aligned",
+                     description="SDK word alignment (average per word), then label segments; seed 001."),
+      CmuMoseiConfig(name="csd_unaligned", kind="csd_unaligned",
+                     description="Each modality's rows within each label segment, at its own rate."),
+      CmuMoseiConfig(name="raw", kind="raw",
+                     description="Mel pieces, face crops every 500 ms, transcript and CSD labels per clip (MME2E)."),
+  ]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """
+  csd_* configs: put the CMU-MultimodalSDK files in manual_dir (any sub-folder):
+    CMU_MOSEI_TimestampedWordVectors.csd, CMU_MOSEI_COVAREP.csd, CMU_MOSEI_VisualFacet42.csd,
+    CMU_MOSEI_VisualOpenFace2.csd, CMU_MOSEI_Labels.csd (+ CMU_MOSEI_TimestampedWords.csd for drop_sp).
+  raw config: manual_dir holds CMU_MOSEI_Labels.csd and the unzipped release, either as
+    <manual_dir>/Raw/{Audio/Full/WAV_16000, Videos/Full/Combined, Transcript/Segmented/Combined}
+    or without the Raw/ level (MME2E's Audio/WAV_16000 and Transcript/Combined names also work).
+  Splits: an installed mmsdk provides the standard folds; otherwise pass
+    --option folds_file=<json {"train": [...], "valid": [...], "test": [...]}>,
+  or use MME2E's lists: --option split_source=mme2e --option mme2e_split_dir=<dir>.
+  """
+
+  def _create_builder_config(self, builder_config, version):
+    # `tfds_builders.build --option k=v` passes dataclasses.replace(<class config>, k=v): same name,
+    # other options. TFDS refuses such configs by identity; accept them (the options are recorded in
+    # build_report.json) and keep TFDS's handling for everything else.
+    if isinstance(builder_config, CmuMoseiConfig):
+      known = {c.name: c for c in self.BUILDER_CONFIGS}.get(builder_config.name)
+      if known is not None and known is not builder_config:
+        return builder_config
+    return super()._create_builder_config(builder_config, version)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    cfg: CmuMoseiConfig = self.builder_config
+    common = {
+        "id": tfds.features.Text(),
+        "video_id": tfds.features.Text(),
+        "interval": _tensor((2,), np.float64),  # [start, end] of the labelled segment, seconds
+    }
+    if cfg.kind == "raw":
+      features = {
+          **common,
+          "clip": _tensor((), np.int32),
+          "text": tfds.features.Text(),
+          "mel_pieces": _tensor((None, 128, 32)),
+          "num_mel_pieces": _tensor((), np.int32),
+          "faces": _tensor((None, 48, 48, 3), np.uint8),
+          "num_faces": _tensor((), np.int32),
+          "face_found": _tensor((None,), np.bool_),
+          "emotions": _tensor((len(sequences.MME2E_EMOTIONS),)),
+          "emotion_scores": _tensor((len(sequences.MME2E_EMOTIONS),)),
+          "sentiment": _tensor(()),
+      }
+    else:
+      features = {**common, "labels": _tensor((len(sequences.LABEL_NAMES),))}
+      for m in cfg.modalities:
+        features[m] = _tensor((None, sequences.MODALITIES[m].dim))
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict(features),
+        homepage="http://multicomp.cs.cmu.edu/resources/cmu-mosei-dataset/",
+        citation=_CITATION,
+        description=_DESCRIPTION,
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    cfg: CmuMoseiConfig = self.builder_config
+    manual_dir = str(dl_manager.manual_dir)
+    self._report = report = MoseiReport("cmu_mosei", cfg.name, options=cfg.options())
+    report.meta.update({"version": str(self.version), "manual_dir": manual_dir})
+    folds = folds_lib.resolve(cfg.folds_file, cfg.split_source, cfg.mme2e_split_dir, base_dir=manual_dir)
+    report.meta["folds"] = {"source": folds.source, "videos": folds.sizes()}
+    if folds.source == "mmsdk" and folds.sizes() != folds_lib.STANDARD_SIZES:
+      report.count("folds", "mmsdk_sizes_differ_from_standard")
+    if cfg.kind == "raw":
+      from tfds_builders.cmu_mosei.raw_examples import RawExamples  # media deps only for raw
+      self._source = RawExamples(manual_dir, cfg, folds, report)
+    else:
+      from tfds_builders.cmu_mosei.csd_examples import CsdExamples
+      self._source = CsdExamples(manual_dir, cfg, folds, report)
+    return {split: self._generate_examples(split) for split in folds_lib.SPLITS}
+
+  def _generate_examples(self, split: str):
+    yield from self._source.generate(split)
+
+  def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
+    super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
+    # `self.data_dir` is TFDS's temporary folder here; it is renamed to the version folder on success.
+    self._source.close()
+    report = self._report
+    report.meta["examples_per_split"] = {
+        name: int(info.num_examples) for name, info in self.info.splits.items()}
+    path = report.write(self.data_dir)
+    print(report.summary())
+    print(f"{path.name} written into the dataset version folder.")
