@@ -12,6 +12,9 @@ Outputs (next to this script):
   key-padding mask, no positional encoding).
 - minilm_reference.npz: token ids and `BertModel` last_hidden_state / pooler_output of the offline
   all-MiniLM-L6-v2 checkpoint for three fixed sentences.
+- tiny_wav2vec2/ + tiny_wav2vec2_reference.npz: a small random wav2vec2-base-style model
+  (group-norm conv stack, post-LN encoder, weight-normed positional conv) saved by PyTorch as
+  safetensors, and its last_hidden_state for fixed audio.
 - torch_param_counts.json: `sum(p.numel())` of the original PyTorch architectures, rebuilt here
   from the spec (seed_models.md §000) with stock torch layers. The sparse-conv library is not
   installed; its SubmanifoldConvolution(bias=False) has a (9, in, out) weight, which is the same
@@ -66,6 +69,24 @@ def minilm_reference(path: str) -> int:
            attention_mask=enc["attention_mask"].numpy(), token_type_ids=enc["token_type_ids"].numpy(),
            last_hidden_state=out.last_hidden_state.numpy(), pooler_output=out.pooler_output.numpy())
   return count(model)
+
+
+def wav2vec2_reference() -> None:
+  from transformers import Wav2Vec2Config, Wav2Vec2Model
+  torch.manual_seed(0)
+  config = Wav2Vec2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                          conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=8,
+                          num_conv_pos_embedding_groups=2, do_stable_layer_norm=False, feat_extract_norm="group")
+  model = Wav2Vec2Model(config).eval()
+  with torch.no_grad():  # non-trivial affine/bias values so a mis-mapped parameter shows up
+    for name, p in model.named_parameters():
+      if name.endswith("bias") or "layer_norm.weight" in name:
+        p.add_(0.1 * torch.randn_like(p))
+  model.save_pretrained(OUT / "tiny_wav2vec2", safe_serialization=True)
+  audio = torch.randn(2, 4000)
+  with torch.no_grad():
+    hidden = model(audio).last_hidden_state
+  np.savez(OUT / "tiny_wav2vec2_reference.npz", audio=audio.numpy(), last_hidden_state=hidden.numpy())
 
 
 # ---- MME2E (SAMSEMO src/model_E2E.py and upstream src/models/e2e.py), rebuilt from the spec ----
@@ -133,6 +154,7 @@ def main():
   args = parser.parse_args()
   from transformers import AlbertConfig, AlbertModel, BertConfig, BertModel, Wav2Vec2Config, Wav2Vec2Model
 
+  wav2vec2_reference()
   counts = {"transformer_layer_d64_h4": transformer_reference(), "minilm_bertmodel": minilm_reference(args.minilm)}
   # albert-base-v2 config (transformers' AlbertConfig defaults are xxlarge).
   albert = AlbertModel(AlbertConfig(hidden_size=768, num_attention_heads=12, intermediate_size=3072))

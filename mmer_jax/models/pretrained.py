@@ -1,0 +1,346 @@
+"""Pretrained Hugging Face Flax encoders (BERT, ALBERT, wav2vec2) from a local folder.
+
+A folder holds `config.json` and either a native Flax checkpoint (`flax_model.msgpack`) or a
+PyTorch-named `model.safetensors`; the latter is converted by transformers 4.57.6 with the
+safetensors numpy/flax reader, so torch is NOT needed. (`pytorch_model.bin` alone needs torch and
+is rejected with an explanation.) Nothing is downloaded: a missing or invalid folder raises
+`PretrainedFolderError` saying what is wrong.
+
+How models use this:
+- a model holds the encoder as a submodule built from the folder's config only
+  (`encoder_module(folder)`), so shapes are known without loading weights;
+- the trainer replaces the random initial parameters of that submodule with the checkpoint's via
+  `load_into(params, model.pretrained_folders())`;
+- frozen versus fine-tuned is an optimiser matter (`config.optimizer.param_group_lr`
+  {"text_encoder": 0.0} freezes, 0.1 is MME2E's lr/10); models also offer a `stop_gradient` flag
+  so a frozen encoder costs no backward pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+from typing import Any, Mapping
+
+import flax.linen as nn
+import flax.traverse_util
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+WEIGHT_FILES = ("flax_model.msgpack", "model.safetensors")
+SUPPORTED = ("bert", "albert", "wav2vec2")
+
+
+class PretrainedFolderError(FileNotFoundError):
+  """The pretrained-checkpoint folder is missing, incomplete or of an unsupported model type."""
+
+
+def _folder(path: str | pathlib.Path) -> pathlib.Path:
+  folder = pathlib.Path(path).expanduser()
+  if not folder.is_dir():
+    raise PretrainedFolderError(
+        f"Pretrained encoder folder {str(folder)!r} does not exist. Point the config at a local folder "
+        f"with config.json and {' or '.join(WEIGHT_FILES)} (nothing is downloaded).")
+  if not (folder / "config.json").is_file():
+    raise PretrainedFolderError(
+        f"{str(folder)!r} has no config.json; found: {sorted(p.name for p in folder.iterdir())}.")
+  return folder
+
+
+@functools.lru_cache(maxsize=32)
+def _load_config_cached(folder: str):
+  from transformers import AutoConfig
+  try:
+    config = AutoConfig.from_pretrained(folder, local_files_only=True)
+  except (ValueError, OSError, json.JSONDecodeError) as e:
+    raise PretrainedFolderError(f"{folder!r}: config.json could not be read: {e}") from e
+  if config.model_type not in SUPPORTED:
+    raise PretrainedFolderError(
+        f"{folder!r} holds a {config.model_type!r} model; supported model types: {', '.join(SUPPORTED)}.")
+  return config
+
+
+def load_config(path: str | pathlib.Path):
+  """The transformers config of a checkpoint folder (only config.json is needed)."""
+  return _load_config_cached(str(_folder(path).resolve()))
+
+
+def _classes(model_type: str):
+  from transformers import FlaxAlbertModel, FlaxBertModel, FlaxWav2Vec2Model
+  return {"bert": FlaxBertModel, "albert": FlaxAlbertModel, "wav2vec2": FlaxWav2Vec2Model}[model_type]
+
+
+def encoder_module(path: str | pathlib.Path, *, add_pooling_layer: bool = True, **module_kwargs) -> nn.Module:
+  """The bare linen module (FlaxBertModule / FlaxAlbertModule / FlaxWav2Vec2Module).
+
+  Called inside a compact method it becomes a submodule (pass `name=`).
+  """
+  config = load_config(path)
+  if config.model_type == "wav2vec2" and not config.do_stable_layer_norm:
+    return Wav2Vec2Module(config=config, **module_kwargs)
+  if config.model_type == "wav2vec2":
+    return _classes("wav2vec2").module_class(config=config, **module_kwargs)
+  module_class = _classes(config.model_type).module_class
+  return module_class(config=config, add_pooling_layer=add_pooling_layer, **module_kwargs)
+
+
+def load_params(path: str | pathlib.Path) -> dict[str, Any]:
+  """The checkpoint's parameters as a nested dict of numpy arrays, without random initialisation."""
+  folder = _folder(path)
+  config = load_config(folder)
+  present = [f for f in WEIGHT_FILES if (folder / f).is_file()]
+  if not present:
+    hint = (" Only pytorch_model.bin is present, which needs torch to read; convert it once to "
+            "model.safetensors." if (folder / "pytorch_model.bin").is_file() else "")
+    raise PretrainedFolderError(f"{str(folder)!r} has no weights ({' or '.join(WEIGHT_FILES)}).{hint}")
+  try:
+    if present[0] == "flax_model.msgpack":
+      params = flax.serialization.msgpack_restore((folder / present[0]).read_bytes())
+      params = params.get("params", params)  # models with batch norm nest params one level down
+    else:
+      params = _from_safetensors(folder / present[0], folder, config)
+  except (OSError, ValueError) as e:
+    raise PretrainedFolderError(f"{str(folder)!r}: weights could not be loaded: {e}") from e
+  return jax.tree_util.tree_map(np.asarray, dict(params))
+
+
+class _ShapeOnlyModel:
+  """What transformers' PyTorch->Flax renamer reads from a model: its prefix and param shapes."""
+
+  def __init__(self, base_model_prefix: str, params: Any):
+    self.base_model_prefix = base_model_prefix
+    self.params = params
+
+
+def _from_safetensors(file: pathlib.Path, folder: pathlib.Path, config) -> dict[str, Any]:
+  """PyTorch-named safetensors -> Flax params with transformers' own key renaming (no torch).
+
+  `from_pretrained(from_pt=True)` would first initialise the whole model randomly (and cannot
+  build wav2vec2-base at all); the renamer only needs parameter shapes, which `jax.eval_shape`
+  of our module gives for free.
+  """
+  from safetensors.numpy import load_file
+  from transformers.modeling_flax_pytorch_utils import convert_pytorch_state_dict_to_flax
+  module = encoder_module(folder)
+  ids = jnp.zeros((1, 4000 if config.model_type == "wav2vec2" else 8),
+                  jnp.float32 if config.model_type == "wav2vec2" else jnp.int32)
+  args = (ids,) if config.model_type == "wav2vec2" else (ids, jnp.ones_like(ids))
+  shapes = jax.eval_shape(lambda rng: module.init(rng, *args), jax.random.PRNGKey(0))["params"]
+  prefix = _classes(config.model_type).base_model_prefix
+  converted = convert_pytorch_state_dict_to_flax(load_file(str(file)), _ShapeOnlyModel(prefix, shapes))
+  flat_shapes = flax.traverse_util.flatten_dict(dict(shapes))
+  flat = {k: v for k, v in flax.traverse_util.flatten_dict(dict(converted)).items() if k in flat_shapes}
+  missing = [k for k in flat_shapes if k not in flat]
+  if missing:
+    raise ValueError(f"{file.name} lacks {len(missing)} parameters, e.g. {['/'.join(k) for k in missing[:3]]}")
+  return flax.traverse_util.unflatten_dict(flat)
+
+
+def load_into(params: Mapping[str, Any], folders: Mapping[str, str], *, strict: bool = True) -> dict[str, Any]:
+  """Returns `params` with the subtree at each '/'-joined path replaced by the checkpoint's weights.
+
+  Every parameter of the target subtree must be in the checkpoint with the same shape (else an
+  error lists the differences). Checkpoint entries the model does not use (e.g. a pooler when the
+  model builds the encoder without one) are ignored.
+  """
+  flat = flax.traverse_util.flatten_dict(dict(params), sep="/")
+  out = dict(flat)
+  for target, folder in folders.items():
+    loaded = flax.traverse_util.flatten_dict(load_params(folder), sep="/")
+    prefix = target.rstrip("/") + "/"
+    wanted = {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
+    if not wanted:
+      raise KeyError(f"No parameters under {target!r}; top-level entries: {sorted(params)}.")
+    missing = sorted(k for k in wanted if k not in loaded)
+    wrong = sorted(k for k in wanted if k in loaded and tuple(loaded[k].shape) != tuple(wanted[k].shape))
+    if strict and (missing or wrong):
+      raise ValueError(f"Checkpoint {folder!r} does not fit {target!r}: missing {missing[:5]} "
+                       f"({len(missing)} in all), shape mismatch {wrong[:5]} ({len(wrong)} in all).")
+    for k, v in wanted.items():
+      if k in loaded and tuple(loaded[k].shape) == tuple(v.shape):
+        out[prefix + k] = jnp.asarray(loaded[k], dtype=v.dtype)
+  return flax.traverse_util.unflatten_dict(out, sep="/")
+
+
+# ---- wav2vec2 -----------------------------------------------------------------------------------
+# transformers' Flax wav2vec2 implements only the "stable layer norm" variant (large-lv60 style:
+# layer-norm conv stack, pre-LN encoder). wav2vec2-base, which seed 004 fine-tunes (94,371,712
+# params, the same as the TF-Hub layer), uses group norm in the first conv and a post-LN encoder.
+# The module below builds both, reusing transformers' Flax blocks and PyTorch parameter names, so
+# PyTorch checkpoints convert with transformers' renamer and counts match `Wav2Vec2Model`.
+
+
+class _ConvLayer(nn.Module):
+  config: Any
+  layer_id: int
+
+  @nn.compact
+  def __call__(self, x):
+    c = self.config
+    x = nn.Conv(c.conv_dim[self.layer_id], (c.conv_kernel[self.layer_id],), (c.conv_stride[self.layer_id],),
+                padding="VALID", use_bias=c.conv_bias, kernel_init=nn.initializers.he_normal(), name="conv")(x)
+    if c.feat_extract_norm == "layer":
+      x = nn.LayerNorm(epsilon=c.layer_norm_eps, name="layer_norm")(x)
+    elif self.layer_id == 0:  # "group": GroupNorm(num_groups=channels) = per-channel norm over time
+      x = nn.GroupNorm(num_groups=c.conv_dim[0], epsilon=1e-5, name="layer_norm")(x)
+    return _act(c.feat_extract_activation)(x)
+
+
+def _act(name: str):
+  from transformers.modeling_flax_utils import ACT2FN
+  return ACT2FN[name]
+
+
+class _PostLNEncoderLayer(nn.Module):
+  config: Any
+
+  @nn.compact
+  def __call__(self, x, deterministic: bool):
+    from transformers.models.wav2vec2 import modeling_flax_wav2vec2 as hf
+    c = self.config
+    attended, _ = hf.FlaxWav2Vec2Attention(c, c.hidden_size, c.num_attention_heads, dropout=c.attention_dropout,
+                                           name="attention")(x, deterministic=deterministic)
+    x = x + nn.Dropout(c.hidden_dropout)(attended, deterministic=deterministic)
+    x = nn.LayerNorm(epsilon=c.layer_norm_eps, name="layer_norm")(x)
+    x = x + hf.FlaxWav2Vec2FeedForward(c, name="feed_forward")(x, deterministic=deterministic)
+    return nn.LayerNorm(epsilon=c.layer_norm_eps, name="final_layer_norm")(x)
+
+
+class _PostLNLayers(nn.Module):
+  config: Any
+
+  @nn.compact
+  def __call__(self, x, deterministic: bool):
+    for i in range(self.config.num_hidden_layers):  # no layerdrop (HF's Flax models skip it too)
+      x = _PostLNEncoderLayer(self.config, name=str(i))(x, deterministic)
+    return x
+
+
+class _PostLNEncoder(nn.Module):
+  config: Any
+
+  @nn.compact
+  def __call__(self, x, deterministic: bool):
+    from transformers.models.wav2vec2 import modeling_flax_wav2vec2 as hf
+    c = self.config
+    x = x + hf.FlaxWav2Vec2PositionalConvEmbedding(c, name="pos_conv_embed")(x)
+    x = nn.LayerNorm(epsilon=c.layer_norm_eps, name="layer_norm")(x)
+    x = nn.Dropout(c.hidden_dropout)(x, deterministic=deterministic)
+    return _PostLNLayers(c, name="layers")(x, deterministic)
+
+
+class _ConvLayers(nn.Module):
+  config: Any
+
+  @nn.compact
+  def __call__(self, x):
+    for i in range(self.config.num_feat_extract_layers):
+      x = _ConvLayer(self.config, i, name=str(i))(x)
+    return x
+
+
+class _FeatureExtractor(nn.Module):
+  config: Any
+
+  @nn.compact
+  def __call__(self, audio):
+    return _ConvLayers(self.config, name="conv_layers")(audio[:, :, None])
+
+
+class Wav2Vec2Module(nn.Module):
+  """wav2vec2-base-style encoder (no attention mask, no SpecAugment); returns (batch, frames, hidden).
+
+  Parameter names follow PyTorch `Wav2Vec2Model`; `masked_spec_embed` is created (unused, as during
+  fine-tuning without SpecAugment) so the parameter count equals the original's.
+  """
+
+  config: Any
+
+  @nn.compact
+  def __call__(self, input_values: jax.Array, deterministic: bool = True) -> jax.Array:
+    from transformers.models.wav2vec2 import modeling_flax_wav2vec2 as hf
+    c = self.config
+    self.param("masked_spec_embed", nn.initializers.uniform(), (c.hidden_size,))
+    features = _FeatureExtractor(c, name="feature_extractor")(input_values)
+    hidden, _ = hf.FlaxWav2Vec2FeatureProjection(c, name="feature_projection")(features, deterministic=deterministic)
+    return _PostLNEncoder(c, name="encoder")(hidden, deterministic)
+
+
+class TextEncoder(nn.Module):
+  """BERT/ALBERT from a checkpoint folder; returns the last hidden states (batch, length, hidden).
+
+  `stop_gradient=True` treats the encoder as frozen feature extractor (no backward pass through it).
+  """
+
+  folder: str
+  stop_gradient: bool = False
+
+  @nn.compact
+  def __call__(self, input_ids: jax.Array, attention_mask: jax.Array, *, train: bool) -> jax.Array:
+    # MME2E and seed 004 use the CLS state, not the pooler, so the pooler is not built (no params).
+    module = encoder_module(self.folder, add_pooling_layer=False, name="encoder")
+    hidden = module(
+        input_ids.astype(jnp.int32), attention_mask.astype(jnp.int32),
+        deterministic=not train or self.stop_gradient).last_hidden_state
+    return jax.lax.stop_gradient(hidden) if self.stop_gradient else hidden
+
+
+class SpeechEncoder(nn.Module):
+  """wav2vec2 from a checkpoint folder on raw 16 kHz audio; returns (batch, frames, hidden).
+
+  Like the seed (a TF-Hub wav2vec2 layer fed zero-padded audio), no attention mask is passed:
+  wav2vec2-base normalises with group norm over time, for which HF documents that padded input
+  should be fed without a mask. Frames beyond each utterance are masked by the caller instead
+  (`frame_lengths`).
+  """
+
+  folder: str
+  stop_gradient: bool = False
+
+  @nn.compact
+  def __call__(self, audio: jax.Array, *, train: bool) -> jax.Array:
+    module = encoder_module(self.folder, name="encoder")
+    hidden = module(audio, deterministic=not train or self.stop_gradient)
+    if not isinstance(module, Wav2Vec2Module):  # transformers' stable-LN module returns a tuple
+      hidden = hidden[0]
+    return jax.lax.stop_gradient(hidden) if self.stop_gradient else hidden
+
+
+def frame_lengths(folder: str, num_samples: jax.Array | int) -> jax.Array:
+  """wav2vec2 output frames for `num_samples` input samples (the conv stack's valid-conv formula)."""
+  config = load_config(folder)
+  length = jnp.asarray(num_samples)
+  for kernel, stride in zip(config.conv_kernel, config.conv_stride):
+    length = (length - kernel) // stride + 1
+  return length
+
+
+def hidden_size(folder: str) -> int:
+  return int(load_config(folder).hidden_size)
+
+
+def save_tiny_config(folder: str | pathlib.Path, model_type: str, **overrides: Any) -> pathlib.Path:
+  """Writes config.json of a small random-initialised encoder (for tests and smoke configs)."""
+  from transformers import AlbertConfig, BertConfig, Wav2Vec2Config
+  defaults = {
+      "bert": (BertConfig, dict(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=32, max_position_embeddings=64)),
+      "albert": (AlbertConfig, dict(vocab_size=100, embedding_size=8, hidden_size=16, num_hidden_layers=1,
+                                    num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)),
+      "wav2vec2": (Wav2Vec2Config, dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                        intermediate_size=32, conv_dim=(8, 8), conv_stride=(5, 4),
+                                        conv_kernel=(10, 8), num_conv_pos_embeddings=8,
+                                        num_conv_pos_embedding_groups=2, do_stable_layer_norm=False)),
+  }
+  config_class, kwargs = defaults[model_type]
+  folder = pathlib.Path(folder)
+  config_class(**{**kwargs, **overrides}).save_pretrained(folder)
+  return folder
+
+
+def describe(path: str | pathlib.Path) -> str:
+  """One line naming the model type and size of a folder (for logs)."""
+  config = load_config(path)
+  return f"{config.model_type} hidden={config.hidden_size} layers={config.num_hidden_layers}"
