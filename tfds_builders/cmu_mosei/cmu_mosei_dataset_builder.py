@@ -63,16 +63,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   or use MME2E's lists: --option split_source=mme2e --option mme2e_split_dir=<dir>.
   """
 
-  def _create_builder_config(self, builder_config, version):
-    # `tfds_builders.build --option k=v` passes dataclasses.replace(<class config>, k=v): same name,
-    # other options. TFDS refuses such configs by identity; accept them (the options are recorded in
-    # build_report.json) and keep TFDS's handling for everything else.
-    if isinstance(builder_config, CmuMoseiConfig):
-      known = {c.name: c for c in self.BUILDER_CONFIGS}.get(builder_config.name)
-      if known is not None and known is not builder_config:
-        return builder_config
-    return super()._create_builder_config(builder_config, version)
-
   def _info(self) -> tfds.core.DatasetInfo:
     cfg: CmuMoseiConfig = self.builder_config
     common = {
