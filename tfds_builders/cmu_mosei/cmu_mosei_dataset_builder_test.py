@@ -4,7 +4,6 @@ One fixture (10 videos, 4 of them broken on purpose, see dummy_data/generate.py 
 and each config is built once per module; the tests read the ArrayRecord output back.
 """
 
-import dataclasses
 import json
 import math
 import os
@@ -14,10 +13,8 @@ import types
 import h5py
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from tfds_builders import build as build_cli
-from tfds_builders.cmu_mosei import cmu_mosei_dataset_builder as mosei
 from tfds_builders.cmu_mosei import csd, folds as folds_lib, sdk_reference, sequences
 from tfds_builders.cmu_mosei.dummy_data import generate
 
@@ -311,8 +308,5 @@ def test_mme2e_lists_split_on_last_underscore(release):
 def test_missing_sequence_is_a_clear_error(release, tmp_path):
   for name in ("CMU_MOSEI_Labels.csd", "CMU_MOSEI_TimestampedWordVectors.csd", "folds.json"):
     os.symlink(os.path.join(release["dir"], name), tmp_path / name)
-  builder = mosei.Builder(config=dataclasses.replace(mosei.Builder.BUILDER_CONFIGS[0], folds_file="folds.json"),
-                          data_dir=str(tmp_path / "data"))
   with pytest.raises(csd.CsdError, match="No covarep computational sequence.*CMU_MOSEI_COVAREP.csd"):
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(tmp_path)),
-                                 file_format="array_record")
+    build_cli.build("cmu_mosei/csd_aligned", str(tmp_path / "data"), str(tmp_path), {"folds_file": "folds.json"})
