@@ -158,57 +158,37 @@ def _tsv_row(utt, lang, text, english, labels, seconds, rng, index) -> dict[str,
   return row
 
 
-def generate(root: str | Path, seed: int = 0) -> dict:
-  """Writes the tree under `root`; returns a manifest of splits, labels and planted problems."""
+def generate(root: str | Path, seed: int = 0, *, split_sizes=SPLIT_SIZES, seconds=(0.6, 1.6),
+             frames=(2, 4), frame_size=(270, 480), plant_problems: bool = True) -> dict:
+  """Writes the tree under `root`; returns a manifest of splits, labels and planted problems.
+
+  The defaults make the test fixture (8 short scenes per language). The benchmark asks for longer
+  scenes with more, larger frames and no planted problems (`plant_problems=False`).
+  """
   root = Path(root)
   rng = np.random.default_rng(seed)
   meta, meta_en, rows = {}, {}, []
   manifest: dict = {"splits": {}, "labels": {}, "planted": {}}
-  planted = manifest["planted"]
   index = 0
   for lang in LANGUAGES:
     vid = _video_id(rng)
-    for split, size in SPLIT_SIZES.items():
+    for split, size in split_sizes.items():
       ids = []
       for _ in range(size):
         utt = f"{vid}_{index + 1}"
         labels = list(_LABEL_CYCLE[index % len(_LABEL_CYCLE)])
         text = _TEXTS[lang][index % 8]
         english = _ENGLISH[index % 8] if lang != "EN" else text
-        seconds = float(rng.uniform(0.6, 1.6))
+        length = float(rng.uniform(*seconds))
         meta[utt] = {"text": text, "label": labels}
         meta_en[utt] = {"text": english, "label": labels}
-        rows.append(_tsv_row(utt, lang, text, english, labels, seconds, rng, index))
-        _write_scene(root / "data" / lang / utt, labels, rng, seconds=seconds, frames=int(rng.integers(2, 5)))
+        rows.append(_tsv_row(utt, lang, text, english, labels, length, rng, index))
+        _write_scene(root / "data" / lang / utt, labels, rng, seconds=length,
+                     frames=int(rng.integers(frames[0], frames[1] + 1)), frame_size=frame_size)
         ids.append(utt)
         index += 1
       manifest["splits"].setdefault(split, {})[lang] = ids
-  splits = manifest["splits"]
-
-  def plant(kind: str, utt: str) -> str:
-    planted.setdefault(kind, []).append(utt)
-    return utt
-
-  # Bad inputs the builder must survive and report.
-  (root / "data/EN" / plant("audio_missing", splits["train"]["EN"][1]) / "audio.wav").unlink()
-  (root / "data/DE" / plant("audio_unreadable", splits["train"]["DE"][1]) / "audio.wav").write_bytes(b"RIFF\x00garbage")
-  for jpg in (root / "data/ES" / plant("no_frames", splits["train"]["ES"][1])).glob("image_*.jpg"):
-    jpg.unlink()
-  no_face = plant("face_fallback", splits["train"]["PL"][1])
-  _write_scene(root / "data/PL" / no_face, meta[no_face]["label"], rng, seconds=1.0, frames=2, faces=False)
-  (root / "data/KO" / plant("frame_unreadable", splits["valid"]["KO"][0]) / "image_1.jpg").write_bytes(b"\xff\xd8 not a jpeg")
-  shutil.rmtree(root / "data/ES" / plant("folder_missing", splits["test"]["ES"][1]))
-  # A 44.1 kHz wav (resampled to 16 kHz by default) and 720p frames (resized to 270x480).
-  hd = plant("hd_media", splits["train"]["EN"][2])
-  _write_scene(root / "data/EN" / hd, meta[hd]["label"], rng, seconds=1.2, frames=3, rate=44100, frame_size=(720, 1280))
-  # An all-zero label (4,371 real scenes have one, though none is in the EN splits).
-  meta[plant("all_zero_label", splits["test"]["DE"][0])]["label"] = [0, 0, 0, 0, 0]
-  meta_en[splits["test"]["DE"][0]]["label"] = [0, 0, 0, 0, 0]
-  # A split id absent from meta.pkl, a duplicated line, a tsv row missing.
-  ghost = plant("not_in_meta", "zzzzzzzzzz_1")
-  splits_extra = {("valid", "EN"): [ghost], ("valid", "DE"): [plant("duplicate", splits["valid"]["DE"][0])]}
-  tsv_gone = plant("tsv_row_missing", splits["train"]["PL"][0])
-  rows = [r for r in rows if r["utterance_id"] != tsv_gone]
+  splits_extra = _plant_problems(root, manifest, meta, meta_en, rows, rng) if plant_problems else {}
   # Scenes in meta.pkl and the tsv but in no split (multi-person scenes in the real release).
   for k in range(3):
     utt = f"{_video_id(rng)}_{k + 1}"
@@ -221,18 +201,50 @@ def generate(root: str | Path, seed: int = 0) -> dict:
   with open(root / "metadata/meta_all_en.pkl", "wb") as f:
     pickle.dump(meta_en, f)
   (root / "splits").mkdir(exist_ok=True)
-  for split, by_lang in splits.items():
+  for split, by_lang in manifest["splits"].items():
     for lang, ids in by_lang.items():
       lines = ids + splits_extra.get((split, lang), [])
       body = "".join(f"{utt}\n" for utt in lines)
-      if (split, lang) == ("test", "KO"):
+      if plant_problems and (split, lang) == ("test", "KO"):
         body = body[:-1]  # The last line has no newline (the original `[:-1]` would eat a digit).
-        plant("last_line_without_newline", lines[-1])
+        manifest["planted"]["last_line_without_newline"] = [lines[-1]]
       (root / "splits" / f"{split}_split_{lang}.txt").write_text(body, encoding="utf-8")
   pd.DataFrame(rows, columns=list(_TSV_COLUMNS)).to_csv(root / "samsemo.tsv", sep="\t", index=False, encoding="utf-16")
   manifest["labels"] = {utt: rec["label"] for utt, rec in meta.items()}
   manifest["english"] = {utt: rec["text"] for utt, rec in meta_en.items()}
   return manifest
+
+
+def _plant_problems(root: Path, manifest: dict, meta: dict, meta_en: dict, rows: list, rng) -> dict:
+  """Bad inputs the builder must survive and report; returns extra split-file lines.
+
+  Needs at least 3 train, 1 valid and 2 test scenes per language.
+  """
+  splits, planted = manifest["splits"], manifest["planted"]
+
+  def plant(kind: str, utt: str) -> str:
+    planted.setdefault(kind, []).append(utt)
+    return utt
+
+  (root / "data/EN" / plant("audio_missing", splits["train"]["EN"][1]) / "audio.wav").unlink()
+  (root / "data/DE" / plant("audio_unreadable", splits["train"]["DE"][1]) / "audio.wav").write_bytes(b"RIFF\x00garbage")
+  for jpg in (root / "data/ES" / plant("no_frames", splits["train"]["ES"][1])).glob("image_*.jpg"):
+    jpg.unlink()
+  no_face = plant("face_fallback", splits["train"]["PL"][1])
+  _write_scene(root / "data/PL" / no_face, meta[no_face]["label"], rng, seconds=1.0, frames=2, faces=False)
+  (root / "data/KO" / plant("frame_unreadable", splits["valid"]["KO"][0]) / "image_1.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+  shutil.rmtree(root / "data/ES" / plant("folder_missing", splits["test"]["ES"][1]))
+  # A 44.1 kHz wav (resampled to 16 kHz by default) and 720p frames (resized to 270x480).
+  hd = plant("hd_media", splits["train"]["EN"][2])
+  _write_scene(root / "data/EN" / hd, meta[hd]["label"], rng, seconds=1.2, frames=3, rate=44100, frame_size=(720, 1280))
+  # An all-zero label (4,371 real scenes have one, though none is in the EN splits).
+  zero = plant("all_zero_label", splits["test"]["DE"][0])
+  meta[zero]["label"] = meta_en[zero]["label"] = [0, 0, 0, 0, 0]
+  # A tsv row missing, a split id absent from meta.pkl and a duplicated split line.
+  tsv_gone = plant("tsv_row_missing", splits["train"]["PL"][0])
+  rows[:] = [r for r in rows if r["utterance_id"] != tsv_gone]
+  return {("valid", "EN"): [plant("not_in_meta", "zzzzzzzzzz_1")],
+          ("valid", "DE"): [plant("duplicate", splits["valid"]["DE"][0])]}
 
 
 def main(argv: list[str]) -> None:
