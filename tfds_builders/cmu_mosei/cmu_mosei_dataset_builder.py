@@ -6,8 +6,8 @@ Configs:
   raw            mel pieces, 48x48 face crops every 500 ms and transcript text per clip (MME2E)
 
 Build (README.md in this folder):
-  python -m tfds_builders.build cmu_mosei/csd_aligned --manual_dir=DIR --data_dir=DIR \
-      [--option folds_file=folds.json] [--option key=value ...]
+  python -m tfds_builders.build cmu_mosei/csd_aligned --manual_dir=DIR --data_dir=DIR [--option key=value ...]
+(the standard folds come from DIR/cmu_mosei_folds.json, an installed mmsdk, or --option folds_file=...).
 Every skipped, imputed or non-finite item is counted in `build_report.json`, written into the
 dataset version folder and summarised on stdout.
 """
@@ -58,8 +58,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   raw config: manual_dir holds CMU_MOSEI_Labels.csd and the unzipped release, either as
     <manual_dir>/Raw/{Audio/Full/WAV_16000, Videos/Full/Combined, Transcript/Segmented/Combined}
     or without the Raw/ level (MME2E's Audio/WAV_16000 and Transcript/Combined names also work).
-  Splits: an installed mmsdk provides the standard folds; otherwise pass
-    --option folds_file=<json {"train": [...], "valid": [...], "test": [...]}>,
+  Splits: save the standard folds as <manual_dir>/cmu_mosei_folds.json
+    ({"train": [...], "valid": [...], "test": [...]} video ids), or pass --option folds_file=<json>,
+    or install the CMU-MultimodalSDK (mmsdk), which provides them;
   or use MME2E's lists: --option split_source=mme2e --option mme2e_split_dir=<dir>.
   """
 
@@ -110,10 +111,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     else:
       from tfds_builders.cmu_mosei.csd_examples import CsdExamples
       self._source = CsdExamples(manual_dir, cfg, folds, report)
-    return {split: self._generate_examples(split) for split in folds_lib.SPLITS}
+    return {folds_lib.TFDS_SPLIT[fold]: self._generate_examples(fold) for fold in folds_lib.SPLITS}
 
-  def _generate_examples(self, split: str):
-    yield from self._source.generate(split)
+  def _generate_examples(self, fold: str):
+    yield from self._source.generate(fold)
 
   def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
     super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)

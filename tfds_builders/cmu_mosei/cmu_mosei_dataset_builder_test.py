@@ -31,8 +31,7 @@ def release(tmp_path_factory):
 
 def _build(release, tmp_path_factory, config: str, **options):
   data_dir = str(tmp_path_factory.mktemp(f"data_{config}"))
-  builder = build_cli.build(f"cmu_mosei/{config}", data_dir, release["dir"],
-                            {"folds_file": "folds.json", **options})
+  builder = build_cli.build(f"cmu_mosei/{config}", data_dir, release["dir"], options)
   with open(os.path.join(builder.data_dir, "build_report.json")) as f:
     report = json.load(f)
   examples = {split: list(src) for split, src in builder.as_data_source().items()}
@@ -110,17 +109,19 @@ def test_aligned_examples_are_word_aligned(aligned):
 def test_fold_assignment(release, aligned):
   _, examples, report = aligned
   folds = release["folds"]
-  for split, rows in examples.items():
+  assert set(examples) == {"train", "validation", "test"}
+  for fold, split in folds_lib.TFDS_SPLIT.items():
+    rows = examples[split]
     assert rows, f"empty {split} split"
     vids = {_text(e["video_id"]) for e in rows}
-    assert vids <= set(folds[split]), split
+    assert vids <= set(folds[fold]), split
     for e in rows:
       assert _text(e["id"]).rsplit("[", 1)[0] == _text(e["video_id"])
   outside = release["video_ids"][generate.NOT_IN_FOLDS]
   assert outside not in {_text(e["video_id"]) for rows in examples.values() for e in rows}
   assert report["counts"]["videos"]["not_in_any_fold"] == 1
   assert report["counts"]["videos"]["in_folds_without_labels"] == 1   # 'zzzNoLabels0'
-  assert report["folds"] == {"source": f"folds_file:{os.path.join(release['dir'], 'folds.json')}",
+  assert report["folds"] == {"source": f"folds_file:{os.path.join(release['dir'], 'cmu_mosei_folds.json')}",
                              "videos": {"train": 5, "valid": 2, "test": 3}}
   assert report["counts"]["examples"] == {s: len(r) for s, r in examples.items()}
 
@@ -173,7 +174,8 @@ def test_robustness_counts(release, aligned):
 
 def test_options_from_command_line(release, tmp_path_factory):
   """--option strings: subset of modalities, zero imputation, NaN zeroing and sp removal."""
-  _, examples, report = _build(release, tmp_path_factory, "csd_aligned", modalities="glove,covarep,facet",
+  _, examples, report = _build(release, tmp_path_factory, "csd_aligned", folds_file="cmu_mosei_folds.json",
+                               modalities="glove,covarep,facet",
                                missing="zeros", nonfinite="zero", drop_sp="true")
   got = _by_id(examples)
   assert "openface" not in next(iter(got.values()))
@@ -217,7 +219,7 @@ def test_raw_examples(release, raw):
   _, examples, report = raw
   got = _by_id(examples)
   videos = {v["vid"]: v for v in release["videos"]}
-  assert got and set(examples) == {"train", "valid", "test"}
+  assert got and set(examples) == {"train", "validation", "test"}
   for key, e in got.items():
     vid, clip = key.rsplit("_", 1)
     assert _text(e["video_id"]) == vid and int(e["clip"]) == int(clip)
@@ -268,7 +270,9 @@ def test_metadata_json_and_plain_strings(tmp_path, release):
 def test_fold_sources(tmp_path, monkeypatch):
   monkeypatch.setitem(sys.modules, "mmsdk", None)   # make sure no installed SDK answers
   with pytest.raises(folds_lib.FoldsError, match="folds_file"):
-    folds_lib.resolve(None)
+    folds_lib.resolve(None, base_dir=str(tmp_path))
+  (tmp_path / "cmu_mosei_folds.json").write_text(json.dumps({"train": ["q"], "valid": [], "test": []}))
+  assert folds_lib.resolve(None, base_dir=str(tmp_path)).split_of("q") == "train"
   # A fake installed SDK is used when no file is given.
   std = types.ModuleType("std")
   std.standard_train_fold, std.standard_valid_fold, std.standard_test_fold = ["a", "-b"], ["81406"], ["_c"]
@@ -306,7 +310,7 @@ def test_mme2e_lists_split_on_last_underscore(release):
 
 
 def test_missing_sequence_is_a_clear_error(release, tmp_path):
-  for name in ("CMU_MOSEI_Labels.csd", "CMU_MOSEI_TimestampedWordVectors.csd", "folds.json"):
+  for name in ("CMU_MOSEI_Labels.csd", "CMU_MOSEI_TimestampedWordVectors.csd", "cmu_mosei_folds.json"):
     os.symlink(os.path.join(release["dir"], name), tmp_path / name)
   with pytest.raises(csd.CsdError, match="No covarep computational sequence.*CMU_MOSEI_COVAREP.csd"):
-    build_cli.build("cmu_mosei/csd_aligned", str(tmp_path / "data"), str(tmp_path), {"folds_file": "folds.json"})
+    build_cli.build("cmu_mosei/csd_aligned", str(tmp_path / "data"), str(tmp_path))

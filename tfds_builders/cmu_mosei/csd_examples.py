@@ -23,7 +23,7 @@ import tqdm
 
 from tfds_builders.cmu_mosei import align, csd, sequences
 from tfds_builders.cmu_mosei.config import CmuMoseiConfig
-from tfds_builders.cmu_mosei.folds import Folds
+from tfds_builders.cmu_mosei.folds import TFDS_SPLIT, Folds
 from tfds_builders.cmu_mosei.report import MoseiReport
 
 
@@ -181,7 +181,7 @@ class CsdExamples:
         continue
       example = self._segment_example(vid, j, split, label_iv[j], label_ft[j], hits, absent)
       if example is not None:
-        self.report.count("examples", split)
+        self.report.count("examples", TFDS_SPLIT[split])
         yield seg_id, example
 
   def _segment_example(self, vid, j, split, interval, labels, hits, absent) -> dict[str, Any] | None:

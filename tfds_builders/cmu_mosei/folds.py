@@ -3,9 +3,11 @@
 Sources, in order of precedence:
   1. a folds file the user passes (`folds_file=...`): JSON `{"train": [...], "valid": [...],
      "test": [...]}` of video-id strings (e.g. the SDK's standard folds written out once);
-  2. the standard folds of an installed CMU-MultimodalSDK (`mmsdk`), imported only if present;
-  3. otherwise a `FoldsError` explaining both options.
-An explicit file wins over an installed SDK because it is the user's deliberate choice.
+  2. `cmu_mosei_folds.json` in the manual dir (same format), so the default configs build
+     without options, under their plain names;
+  3. the standard folds of an installed CMU-MultimodalSDK (`mmsdk`), imported only if present;
+  4. otherwise a `FoldsError` explaining the options.
+A file wins over an installed SDK because providing it is the user's deliberate choice.
 
 Alternatively the MME2E clip lists (`{train,valid,test}_split.txt`, one `<vid>_<clip>` per line)
 define the partition (`split_source="mme2e"`): clip-level for the raw release, video-level for the
@@ -22,6 +24,10 @@ import json
 import os
 
 SPLITS = ("train", "valid", "test")
+# TFDS split name of each fold (the project's configs read `validation`, as TFDS datasets do).
+TFDS_SPLIT = {"train": "train", "valid": "validation", "test": "test"}
+# Picked up from the manual dir when no folds_file option is given.
+DEFAULT_FOLDS_FILE = "cmu_mosei_folds.json"
 # The SDK's standard fold sizes; a different count is reported (e.g. the PyPI copy has 2250 train ids).
 STANDARD_SIZES = {"train": 2249, "valid": 300, "test": 678}
 
@@ -146,11 +152,14 @@ def resolve(folds_file: str | None, split_source: str = "standard", mme2e_split_
     raise FoldsError(f"Unknown split_source {split_source!r}; use 'standard' or 'mme2e'.")
   if folds_file:
     return from_json(_abs(folds_file))
+  if base_dir is not None and os.path.isfile(os.path.join(base_dir, DEFAULT_FOLDS_FILE)):
+    return from_json(os.path.join(base_dir, DEFAULT_FOLDS_FILE))
   folds = from_mmsdk()
   if folds is not None:
     return folds
   raise FoldsError(
       "No CMU-MOSEI folds available: the CMU-MultimodalSDK (mmsdk) is not installed and no folds file "
-      "was given. Either install the SDK (git clone CMU-MultimodalSDK; pip install -e .), or pass "
-      "--option folds_file=<path to JSON {\"train\": [...], \"valid\": [...], \"test\": [...]}> with the "
-      "standard video ids, or use --option split_source=mme2e --option mme2e_split_dir=<dir>.")
+      f"was found. Either save the standard folds as {DEFAULT_FOLDS_FILE} in the manual dir or pass "
+      "--option folds_file=<JSON {\"train\": [...], \"valid\": [...], \"test\": [...]} of video ids>, "
+      "or install the SDK (git clone CMU-MultimodalSDK; pip install -e .), "
+      "or use --option split_source=mme2e --option mme2e_split_dir=<dir>.")

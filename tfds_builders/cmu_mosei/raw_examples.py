@@ -26,7 +26,7 @@ from mmer_jax.features import video as video_lib
 from tfds_builders.cmu_mosei import csd, raw_release, sequences
 from tfds_builders.cmu_mosei.config import CmuMoseiConfig
 from tfds_builders.cmu_mosei.csd_examples import open_sequence
-from tfds_builders.cmu_mosei.folds import Folds
+from tfds_builders.cmu_mosei.folds import TFDS_SPLIT, Folds
 from tfds_builders.cmu_mosei.report import MoseiReport
 
 SAMPLE_RATE = 16000
@@ -87,7 +87,7 @@ class RawExamples:
       key = f"{clip.vid}_{clip.clip}"
       example = self._example(key, clip, labels, split)
       if example is not None:
-        self.report.count("examples", split)
+        self.report.count("examples", TFDS_SPLIT[split])
         yield key, example
 
   def _example(self, key: str, clip: raw_release.Clip, labels: np.ndarray, split: str) -> dict[str, Any] | None:

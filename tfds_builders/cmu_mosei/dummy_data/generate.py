@@ -269,8 +269,8 @@ def _corrupt_chunk(path: str, root: str, vid: str) -> None:
 
 
 def _write_folds(out_dir: str, vids: list[str], faults: bool) -> dict[str, list[str]]:
-  """folds.json. With faults, videos 2/7 are valid and 3/9 test (so every split keeps a clean
-  video), video 8 is labelled but in no fold, and 'zzzNoLabels0' is a fold id without labels
+  """cmu_mosei_folds.json (the builder finds it in the manual dir). With faults, videos 2/7 are
+  valid and 3/9 test (so every split keeps a clean video), video 8 is labelled but in no fold, and 'zzzNoLabels0' is a fold id without labels
   (the real folds name 2 videos absent from the CSD). Otherwise ~80/10/10 by position."""
   if faults:
     roles = {"valid": [2, 7], "test": [3, 9]}
@@ -281,7 +281,7 @@ def _write_folds(out_dir: str, vids: list[str], faults: bool) -> dict[str, list[
   else:
     n_eval = max(1, len(vids) // 10)
     folds = {"train": vids[:-2 * n_eval], "valid": vids[-2 * n_eval:-n_eval], "test": vids[-n_eval:]}
-  with open(os.path.join(out_dir, "folds.json"), "w") as f:
+  with open(os.path.join(out_dir, "cmu_mosei_folds.json"), "w") as f:
     json.dump(folds, f, indent=1)
   return folds
 
