@@ -114,3 +114,15 @@ class FrozenTextEncoder:
       return TextFeatures(np.zeros((0, h), np.float32), np.zeros((0, length, h), np.float32),
                           np.zeros((0, length), bool))
     return TextFeatures(np.concatenate(clss), np.concatenate(tokens), np.concatenate(masks))
+
+
+def hidden_size_of(checkpoint: str) -> int:
+  """The encoder width from the folder's `config.json`, without loading weights (for TFDS `_info`)."""
+  import json
+  path = os.path.join(os.path.expanduser(checkpoint), "config.json")
+  try:
+    with open(path) as f:
+      return int(json.load(f)["hidden_size"])
+  except (OSError, KeyError, ValueError) as e:
+    raise FileNotFoundError(f"Text checkpoint {checkpoint!r}: cannot read hidden_size from {path} ({e}). "
+                            "Point it at a local Hugging Face model folder (config.json + weights).") from e
