@@ -20,6 +20,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and the report go.")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate"], "train (and resume) or evaluate the best checkpoint.")
+_PRINT_CONFIG = flags.DEFINE_bool("print_config", False, "Print the resolved config (after overrides) and exit.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -45,6 +46,9 @@ def main(argv):
   logging.getLogger("mmer_jax").setLevel(logging.INFO)
   from mmer_jax.train import trainer  # noqa: PLC0415  (after flag parsing: grain reads absl flags)
   config, workdir = _CONFIG.value, Path(_WORKDIR.value).expanduser()
+  if _PRINT_CONFIG.value:
+    print(config.to_json_best_effort(indent=1, sort_keys=True))
+    return
   prepare_data_dir(config, workdir)
   results = trainer.train_and_evaluate(config, workdir, mode=_MODE.value)
   for split, metrics in results.items():

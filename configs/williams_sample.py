@@ -28,6 +28,7 @@ def get_config(arg: str | None = None):
   c.model.num_nodes = 100
   c.model.dropout = 0.2
   c.model.final_activation = "linear"
+  c.model.use_mask = False        # Keras ran the LSTM over the zero padding too
   c.input.tfds_name = "synthetic_mosei/aligned"
   c.input.data_dir = ""            # empty: <workdir>/data, built on first use
   c.input.build_if_missing = True  # the sample needs no manual_dir, so launch.py may build it

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 from absl import app, flags
@@ -24,6 +26,8 @@ _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "Folder holding the datase
 _DATA_DIR = flags.DEFINE_string("data_dir", "~/tensorflow_datasets", "Where the built dataset is written.")
 _OPTIONS = flags.DEFINE_multi_string("option", [], "key=value overrides of the builder config's fields.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Rebuild even if the dataset is already built.")
+_NAME = flags.DEFINE_string("name", None, "Config name for a build with --option overrides "
+                            "(default: <config>_<hash of the options>).")
 
 
 def parse_options(pairs: list[str]) -> dict[str, object]:
@@ -39,7 +43,15 @@ def parse_options(pairs: list[str]) -> dict[str, object]:
   return options
 
 
-def make_builder(dataset: str, data_dir: str, options: dict[str, object] | None = None):
+def custom_config_name(base: str, options: dict[str, object]) -> str:
+  """TFDS forbids reusing a predefined config's name for changed fields, and a changed build must
+  not overwrite the default one: `<config>_<8 hex of the options>` names it stably."""
+  digest = hashlib.sha1(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:8]
+  return f"{base}_{digest}"
+
+
+def make_builder(dataset: str, data_dir: str, options: dict[str, object] | None = None,
+                 custom_name: str | None = None):
   """Instantiates `tfds_builders/<name>` with config `<config>` and field overrides."""
   name, _, config_name = dataset.partition("/")
   builder_cls = tfds_builders.builder_class(name)
@@ -53,13 +65,14 @@ def make_builder(dataset: str, data_dir: str, options: dict[str, object] | None 
     unknown = sorted(set(options) - known)
     if unknown:
       raise KeyError(f"Unknown option(s) {unknown} for {name}/{config_name}. Known: {sorted(known)}.")
-    config = dataclasses.replace(config, **options)
+    config = dataclasses.replace(config, name=custom_name or custom_config_name(config.name, options), **options)
   return builder_cls(config=config, data_dir=str(Path(data_dir).expanduser()))
 
 
 def build(dataset: str, data_dir: str, manual_dir: str | None = None,
-          options: dict[str, object] | None = None, overwrite: bool = False):
-  builder = make_builder(dataset, data_dir, options)
+          options: dict[str, object] | None = None, overwrite: bool = False, name: str | None = None):
+  """Builds and returns the builder; with options, the dataset is `<name>/<builder.builder_config.name>`."""
+  builder = make_builder(dataset, data_dir, options, name)
   mode = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
   if overwrite:
     mode = tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS
@@ -73,8 +86,11 @@ def main(argv):
   dataset = _DATASET.value or (argv[1] if len(argv) > 1 else None)
   if not dataset:
     raise app.UsageError(f"Name a dataset: one of {', '.join(tfds_builders.builder_names())}.")
-  builder = build(dataset, _DATA_DIR.value, _MANUAL_DIR.value, parse_options(_OPTIONS.value), _OVERWRITE.value)
+  builder = build(dataset, _DATA_DIR.value, _MANUAL_DIR.value, parse_options(_OPTIONS.value), _OVERWRITE.value,
+                  _NAME.value)
   print(f"Built {builder.info.full_name} in {builder.data_dir}")
+  print(f"Train on it with --config.input.tfds_name={builder.name}/{builder.builder_config.name} "
+        f"--config.input.data_dir={_DATA_DIR.value}")
   for split, info in builder.info.splits.items():
     print(f"  {split}: {info.num_examples} examples")
 

@@ -66,7 +66,7 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, me
         params=optax.apply_updates(state.params, param_updates),
         opt_state=opt_state,
         batch_stats=updates.get("batch_stats", state.batch_stats) if mutable else state.batch_stats)
-    return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+    return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
   sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=(P(), P()), check_vma=False)
   return jax.jit(sharded, donate_argnums=0)

@@ -233,7 +233,7 @@ def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
         if not np.isfinite(loss):
           last = checkpointer.latest.latest_step()
           raise NonFiniteLossError(
-              f"Loss became {loss} at step {int(state.step) + 1} (epoch {epoch + 1}, batch {batch_index}). "
+              f"Loss became {loss} at step {int(new_state.step)} (epoch {epoch + 1}, batch {batch_index}). "
               f"The last good checkpoint (step {last}) is kept in {workdir}/checkpoints/latest; lower "
               f"optimizer.learning_rate or set optimizer.clip_norm, then rerun to resume from it.")
         state = new_state

@@ -1,0 +1,13 @@
+"""Test-wide settings: fast compiles on CPU and absl flags marked parsed (grain reads them)."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+from absl import flags  # noqa: E402
+
+# Tests run tiny models for a few steps: XLA's optimisation passes cost more than they save.
+jax.config.update("jax_disable_most_optimizations", True)
+if not flags.FLAGS.is_parsed():
+  flags.FLAGS.mark_as_parsed()

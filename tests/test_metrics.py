@@ -1,0 +1,69 @@
+"""Metrics against hand-computed cases."""
+
+import numpy as np
+import pytest
+from ml_collections import ConfigDict
+
+from mmer_jax.metrics import classification, multilabel, regression
+from mmer_jax.metrics.evaluate import evaluate_predictions
+
+
+def test_single_label_wa_ua_f1_and_confusion():
+  y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+  y_pred = np.array([0, 0, 0, 1, 1, 0, 2, 0])
+  scalars, table, confusion = classification.single_label_metrics(y_true, y_pred, ["a", "b", "c"])
+  assert scalars["accuracy"] == pytest.approx(5 / 8)                      # WA
+  assert scalars["balanced_accuracy"] == pytest.approx((3 / 4 + 1 / 2 + 1 / 2) / 3)  # UA = mean recall
+  # class a: P=3/5 R=3/4 -> F1=2/3; b: P=1/2 R=1/2; c: P=1 R=1/2 -> 2/3
+  assert table["f1"].tolist() == pytest.approx([2 / 3, 1 / 2, 2 / 3])
+  assert scalars["f1_macro"] == pytest.approx((2 / 3 + 1 / 2 + 2 / 3) / 3)
+  assert scalars["f1_weighted"] == pytest.approx((4 * 2 / 3 + 2 * 1 / 2 + 2 * 2 / 3) / 8)
+  assert confusion.tolist() == [[3, 1, 0], [1, 1, 0], [1, 0, 1]]
+
+
+def test_threshold_tuning_picks_the_best_f1_threshold():
+  y = np.array([[1], [1], [0], [0]])
+  probs = np.array([[0.9], [0.6], [0.55], [0.1]])
+  grid = np.array([0.2, 0.58, 0.7])
+  # t=0.2: P=2/3 R=1 F1=.8; t=0.58: P=1 R=1 F1=1; t=0.7: P=1 R=.5 F1=.667
+  assert multilabel.tune_thresholds(y, probs, grid).tolist() == [0.58]
+
+
+def test_multilabel_averages_and_weighted_accuracy():
+  y = np.array([[1, 0], [1, 0], [1, 1], [0, 0]])
+  probs = np.array([[0.9, 0.1], [0.2, 0.1], [0.8, 0.9], [0.1, 0.8]])
+  scalars, table = multilabel.multilabel_metrics(y, probs, np.array([0.5, 0.5]), ["x", "y"])
+  # x: tp=2 fn=1 tn=1 -> P=1 R=2/3 F1=0.8; y: tp=1 fp=1 tn=2 -> P=.5 R=1 F1=2/3
+  assert table["f1"].tolist() == pytest.approx([0.8, 2 / 3])
+  assert scalars["f1_macro"] == pytest.approx((0.8 + 2 / 3) / 2)
+  assert scalars["f1_samsemo_avg"] == pytest.approx(0.8 * 3 / 4 + 2 / 3 * 1 / 4)  # support-weighted
+  # WAcc for x: P=3, N=1, tp=2, tn=1 -> (2*1/3 + 1)/2
+  assert table["wacc"][0] == pytest.approx((2 * 1 / 3 + 1) / 2)
+  assert table["auc"][0] == pytest.approx(1.0)
+
+
+def test_regression_snapping_ties_go_down_and_neutral_column():
+  assert regression.snap(np.array([0.5, 1.5, 2.6, -1.0]), np.arange(4.0)).tolist() == [0, 1, 3, 0]
+  scores = np.array([[0, 0, 0], [1, 2, 2], [0, 1, 0]], float)
+  assert regression.presence(scores, neutral_class=True).tolist() == [[0, 0, 0, 1], [1, 1, 1, 0], [0, 1, 0, 0]]
+  assert regression.dominance(scores, neutral_class=False).tolist() == [[0, 0, 0], [0, 1, 1], [0, 1, 0]]
+
+
+def test_regression_metrics_mae_and_exact_set_accuracy():
+  y_true = np.array([[0, 1, 0, 0, 0, 0], [2, 0, 0, 0, 0, 1]], float)
+  y_pred = np.array([[0.1, 0.8, 0, 0, 0, 0], [1.2, 0.2, 0, 0, 0, 0.4]], float)
+  scalars, _ = regression.regression_metrics(y_true, y_pred)
+  assert scalars["mae"] == pytest.approx(np.abs(y_true - y_pred).mean())
+  # fine grid {0,1,2}: row0 -> [0,1,0..] exact; row1 -> [1,0,..,0] vs true presence [1,0,..,1]: wrong set
+  assert scalars["presence_accuracy"] == pytest.approx(0.5)
+
+
+def test_evaluate_predictions_reuses_validation_thresholds_on_test():
+  task = ConfigDict(dict(type="multi_label", class_names=["x"], threshold_step=0.1))
+  valid = evaluate_predictions(task, np.array([[1], [0]]), np.array([[2.0], [-2.0]]), loss=0.1)
+  assert valid.thresholds is not None
+  test = evaluate_predictions(task, np.array([[1], [0]]), np.array([[0.0], [-0.5]]), loss=0.2,
+                              thresholds=np.array([0.45]))
+  assert test.y_pred.ravel().tolist() == [1, 0]  # sigmoid(0)=.5 >= .45, sigmoid(-.5)=.38 < .45
+  with pytest.raises(ValueError, match="task.type"):
+    evaluate_predictions(ConfigDict(dict(type="ranking", class_names=["x"])), np.zeros(1), np.zeros((1, 1)), loss=0)

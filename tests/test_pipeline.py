@@ -1,0 +1,95 @@
+"""Padding/masks, per-host sharding, exact resume positions and once-only evaluation."""
+
+import numpy as np
+import pytest
+
+from mmer_jax.data import pipeline as pipeline_lib
+from mmer_jax.data.preprocess.base import pad_or_truncate
+from mmer_jax.data.preprocess.williams import fixed_length, znorm_over_time
+from tests.helpers import tiny_williams_config, williams_examples
+
+
+def test_pad_or_truncate_masks():
+  x = np.arange(6).reshape(3, 2)
+  padded, mask = pad_or_truncate(x, 5)
+  assert padded.shape == (5, 2) and mask.tolist() == [1, 1, 1, 0, 0] and padded[3:].sum() == 0
+  first, mask = pad_or_truncate(x, 2)
+  last, _ = pad_or_truncate(x, 2, keep="last")
+  assert first.tolist() == [[0, 1], [2, 3]] and last.tolist() == [[2, 3], [4, 5]] and mask.all()
+
+
+def test_williams_fixed_length_keeps_last_steps_and_pads_end_or_front():
+  x = np.arange(10, dtype=np.float32)[:, None]
+  kept, mask = fixed_length(x, 4)
+  assert kept.ravel().tolist() == [6, 7, 8, 9] and mask.all()
+  end, mask_end = fixed_length(x[:2], 4, pad="end")
+  front, mask_front = fixed_length(x[:2], 4, pad="front")
+  assert end.ravel().tolist() == [0, 1, 0, 0] and mask_end.tolist() == [1, 1, 0, 0]
+  assert front.ravel().tolist() == [0, 0, 0, 1] and mask_front.tolist() == [0, 0, 1, 1]
+  with pytest.raises(ValueError, match="input.preprocess.pad"):
+    fixed_length(x, 4, pad="middle")
+
+
+def test_znorm_over_time_zeroes_constant_features():
+  x = np.stack([np.arange(5.0), np.full(5, 3.0)], axis=1)
+  z = znorm_over_time(x)
+  assert abs(z[:, 0].mean()) < 1e-6 and np.allclose(z[:, 0].std(), 1) and (z[:, 1] == 0).all()
+
+
+def _pipeline(n=37, batch=8, eval_batch=16, host=None):
+  config = tiny_williams_config(batch_size=batch)
+  config.input.eval_batch_size = eval_batch
+  sources = {"train": williams_examples(n, 0), "valid": williams_examples(n, 1), "test": williams_examples(n, 2)}
+  return pipeline_lib.InputPipeline(config, sources, host=host)
+
+
+def test_train_batches_drop_remainder_and_shapes_are_static():
+  pipe = _pipeline(n=37, batch=8)
+  batches = list(pipe.train_epoch(0))
+  assert len(batches) == pipe.steps_per_epoch == 4
+  assert {b["features"].shape for b in batches} == {(8, 8, 409)}
+  assert {b["features_mask"].dtype for b in batches} == {np.dtype(bool)}
+  ids = np.concatenate([b["meta/id"] for b in batches])
+  assert len(set(ids)) == 32  # no duplicates within an epoch
+
+
+def test_shuffling_is_seeded_and_differs_between_epochs():
+  pipe = _pipeline()
+  ids = lambda e: np.concatenate([b["meta/id"] for b in pipe.train_epoch(e)]).tolist()
+  assert ids(0) == ids(0) and ids(0) != ids(1)
+
+
+def test_resume_position_yields_exactly_the_remaining_batches():
+  pipe = _pipeline()
+  full = [b["meta/id"].tolist() for b in pipe.train_epoch(2)]
+  resumed = [b["meta/id"].tolist() for b in pipe.train_epoch(2, start_batch=3)]
+  assert resumed == full[3:]
+
+
+def test_eval_pads_and_scores_every_example_exactly_once():
+  pipe = _pipeline(n=37, eval_batch=16)
+  batches = list(pipe.eval_batches("valid"))
+  assert len(batches) == pipe.num_eval_batches("valid") == 3
+  assert {b["features"].shape[0] for b in batches} == {16}
+  valid_ids = np.concatenate([b["meta/id"][b[pipeline_lib.VALID_KEY]] for b in batches])
+  assert sorted(valid_ids.tolist()) == sorted(f"vid{i}[0]" for i in range(37))
+
+
+def test_hosts_read_disjoint_shards_and_run_the_same_number_of_steps():
+  hosts = [_pipeline(n=37, batch=8, eval_batch=16, host=pipeline_lib.HostInfo(i, 2)) for i in range(2)]
+  train = [np.concatenate([b["meta/id"] for b in h.train_epoch(0)]) for h in hosts]
+  assert len(train[0]) == len(train[1]) == 16 and not set(train[0]) & set(train[1])
+  evals = [list(h.eval_batches("test")) for h in hosts]
+  assert len(evals[0]) == len(evals[1])
+  seen = np.concatenate([b["meta/id"][b[pipeline_lib.VALID_KEY]] for e in evals for b in e])
+  assert sorted(seen.tolist()) == sorted(f"vid{i}[0]" for i in range(37))
+
+
+def test_batch_size_must_divide_across_hosts():
+  with pytest.raises(ValueError, match="divisible by the number of hosts"):
+    _pipeline(batch=7, host=pipeline_lib.HostInfo(0, 2))
+
+
+def test_concat_source_spans_parts():
+  src = pipeline_lib.ConcatSource([[1, 2], [], [3]])
+  assert len(src) == 3 and [src[i] for i in range(3)] == [1, 2, 3]
