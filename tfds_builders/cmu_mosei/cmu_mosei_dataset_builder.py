@@ -1,7 +1,8 @@
 """CMU-MOSEI as a TFDS dataset, from the SDK computational sequences or from the raw release.
 
 Configs:
-  csd_aligned    word-aligned GloVe/COVAREP/FACET/OpenFace per labelled segment (Williams et al.)
+  csd_aligned    word-aligned GloVe/COVAREP/FACET/OpenFace per labelled segment (seed 001)
+  csd_aligned_williams2018  GloVe/COVAREP/FACET only, Williams et al. (2018)'s re-split of train/valid
   csd_unaligned  each modality at its own rate per labelled segment (MulT-style models)
   raw            mel pieces, 48x48 face crops every 500 ms and transcript text per clip (MME2E)
 
@@ -46,6 +47,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = [
       CmuMoseiConfig(name="csd_aligned", kind="csd_aligned",
                      description="SDK word alignment (average per word), then label segments; seed 001."),
+      CmuMoseiConfig(name="csd_aligned_williams2018", kind="csd_aligned", split_source="williams2018",
+                     modalities=("glove", "covarep", "facet"),
+                     description="csd_aligned with Williams et al. (2018)'s modalities and video-level re-split."),
       CmuMoseiConfig(name="csd_unaligned", kind="csd_unaligned",
                      description="Each modality's rows within each label segment, at its own rate."),
       CmuMoseiConfig(name="raw", kind="raw",

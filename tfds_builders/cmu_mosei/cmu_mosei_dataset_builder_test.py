@@ -296,6 +296,17 @@ def test_fold_sources(tmp_path, monkeypatch):
     folds_lib.resolve(str(path))
 
 
+def test_williams2018_resplit(tmp_path):
+  ids = {"train": [f"t{i}" for i in range(40)], "valid": [f"v{i}" for i in range(6)], "test": ["x", "y"]}
+  (tmp_path / "f.json").write_text(json.dumps(ids))
+  f = folds_lib.resolve(str(tmp_path / "f.json"), "williams2018")
+  # 5% of train (2) -> test; 10% of the remaining 38 (3) -> valid; valid[3] is skipped as in the original.
+  assert f.order["train"] == tuple(ids["train"][:35])
+  assert f.order["valid"] == ("v0", "v1", "v2", "t35", "t36", "t37")
+  assert f.order["test"] == ("v4", "v5", "t38", "t39")
+  assert f.split_of("v3") is None and f.split_of("x") is None
+
+
 def test_mme2e_lists_split_on_last_underscore(release):
   f = folds_lib.resolve(None, "mme2e", release["mme2e_dir"])
   for split, vids in release["folds"].items():

@@ -40,7 +40,7 @@ class CmuMoseiConfig(tfds.core.BuilderConfig):
   kind: str = "csd_aligned"
   # --- splits (see folds.py) ---
   folds_file: str | None = None          # JSON {"train","valid","test"} of video ids; relative to manual_dir
-  split_source: str = "standard"         # "standard" (SDK folds) or "mme2e" (clip lists)
+  split_source: str = "standard"         # "standard" (SDK folds), "williams2018" or "mme2e" (clip lists)
   mme2e_split_dir: str | None = None     # folder with {train,valid,test}_split.txt
   # --- .csd configs ---
   # Sequences every example must have. The SDK's unify() drops a video missing from ANY sequence of

@@ -9,7 +9,8 @@ Sources, in order of precedence:
   4. otherwise a `FoldsError` explaining the options.
 A file wins over an installed SDK because providing it is the user's deliberate choice.
 
-Alternatively the MME2E clip lists (`{train,valid,test}_split.txt`, one `<vid>_<clip>` per line)
+`split_source="williams2018"` re-splits the standard train/valid folds as Williams et al. (2018)
+did (see `williams2018`). Alternatively the MME2E clip lists (`{train,valid,test}_split.txt`, one `<vid>_<clip>` per line)
 define the partition (`split_source="mme2e"`): clip-level for the raw release, video-level for the
 .csd configs (their segments are CSD rows, whose raw clip number is not known).
 
@@ -42,6 +43,7 @@ class Folds:
   videos: dict[str, frozenset[str]]
   source: str
   clips: dict[str, frozenset[str]] | None = None
+  order: dict[str, tuple[str, ...]] | None = None   # ids in source order (custom splits slice it)
 
   def __post_init__(self):
     seen: dict[str, str] = {}
@@ -94,8 +96,8 @@ def from_json(path: str | os.PathLike) -> Folds:
     raise FoldsError(f"folds_file {path!r} is not valid JSON: {err}") from err
   if not isinstance(data, dict) or any(s not in data for s in SPLITS):
     raise FoldsError(f"folds_file {path!r} must be a JSON object with keys 'train', 'valid' and 'test'.")
-  videos = {s: frozenset(_check_ids(data[s], f"{path}[{s!r}]")) for s in SPLITS}
-  return Folds(videos, source=f"folds_file:{path}")
+  order = {s: tuple(_check_ids(data[s], f"{path}[{s!r}]")) for s in SPLITS}
+  return Folds({s: frozenset(ids) for s, ids in order.items()}, source=f"folds_file:{path}", order=order)
 
 
 def from_mmsdk() -> Folds | None:
@@ -112,8 +114,8 @@ def from_mmsdk() -> Folds | None:
     lists = {"train": std.standard_train_fold, "valid": std.standard_valid_fold, "test": std.standard_test_fold}
   except AttributeError:
     return None
-  videos = {s: frozenset(_check_ids(list(ids), f"mmsdk standard_{s}_fold")) for s, ids in lists.items()}
-  return Folds(videos, source="mmsdk")
+  order = {s: tuple(_check_ids(list(ids), f"mmsdk standard_{s}_fold")) for s, ids in lists.items()}
+  return Folds({s: frozenset(ids) for s, ids in order.items()}, source="mmsdk", order=order)
 
 
 def from_mme2e_lists(directory: str | os.PathLike) -> Folds:
@@ -138,6 +140,30 @@ def from_mme2e_lists(directory: str | os.PathLike) -> Folds:
   return Folds(videos, source=f"mme2e:{directory}", clips=clips)
 
 
+def williams2018(standard: Folds) -> Folds:
+  """Williams et al. (2018)'s video-level re-split of the standard train and valid folds.
+
+  The challenge test labels were not public then, so test = second half of valid + the last 5% of
+  train; valid = first half of valid + the last 10% of what remains of train; the standard test fold
+  is unused. Order matters, so the folds must come from an ordered source (JSON file or SDK).
+  Quirks of the original `custom_split`: the valid video at index len(valid)//2 ends up in no split
+  (reproduced); the 10% slice for valid is taken after train was already cut, so those videos stay
+  in train as well (NOT reproduced: we keep the intended disjoint partition, since a video cannot
+  be in two splits of one build).
+  """
+  if standard.order is None:
+    raise FoldsError(f"{standard.source} has no id order; williams2018 needs an ordered folds file or the SDK.")
+  train, valid = list(standard.order["train"]), list(standard.order["valid"])
+  half = len(valid) // 2
+  five = int(len(train) * 0.05)
+  rest, test_tail = train[:-five], train[-five:]
+  ten = int(len(rest) * 0.1)
+  order = {"train": tuple(rest[:-ten]), "valid": tuple(valid[:half] + rest[-ten:]),
+           "test": tuple(valid[half + 1:] + test_tail)}
+  return Folds({s: frozenset(ids) for s, ids in order.items()}, source=f"williams2018({standard.source})",
+               order=order)
+
+
 def resolve(folds_file: str | None, split_source: str = "standard", mme2e_split_dir: str | None = None,
             base_dir: str | None = None) -> Folds:
   """Picks the split definition as documented above. Relative paths are taken from `base_dir`."""
@@ -148,15 +174,16 @@ def resolve(folds_file: str | None, split_source: str = "standard", mme2e_split_
     if not mme2e_split_dir:
       raise FoldsError("split_source=mme2e needs mme2e_split_dir=<folder with train/valid/test_split.txt>.")
     return from_mme2e_lists(_abs(mme2e_split_dir))
-  if split_source != "standard":
-    raise FoldsError(f"Unknown split_source {split_source!r}; use 'standard' or 'mme2e'.")
+  if split_source not in ("standard", "williams2018"):
+    raise FoldsError(f"Unknown split_source {split_source!r}; use 'standard', 'williams2018' or 'mme2e'.")
+  custom = williams2018 if split_source == "williams2018" else (lambda f: f)
   if folds_file:
-    return from_json(_abs(folds_file))
+    return custom(from_json(_abs(folds_file)))
   if base_dir is not None and os.path.isfile(os.path.join(base_dir, DEFAULT_FOLDS_FILE)):
-    return from_json(os.path.join(base_dir, DEFAULT_FOLDS_FILE))
+    return custom(from_json(os.path.join(base_dir, DEFAULT_FOLDS_FILE)))
   folds = from_mmsdk()
   if folds is not None:
-    return folds
+    return custom(folds)
   raise FoldsError(
       "No CMU-MOSEI folds available: the CMU-MultimodalSDK (mmsdk) is not installed and no folds file "
       f"was found. Either save the standard folds as {DEFAULT_FOLDS_FILE} in the manual dir or pass "

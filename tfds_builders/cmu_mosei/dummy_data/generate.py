@@ -270,8 +270,9 @@ def _corrupt_chunk(path: str, root: str, vid: str) -> None:
 
 def _write_folds(out_dir: str, vids: list[str], faults: bool) -> dict[str, list[str]]:
   """cmu_mosei_folds.json (the builder finds it in the manual dir). With faults, videos 2/7 are
-  valid and 3/9 test (so every split keeps a clean video), video 8 is labelled but in no fold, and 'zzzNoLabels0' is a fold id without labels
-  (the real folds name 2 videos absent from the CSD). Otherwise ~80/10/10 by position."""
+  valid and 3/9 test (so every split keeps a clean video), video 8 is labelled but in no fold,
+  and 'zzzNoLabels0' is a fold id without labels (the real folds name 2 videos absent from the
+  CSD). Otherwise ~80/10/10 by position."""
   if faults:
     roles = {"valid": [2, 7], "test": [3, 9]}
     taken = {i for ids in roles.values() for i in ids} | {NOT_IN_FOLDS}
