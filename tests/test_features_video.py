@@ -31,6 +31,14 @@ def test_haar_finds_the_astronaut_face_and_nothing_in_noise(astronaut, detector)
   assert detector.detect(np.zeros((270, 480, 3), np.uint8)) == []
 
 
+def test_make_detector_by_name(astronaut):
+  assert len(video.make_detector("haar", min_neighbors=3).detect(astronaut)) >= 1
+  with pytest.raises(ValueError, match="known: \\['haar'\\]"):
+    video.make_detector("retinaface")
+  with pytest.raises(FileNotFoundError, match="could not be loaded"):
+    video.HaarFaceDetector(cascade="no_such_cascade.xml")
+
+
 def test_extract_faces_marks_found_and_fallback_frames(astronaut, detector):
   # A 1280x720 frame (taller than 360 px, so SAMSEMO resizes it to 480x270) with the astronaut
   # pasted in, and a 400x300 noise frame that is kept at its size.

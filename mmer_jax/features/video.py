@@ -197,6 +197,18 @@ class HaarFaceDetector:
     return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
 
 
+# Detectors selectable by name from builder configs. An MTCNN port (the `mtcnn` PyPI package ships
+# its weights as numpy arrays) would register here as "mtcnn".
+DETECTORS = {"haar": HaarFaceDetector}
+
+
+def make_detector(name: str = "haar", **kwargs) -> FaceDetector:
+  """A face detector by name; unknown names list the known ones."""
+  if name not in DETECTORS:
+    raise ValueError(f"Unknown face detector {name!r}; known: {sorted(DETECTORS)}.")
+  return DETECTORS[name](**kwargs)
+
+
 # ----------------------------------------------------------------------------------------------
 # Crops.
 

@@ -244,6 +244,18 @@ def test_clean_text_without_tsv_and_text_only(release, tmp_path):
   assert _report(builder)["counts"]["tsv"] == {"absent": 1}
 
 
+def test_worker_processes_give_identical_examples(release, built, tmp_path):
+  root, _ = release
+  parallel = _build("ko", dict(suffix="workers", num_workers=2), root, tmp_path)
+  for split in layout.SPLITS:
+    serial, multi = _examples(built["ko"], split), _examples(parallel, split)
+    assert set(serial) == set(multi)
+    for utt in serial:
+      for key in ("mel_pieces", "faces", "face_found", "num_faces", "num_mel_pieces", "labels"):
+        np.testing.assert_array_equal(serial[utt][key], multi[utt][key])
+  assert _report(parallel)["partial_by_reason"] == _report(built["ko"])["partial_by_reason"]
+
+
 def test_drop_partial_skips_scenes_missing_a_modality(release, tmp_path):
   root, manifest = release
   builder = _build("es", dict(suffix="strict", drop_partial=True, audio=False), root, tmp_path)
