@@ -217,6 +217,7 @@ class _Release:
   meta_en: dict[str, Any] | None
   tsv: dict[str, dict[str, str]] | None
   dirs: dict[str, list[Path]]
+  listed_in: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # id -> first (split, lang)
 
   @classmethod
   def open(cls, manual: Path, cfg: SamsemoConfig, report: BuildReport) -> "_Release":
@@ -253,7 +254,15 @@ class _Release:
       self.report.count("split_files", "blank_lines", listed.blank_lines)
       for utt in listed.duplicates:
         self.report.skip(utt, f"duplicate_in_split_file: {path.name}", split)
-      entries.extend((utt, lang) for utt in listed.ids)
+      for utt in listed.ids:
+        earlier = self.listed_in.setdefault(utt, (split, lang))
+        if earlier == (split, lang):
+          entries.append((utt, lang))
+        elif earlier[0] == split:  # Listed by two languages' files: TFDS keys must be unique.
+          self.report.skip(utt, f"duplicate_in_split_file: also in {split}_split_{earlier[1]}.txt", split)
+        else:  # In two splits: kept in both (as listed) but counted, since it leaks across splits.
+          entries.append((utt, lang))
+          self.report.count("split_files", f"id_in_{earlier[0]}_and_{split}")
     if missing:
       self.report.count("split_files", "missing", len(missing))
       self.report.options.setdefault("missing_split_files", []).extend(missing)

@@ -274,3 +274,25 @@ def test_missing_release_files_fail_with_clear_errors(release, tmp_path):
   with pytest.raises(ValueError, match="text_source"):
     Builder(config=dataclasses.replace(Builder.builder_configs["en"], name="en_bad", text_source="id"),
             data_dir=str(tmp_path / "d3"))
+
+
+def test_split_lists_across_languages_and_splits(tmp_path):
+  from tfds_builders.build_report import BuildReport
+  from tfds_builders.samsemo.samsemo_dataset_builder import _Release
+
+  (tmp_path / "splits").mkdir()
+  files = {"train_split_EN.txt": "aaaaaaaaaa_1\naaaaaaaaaa_2\n\n", "train_split_DE.txt": "aaaaaaaaaa_1\nbbbbbbbbbb_1",
+           "test_split_EN.txt": "aaaaaaaaaa_2\n", "test_split_DE.txt": "bbbbbbbbbb_2\n"}
+  for name, body in files.items():
+    (tmp_path / "splits" / name).write_text(body)
+  cfg = dataclasses.replace(Builder.builder_configs["all"], name="all_unit", languages=("EN", "DE"))
+  report = BuildReport("samsemo", "all_unit")
+  release = _Release(tmp_path, cfg, report, meta={}, meta_en=None, tsv=None, dirs={})
+  assert release.split_entries("train") == [("aaaaaaaaaa_1", "EN"), ("aaaaaaaaaa_2", "EN"), ("bbbbbbbbbb_1", "DE")]
+  assert release.split_entries("test") == [("aaaaaaaaaa_2", "EN"), ("bbbbbbbbbb_2", "DE")]
+  assert report.skipped == [{"id": "aaaaaaaaaa_1", "split": "train",
+                             "reason": "duplicate_in_split_file: also in train_split_EN.txt"}]
+  counts = report.to_dict()["counts"]["split_files"]
+  assert counts == {"blank_lines": 1, "last_line_without_newline": 1, "id_in_train_and_test": 1}
+  with pytest.raises(layout.ReleaseLayoutError, match="No split file for split 'valid'"):
+    release.split_entries("valid")
