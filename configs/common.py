@@ -32,7 +32,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.input = ml_collections.ConfigDict(dict(
       tfds_name="", data_dir="~/tensorflow_datasets", splits=dict(train="train", valid="validation", test="test"),
       preprocessor="", preprocess=ml_collections.ConfigDict(), batch_size=32, eval_batch_size=64,
-      num_threads=2, prefetch=4, extra_train_sources=[]))
+      num_threads=2, prefetch=4, cache=False, extra_train_sources=[]))
   c.task = ml_collections.ConfigDict(dict(type="single_label", class_names=[]))
   c.loss = ml_collections.ConfigDict(dict(name="softmax_ce", pos_weight=None, double_softmax=False))
   c.optimizer = ml_collections.ConfigDict(dict(

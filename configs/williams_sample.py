@@ -10,8 +10,9 @@ Settings are seed 001's (`run_cluster.sh`): s=45 words, 1 BiLSTM(64) layer, 100 
 linear output over the 7 labels, MAE loss, Adam 1e-3, batch 32, selection on validation loss; the
 seed's 2 epochs are raised to 15 with early stopping (patience 3) because the sample is small.
 
-Expected result (measured on the 2-core CPU, see README): validation MAE ~0.36 against ~0.64 for
-predicting the training mean, and presence F1 (macro) well above a constant predictor.
+Expected result (measured on the 2-core CPU, see README): emotion MAE ~0.17 on validation and test,
+against 0.54 for predicting the training mean (0.49 for the median); ~35 s end to end including the
+build, ~1,100 train samples/s in steady state.
 """
 
 from configs import common
@@ -39,6 +40,7 @@ def get_config(arg: str | None = None):
   c.input.preprocess.num_outputs = 7
   c.input.batch_size = 32
   c.input.eval_batch_size = 64
+  c.input.cache = True             # ~50 MB of preprocessed features: later epochs skip decoding
   c.task.type = "regression"
   c.task.class_names = ["sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear"]
   c.task.eval_from_column = 1      # the seed scores the 6 emotions, dropping sentiment

@@ -8,6 +8,9 @@ Design choices and why:
 - Evaluation pads the last batch with copies of a real example flagged `_valid = False`, so shapes stay
   static (one compile) and every example is scored exactly once.
 - Statistics (normalisers, TF-IDF, scalers) are fitted on the train split only, before anything else.
+- `input.cache=True` keeps each split's preprocessed examples in memory after their first read, so
+  later epochs only gather and stack arrays. Preprocessors are deterministic, so this changes speed,
+  not results; it suits feature-level datasets that fit in RAM.
 """
 
 from __future__ import annotations
@@ -44,6 +47,19 @@ class IndexedSource:
 
   def __getitem__(self, i: int) -> Any:
     return self.source[int(self.indices[i])]
+
+
+class _Gather:
+  """Random access to `dataset[order[i]]` (eval order with padding repeats)."""
+
+  def __init__(self, dataset, order: np.ndarray):
+    self.dataset, self.order = dataset, order
+
+  def __len__(self) -> int:
+    return len(self.order)
+
+  def __getitem__(self, i: int):
+    return self.dataset[int(self.order[i])]
 
 
 class ConcatSource:
@@ -104,6 +120,7 @@ class InputPipeline:
       raw["train"] = ConcatSource([raw["train"], *extras]) if extras else raw["train"]
     self.raw = raw
     self.kept = {split: self._kept_indices(split, source) for split, source in raw.items()}
+    self._cache: dict[str, list] = {}
 
   # --- construction helpers -------------------------------------------------------------------
   @property
@@ -149,6 +166,16 @@ class InputPipeline:
                        "training examples; lower the batch size.")
     return steps
 
+  def _examples(self, split: str) -> grain.MapDataset:
+    """The kept examples of `split`, preprocessed (from the in-memory cache when enabled)."""
+    source = IndexedSource(self.raw[split], self.kept[split])
+    if not self.cfg.get("cache", False):
+      return grain.MapDataset.source(source).map(self.preprocessor)
+    if split not in self._cache:
+      loaded = grain.MapDataset.source(source).map(self.preprocessor).to_iter_dataset(self._read_options())
+      self._cache[split] = list(tqdm(loaded, total=len(source), desc=f"cache {split}", leave=False, mininterval=2))
+    return grain.MapDataset.source(self._cache[split])
+
   def _read_options(self) -> grain.ReadOptions:
     return grain.ReadOptions(num_threads=int(self.cfg.get("num_threads", 2)),
                              prefetch_buffer_size=int(self.cfg.get("prefetch", 4)))
@@ -157,25 +184,24 @@ class InputPipeline:
     """Host-local batches of epoch `epoch`, starting at `start_batch` (exact resume)."""
     local_bs = self.cfg.batch_size // self.host.count
     steps = self.steps_per_epoch
-    ds = grain.MapDataset.source(IndexedSource(self.raw["train"], self.kept["train"]))
-    ds = ds.shuffle(seed=self.seed + epoch)[self.host.index::self.host.count][:steps * local_bs]
-    ds = ds.map(self.preprocessor).batch(local_bs, drop_remainder=True, batch_fn=collate)
+    ds = self._examples("train").shuffle(seed=self.seed + epoch)
+    ds = ds[self.host.index::self.host.count][:steps * local_bs]
+    ds = ds.batch(local_bs, drop_remainder=True, batch_fn=collate)
     return iter(ds[start_batch:].to_iter_dataset(self._read_options()))
 
   def eval_batches(self, split: str) -> Iterator[dict[str, np.ndarray]]:
     """Host-local padded batches with a `_valid` mask; every host yields the same number of batches."""
     local_bs = self.eval_batch_size // self.host.count
     kept = self.kept[split]
-    local = kept[self.host.index::self.host.count]
-    per_host = math.ceil(len(kept) / self.host.count)
-    num_batches = max(1, math.ceil(per_host / local_bs))
+    local = np.arange(len(kept))[self.host.index::self.host.count]
+    num_batches = self.num_eval_batches(split)
     padded = num_batches * local_bs
     if len(local) == 0:
-      local = kept[:1]  # A host with no examples still runs the steps, on masked-out padding.
-    order = np.concatenate([np.arange(len(local)), np.zeros(padded - len(local), np.int64)])
-    valid = np.arange(padded) < len(self.kept[split][self.host.index::self.host.count])
-    ds = grain.MapDataset.source(IndexedSource(self.raw[split], local[order]))
-    ds = ds.map(self.preprocessor).batch(local_bs, batch_fn=collate)
+      local = np.zeros(1, np.int64)  # A host with no examples still runs the steps, on masked-out padding.
+    valid = np.arange(padded) < len(kept[self.host.index::self.host.count])
+    order = np.concatenate([local, np.full(padded - len(local), local[0])])
+    ds = self._examples(split)
+    ds = grain.MapDataset.source(_Gather(ds, order)).batch(local_bs, batch_fn=collate)
     for i, batch in enumerate(ds.to_iter_dataset(self._read_options())):
       batch[VALID_KEY] = valid[i * local_bs:(i + 1) * local_bs]
       yield batch

@@ -1,0 +1,91 @@
+r"""MME2E on SAMSEMO (seed 000: samsungnlp/samsemo), one config per Table 4 modality row.
+
+  python launch.py --config=configs/mme2e_samsemo.py:mods=tav --workdir=workdirs/mme2e_samsemo_en_tav
+  python launch.py --config=configs/mme2e_samsemo.py:mods=va,lang=pl --workdir=...
+  python launch.py --config=configs/mme2e_samsemo.py:smoke --workdir=/tmp/smoke
+
+`mods` is any of v, a, t, va, vt, at, tav (the paper's V, A, T, VA, VT, AT, VAT rows); `lang` one
+of en, de, es, pl, ko, all (all = the ML column). Data: `tfds_builders` samsemo/<lang> with
+`text_checkpoint` set (frozen BERT CLS, as SAMSEMO precomputes; the paper uses
+bert-base-multilingual-uncased).
+
+Settings are SAMSEMO run.py's: Adam lr 1e-4, weight decay 1e-6 (coupled, PyTorch style), batch 16,
+BCE without pos_weight, 5 emotions (anger+, happiness, sadness, surprise, neutral), per-emotion
+thresholds on arange(0.005, 1, 0.005), selection on the support-weighted F1 (`f1_samsemo_avg`)
+with Lightning's default early-stopping patience 3; dropout 0.1 (run.py never defines it; 0.1 is
+upstream's default). Epochs: 70 as in the paper (run.py's default is 50).
+Clean protocol: thresholds tuned on validation and applied to test (SAMSEMO tunes validation
+thresholds on validation itself and applies train thresholds to test).
+
+Reported F1 (weighted "Ave", %, paper Table 4, E2E rows; EN DE ES PL KO ML):
+  VAT 69.9 64.0 63.9 75.4 67.5 69.0 | VA 68.6 64.4 67.0 74.5 65.8 68.6 | VT 68.5 63.0 66.4 74.2 71.1 67.5
+  AT 57.3 49.5 58.3 66.1 58.8 59.9  | V 68.6 65.3 67.6 74.7 69.3 68.2  | A 60.1 56.0 56.2 65.9 61.4 61.1
+  T 58.5 54.5 58.9 69.0 69.3 63.0   (the paper does not say whether these are validation or test)
+Report f1_macro too: the weighted average hides the weak surprise/sadness classes (anchors.md B.4).
+"""
+
+from configs import common
+
+EMOTIONS = ["anger", "happiness", "sadness", "surprise", "neutral"]
+TABLE4_E2E = {  # mods -> {lang: weighted F1 %}
+    "tav": dict(en=69.9, de=64.0, es=63.9, pl=75.4, ko=67.5, all=69.0),
+    "va": dict(en=68.6, de=64.4, es=67.0, pl=74.5, ko=65.8, all=68.6),
+    "vt": dict(en=68.5, de=63.0, es=66.4, pl=74.2, ko=71.1, all=67.5),
+    "at": dict(en=57.3, de=49.5, es=58.3, pl=66.1, ko=58.8, all=59.9),
+    "v": dict(en=68.6, de=65.3, es=67.6, pl=74.7, ko=69.3, all=68.2),
+    "a": dict(en=60.1, de=56.0, es=56.2, pl=65.9, ko=61.4, all=61.1),
+    "t": dict(en=58.5, de=54.5, es=58.9, pl=69.0, ko=69.3, all=63.0),
+}
+
+
+def canonical_mods(mods: str) -> str:
+  key = "".join(m for m in "tva" if m in mods)
+  return {"tva": "tav", "tv": "vt", "ta": "at", "va": "va"}.get(key, key)
+
+
+def get_config(arg: str | None = None):
+  args = common.parse_arg(arg, smoke=False, mods="tav", lang="en")
+  mods = canonical_mods(args.mods)
+  if mods not in TABLE4_E2E:
+    raise ValueError(f"mods={args.mods!r}; use one of {', '.join(TABLE4_E2E)}.")
+  c = common.base_config()
+  c.seed = 0
+  c.num_epochs = 70
+  c.model_name = "mme2e"
+  c.model.num_classes = len(EMOTIONS)
+  c.model.modalities = mods
+  c.model.variant = "samsemo"
+  c.model.dropout = 0.1
+  c.input.tfds_name = f"samsemo/{args.lang}"
+  c.input.splits = dict(train="train", valid="valid", test="test")
+  c.input.preprocessor = "mme2e"
+  c.input.preprocess.modalities = mods
+  c.input.preprocess.label_source = "samsemo"
+  c.input.preprocess.text_input = "cls"
+  c.input.preprocess.max_faces = 16
+  c.input.preprocess.max_pieces = 32
+  c.input.preprocess.meta_keys = ["id", "language"]
+  c.input.batch_size = 16
+  c.input.eval_batch_size = 16
+  c.task.type = "multi_label"
+  c.task.class_names = EMOTIONS
+  c.task.threshold_step = 0.005
+  c.loss.name = "sigmoid_bce"
+  c.loss.pos_weight = None
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 1e-4
+  c.optimizer.weight_decay = 1e-6
+  c.evaluation.selection_metric = "f1_samsemo_avg"
+  c.evaluation.mode = "max"
+  c.evaluation.early_stopping_patience = 3
+  c.evaluation.slice_by = ["meta/language"]
+  c.reported = dict(metric="f1_samsemo_avg", percent=TABLE4_E2E[mods].get(args.lang))
+  if args.smoke:
+    c.num_epochs = 1
+    c.stop_after_steps = 2
+    c.model.cnn_channels = (8, 8, 8, 16, 16, 16)
+    c.model.flatten_hidden = 32
+    c.model.trans_dim = 16
+    c.model.trans_layers = 1
+    c.model.trans_ff = 32
+  return c
