@@ -139,6 +139,8 @@ def test_sample_video_frames_by_interval(tmp_path):
   np.testing.assert_allclose([f.mean() / 2 for f in frames], [30, 45, 60], atol=1.0)
   assert frames[0].shape == (48, 64, 3)
   assert len(video.sample_video_frames(path, 100, max_frames=4)) == 4
+  # Without end_s the whole stream is read: frames 0, 15, ..., 75.
+  np.testing.assert_allclose([f.mean() / 2 for f in video.sample_video_frames(path)], range(0, 90, 15), atol=1.0)
   with pytest.raises(video.VideoReadError, match="clip.avi"):
     video.sample_video_frames(path, 500, start_s=10.0, end_s=11.0)
   with pytest.raises(video.VideoReadError, match="nope.avi"):

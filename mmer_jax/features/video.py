@@ -104,22 +104,22 @@ def sample_video_frames(path: str | os.PathLike,
     if not fps > 0:
       raise VideoReadError(f"Video {path!r} reports fps={fps}; cannot map seconds to frames.")
     first = int(fps * max(start_s, 0.0))
-    last = int(fps * end_s) if end_s is not None else int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    # Without end_s, read to the end of the stream: header frame counts are approximate or 0.
+    last = int(fps * end_s) if end_s is not None else None
     step = max(int(interval_ms / 1000.0 * fps), 1)
     if first > 0:
       cap.set(cv2.CAP_PROP_POS_FRAMES, first)
     frames: list[np.ndarray] = []
-    for index in range(first, last):
-      if not cap.grab():  # End of stream (frame counts in headers are approximate).
-        break
-      if (index - first) % step:
-        continue
-      ok, frame = cap.retrieve()
-      if not ok:
-        break
-      frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-      if max_frames is not None and len(frames) >= max_frames:
-        break
+    index = first
+    while (last is None or index < last) and cap.grab():
+      if (index - first) % step == 0:
+        ok, frame = cap.retrieve()
+        if not ok:
+          break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        if max_frames is not None and len(frames) >= max_frames:
+          break
+      index += 1
   finally:
     cap.release()
   if not frames:
