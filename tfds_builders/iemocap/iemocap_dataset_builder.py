@@ -183,6 +183,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     results = self._pool.imap(media.dialog_media_job, jobs) if needs_media else None
     encoder = _TextEncoder.get(cfg)
     progress = tqdm.tqdm(total=len(utterances), desc=f"iemocap/{cfg.name} {split}", unit="utt")
+    yielded = 0
     for dialog in dialogs:
       items = by_dialog[dialog]
       found = next(results) if results is not None else [None] * len(items)
@@ -207,9 +208,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         for issue in issues:
           report.degrade(utt.id, issue, split)
         _count_example(report, split, utt)
+        yielded += 1
         yield utt.id, example
     progress.close()
-    report.write(self.data_dir)
+    path = report.write(self.data_dir)
+    if not yielded:  # TFDS cannot write an empty split; say why instead of its bare assertion
+      self._pool.close()
+      raise ValueError(f"iemocap/{cfg.name}: split {split!r} has no example left ({len(utterances)} "
+                       f"listed, all skipped; reasons in {path}). Use drop_partial=False or other sessions.")
     self._splits_left -= 1
     if self._splits_left == 0:
       self._pool.close()

@@ -52,7 +52,7 @@ DIALOGS: dict[str, list[tuple[str, str]]] = {
 }
 CORRUPT_WAV = "Ses02F_impro02_F001"
 UNREADABLE_VIDEO = "Ses04F_script02_2"
-MISSING_MOCAP = ("Ses02F_impro02", "MOCAP_hand")
+MISSING_MOCAP = ("Ses03M_impro05a", "MOCAP_hand")
 MISSING_WDSEG = "Ses03M_impro03_M001"
 NAN_MOCAP_DIALOG = "Ses01F_impro01"
 
