@@ -212,3 +212,39 @@ def test_a_split_emptied_by_drop_partial_is_a_clear_error(fixture, tmp_path):
   # Session 4's only dialog has the unreadable video, so every utterance is partial.
   with pytest.raises(ValueError, match="split 'session4' has no example left"):
     build(root, tmp_path, "mme2e", num_workers=1, sessions=(4,), drop_partial=True)
+
+
+def test_release_parsers_on_irregular_lines(tmp_path):
+  emo = tmp_path / "Ses01F_impro01.txt"
+  emo.write_text(
+      "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+      "[6.2901 - 8.2357]\tSes01F_impro01_F000\tneu\t[2.5000, 2.5000, 2.5000]\n"
+      "C-E2:\tNeutral state;\t()\nC-E3:\tFrustration; Anger;\t()\nC-F1:\tOther:sarcastic;\t(curious)\n"
+      "A-E3:\tval 3; act 2; dom  2;\t()\n"
+      "[10.0100 - 11.3925]\tSes01F_impro01_F001\txxx\t[2.5, 3.0]\n"   # no blank line, 2 numbers
+      "C-E2:\tBoredom;\t()\n\n"
+      "[12.0 - 13.5]\tSes01F_impro01_M000\tang\t[1.5000, 4.0000, 4.5000]\n"
+      "C-E2:\tBoredom;\t()\n")
+  evaluations, problems = release.parse_emo_evaluation(emo)
+  assert [e.utt_id for e in evaluations] == ["Ses01F_impro01_F000", "Ses01F_impro01_M000"]
+  first = evaluations[0]
+  assert (first.start, first.end, first.code, first.vad) == (6.2901, 8.2357, "neu", (2.5, 2.5, 2.5))
+  assert first.votes == (("E2", ("Neutral",)), ("E3", ("Frustration", "Anger")), ("F1", ("Other",)))
+  assert first.attributes == (("E3", (3.0, 2.0, 2.0)),)
+  assert first.vote_counts(self_evaluation=False)[[0, 1, 5]].tolist() == [1, 1, 1]
+  assert first.vote_counts(self_evaluation=True).tolist() == [0] * 9 + [1]
+  reasons = [p.reason for p in problems]
+  assert any("V/A/D field" in r for r in reasons) and any("line outside a turn block" in r for r in reasons)
+  assert any("unknown vote category 'Boredom'" in r for r in reasons)
+  assert problems[0].where == "Ses01F_impro01.txt:8"
+
+  trans = tmp_path / "t.txt"
+  trans.write_text("Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.\n"
+                   "Ses01F_impro01_MXX0 [007.0000-007.5000]: [BREATHING]\n"
+                   "M: [008.0000-009.0000]: stray line\n"
+                   "Ses01F_impro01_M000 [007.5712-010.4750]: Do you have your forms?\n")
+  texts, unlabelled = release.parse_transcriptions(trans)
+  assert texts == {"Ses01F_impro01_F000": "Excuse me.", "Ses01F_impro01_M000": "Do you have your forms?"}
+  assert unlabelled == 2  # the XX turn and the line whose id has no "_"
+  assert release.speaker_side("Ses01F_impro01_F000") == "left"
+  assert release.speaker_side("Ses05M_script01_1b_F003") == "right"
