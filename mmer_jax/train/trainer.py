@@ -205,12 +205,19 @@ def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
   metric, metric_mode = _selection(config)
   steps_per_epoch = pipeline.steps_per_epoch
   train_step = step_lib.make_train_step(model, loss_fn, tx, mesh)
-  first_batch = step_lib.to_global(pipeline_lib.split_model_inputs(pipeline.example_batch())[0], mesh)
-  t0 = time.perf_counter()
-  compiled = train_step.lower(state, first_batch).compile()
-  compile_s = time.perf_counter() - t0
-  flops = _flops(compiled)
-  log.info("Compiled the train step in %.1f s (%s FLOP per step).", compile_s, f"{flops:.3g}" if flops else "?")
+  compiled_by_shape: dict = {}  # one executable per input shape (bucket), compiled ahead of time
+
+  def compiled_for(state, batch):
+    signature = tuple(sorted((k, v.shape) for k, v in batch.items()))
+    if signature not in compiled_by_shape:
+      t0 = time.perf_counter()
+      executable = train_step.lower(state, batch).compile()
+      compiled_by_shape[signature] = (executable, time.perf_counter() - t0, _flops(executable))
+      log.info("Compiled the train step for %s in %.1f s (%s FLOP per step).",
+               {k: v for k, v in signature if k != step_lib.LABEL_KEY}, compiled_by_shape[signature][1],
+               f"{compiled_by_shape[signature][2]:.3g}" if compiled_by_shape[signature][2] else "?")
+    return compiled_by_shape[signature]
+
   patience = config.evaluation.get("early_stopping_patience", None)
   stop_after = config.get("stop_after_steps", None)
   every = int(config.checkpoint.get("every_steps", 0) or 0)
@@ -219,7 +226,8 @@ def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
   with _Preemption() as preemption:
     for epoch in range(progress.epoch, int(config.num_epochs)):
       iterator = pipeline.train_epoch(epoch, progress.batch)
-      losses_sum, seen, wait_s = 0.0, 0, 0.0
+      losses_sum, seen, wait_s, flops_done = 0.0, 0, 0.0, 0.0
+      shapes_before_epoch = set(compiled_by_shape)
       epoch_start = time.perf_counter()
       bar = tqdm(total=steps_per_epoch, initial=progress.batch, desc=f"epoch {epoch + 1}/{config.num_epochs}",
                  mininterval=1, disable=jax.process_index() != 0)
@@ -227,8 +235,10 @@ def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
         t_wait = time.perf_counter()
         batch = next(iterator)
         wait_s += time.perf_counter() - t_wait
-        device_batch, _ = pipeline_lib.split_model_inputs(batch)
-        new_state, step_metrics = compiled(state, step_lib.to_global(device_batch, mesh))
+        device_batch = step_lib.to_global(pipeline_lib.split_model_inputs(batch)[0], mesh)
+        executable, _, step_flops = compiled_for(state, device_batch)
+        new_state, step_metrics = executable(state, device_batch)
+        flops_done += step_flops or 0.0
         loss = float(step_metrics["loss"])
         if not np.isfinite(loss):
           last = checkpointer.latest.latest_step()
@@ -251,14 +261,17 @@ def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
           log.warning("Stopped at step %d; rerun the same command to resume.", step)
           return None, progress
       bar.close()
-      train_time = time.perf_counter() - epoch_start
+      # Compiling a new bucket's step is not training time.
+      train_time = time.perf_counter() - epoch_start - sum(
+          c[1] for sig, c in compiled_by_shape.items() if sig not in shapes_before_epoch)
       valid = evaluate_split(pipeline, "valid", eval_step, state.variables(), mesh, config)
       row = {"epoch": epoch + 1, "step": int(state.step),
              "train/loss": losses_sum / max(seen, 1),
              "samples_per_s": seen * global_batch / train_time,
              "input_wait_frac": wait_s / train_time,
-             "compile_s": compile_s,
-             "flops_share_of_peak": (flops * seen / train_time / PEAK_FLOPS) if flops else None,
+             "compile_s": sum(c[1] for c in compiled_by_shape.values()),
+             "compiled_shapes": len(compiled_by_shape),
+             "flops_share_of_peak": (flops_done / train_time / PEAK_FLOPS) if flops_done else None,
              **{f"valid/{k}": v for k, v in valid.scalars.items()}}
       progress.history.append(row)
       metrics_file.write(json.dumps(row) + "\n")
