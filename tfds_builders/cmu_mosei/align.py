@@ -135,8 +135,10 @@ def average_collapse(ref: np.ndarray, src: np.ndarray, features: np.ndarray, eps
     block = features[hits.src_row[a:b]].astype(np.float64)
     sums = np.add.reduceat(block, local_starts, axis=0)
     out_ft[chunk] = (sums / hits.counts[chunk][:, None]).astype(np.float32)
-    lows = np.minimum.reduceat(hits.clipped[a:b].min(axis=1), local_starts)
-    highs = np.maximum.reduceat(hits.clipped[a:b].max(axis=1), local_starts)
+    clipped = hits.clipped[a:b]
+    # The SDK takes min/max over both columns (a row could be inverted); column-wise is cheaper.
+    lows = np.minimum.reduceat(np.minimum(clipped[:, 0], clipped[:, 1]), local_starts)
+    highs = np.maximum.reduceat(np.maximum(clipped[:, 0], clipped[:, 1]), local_starts)
     out_iv[chunk] = np.stack([lows, highs], axis=1)
   return Collapsed(present, out_iv, out_ft)
 

@@ -114,7 +114,8 @@ def _time(x: float) -> float:
   return round(round(x * 44100) / 44100, 11)
 
 
-def make_video(vid: str, index: int, rng: np.random.Generator, *, duration: tuple[float, float]) -> dict[str, Any]:
+def make_video(vid: str, index: int, rng: np.random.Generator, *, duration: tuple[float, float],
+               words_per_segment: tuple[int, int] = (4, 10)) -> dict[str, Any]:
   """Words, label segments and per-frame features of one synthetic video."""
   total = float(rng.uniform(*duration))
   # Words with silences; one zero-length word in video 1 (the SDK skips such reference rows).
@@ -130,10 +131,10 @@ def make_video(vid: str, index: int, rng: np.random.Generator, *, duration: tupl
     k = len(words) // 2
     words.insert(k, b"uh"); word_iv.insert(k, (word_iv[k - 1][1], word_iv[k - 1][1]))
   word_iv = np.round(np.array(word_iv), 3)
-  # Sentences of 4-9 words; boundaries overlap neighbours by up to ~0.4 s.
+  # Sentences of 4-9 words (by default); boundaries overlap neighbours by up to ~0.4 s.
   bounds, k = [], 0
   while k < len(words):
-    n = int(rng.integers(4, 10))
+    n = int(rng.integers(*words_per_segment))
     bounds.append((k, min(k + n, len(words)))); k += n
   seg_iv = []
   for a, b in bounds:
@@ -179,32 +180,55 @@ def _frames(video, hz, phase, dim, projection, rng):
   return feats.astype(np.float32), intervals
 
 
+_DIMS = {"glove": GLOVE_DIM, "covarep": COVAREP_DIM, "facet": FACET_DIM, "openface": OPENFACE_DIM}
+# (rate in Hz, phase in s) of the frame-level sequences.
+_RATES = {"covarep": (COVAREP_HZ, 0.0), "facet": (FACET_HZ, 0.01), "openface": (OPENFACE_HZ, 0.0)}
+
+
+class Synthesizer:
+  """Per-video arrays of every sequence; features carry a fixed projection of the active labels."""
+
+  def __init__(self, rng: np.random.Generator):
+    self.rng = rng
+    self.proj = {name: rng.normal(0, 0.8, (7, dim)).astype(np.float32) for name, dim in _DIMS.items()}
+    self.embed = {w.encode(): rng.normal(0, 0.3, GLOVE_DIM).astype(np.float32) for w in _VOCAB}
+
+  def arrays(self, video: dict[str, Any], modalities) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{name: (features, intervals)} for `modalities` plus 'words' and 'labels'."""
+    wiv = video["word_intervals"]
+    out = {"words": (np.array(video["words"], dtype="S")[:, None], wiv),
+           "labels": (video["labels"], video["segments"])}
+    if "glove" in modalities:
+      speech = np.array([w != b"sp" for w in video["words"]])
+      g = np.stack([self.embed[w] if w != b"sp" else np.zeros(GLOVE_DIM, np.float32) for w in video["words"]])
+      g = g + (_label_signal(video, wiv.mean(axis=1)) @ self.proj["glove"]) * speech[:, None]
+      out["glove"] = (g.astype(np.float32), wiv)
+    for name, (hz, phase) in _RATES.items():
+      if name in modalities:
+        out[name] = _frames(video, hz, phase, _DIMS[name], self.proj[name], self.rng)
+    return out
+
+
 def generate(out_dir: str, *, num_videos: int = 10, seed: int = 0, faults: bool = True, raw: bool = False,
-             duration: tuple[float, float] = (12.0, 22.0), modalities: tuple[str, ...] = ("glove", "covarep", "facet", "openface"),
-             compression: str | None = "gzip", raw_videos: tuple[int, ...] = (0, 2, 3)) -> dict[str, Any]:
+             duration: tuple[float, float] = (12.0, 22.0),
+             modalities: tuple[str, ...] = ("glove", "covarep", "facet", "openface"),
+             compression: str | None = "gzip", raw_videos: tuple[int, ...] = (0, 2, 3),
+             words_per_segment: tuple[int, int] = (4, 10)) -> dict[str, Any]:
   """Writes the fixture into `out_dir` and returns its manifest."""
   if faults and num_videos <= NOT_IN_FOLDS:
     raise ValueError(f"faults=True needs num_videos > {NOT_IN_FOLDS}.")
   os.makedirs(out_dir, exist_ok=True)
   rng = np.random.default_rng(seed)
   vids = make_video_ids(num_videos, rng)
-  videos = [make_video(v, i, rng, duration=duration) for i, v in enumerate(vids)]
-  proj = {name: rng.normal(0, 0.8, (7, dim)).astype(np.float32)
-          for name, dim in [("glove", GLOVE_DIM), ("covarep", COVAREP_DIM), ("facet", FACET_DIM), ("openface", OPENFACE_DIM)]}
-  embed = {w.encode(): rng.normal(0, 0.3, GLOVE_DIM).astype(np.float32) for w in _VOCAB}
-
-  words, glove, covarep, facet, openface, labels = {}, {}, {}, {}, {}, {}
-  for i, video in enumerate(videos):
-    vid, wiv = video["vid"], video["word_intervals"]
-    words[vid] = (np.array(video["words"], dtype="S")[:, None], wiv)
-    mid = wiv.mean(axis=1)
-    g = np.stack([np.zeros(GLOVE_DIM, np.float32) if w == b"sp" else embed[w] for w in video["words"]])
-    g = g + (_label_signal(video, mid) @ proj["glove"]) * np.array([w != b"sp" for w in video["words"]])[:, None]
-    glove[vid] = (g.astype(np.float32), wiv)
-    covarep[vid] = _frames(video, COVAREP_HZ, 0.0, COVAREP_DIM, proj["covarep"], rng)
-    facet[vid] = _frames(video, FACET_HZ, 0.01, FACET_DIM, proj["facet"], rng)
-    openface[vid] = _frames(video, OPENFACE_HZ, 0.0, OPENFACE_DIM, proj["openface"], rng)
-    labels[vid] = (video["labels"], video["segments"])
+  videos = [make_video(v, i, rng, duration=duration, words_per_segment=words_per_segment) for i, v in enumerate(vids)]
+  synth = Synthesizer(rng)
+  data: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {
+      name: {} for name in ("words", "labels", *modalities)}
+  for video in videos:
+    for name, arrays in synth.arrays(video, modalities).items():
+      data[name][video["vid"]] = arrays
+  words, labels = data["words"], data["labels"]
+  glove, covarep, facet, openface = (data.get(m, {}) for m in ("glove", "covarep", "facet", "openface"))
 
   manifest: dict[str, Any] = {"videos": videos, "video_ids": vids, "faults": {}, "dir": out_dir}
   if faults:
@@ -242,9 +266,9 @@ def generate(out_dir: str, *, num_videos: int = 10, seed: int = 0, faults: bool 
       "facet": ("CMU_MOSEI_VisualFacet42.csd", "FACET 4.2", facet),
       "openface": ("CMU_MOSEI_VisualOpenFace2.csd", "OpenFace_2", openface),
   }
-  for name, (fname, root, data) in writers.items():
+  for name, (fname, root, seqs) in writers.items():
     if name in modalities:
-      write_csd(os.path.join(out_dir, fname), root, data, compression=compression)
+      write_csd(os.path.join(out_dir, fname), root, seqs, compression=compression)
   write_csd(os.path.join(out_dir, "CMU_MOSEI_TimestampedWords.csd"), "words", words, compression=compression)
   write_csd(os.path.join(out_dir, "CMU_MOSEI_Labels.csd"), "All Labels", labels,
             ["sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear"], compression=compression)
