@@ -111,3 +111,48 @@ def test_unknown_dataset_name_lists_known_datasets(tmp_path):
   from mmer_jax.registry import UnknownNameError
   with pytest.raises(UnknownNameError, match="Known datasets: .*synthetic_mosei"):
     sources.tfds_source("synthetic_mosie/aligned", "train", str(tmp_path))
+
+
+def _labelled(n):
+  examples = williams_examples(n, 5)
+  for i, ex in enumerate(examples):
+    ex["labels"][-1] = float(i % 4 == 0)  # "fear" present in a quarter of them
+  return examples
+
+
+def test_random_split_protocol_and_oversampling_before_split_leaks():
+  from ml_collections import ConfigDict
+  config = tiny_williams_config(batch_size=4)
+  config.input.random_split = ConfigDict(dict(source="all", test_fraction=0.25, valid_fraction=0.0, seed=42,
+                                              valid_is_test=True, oversample={}, oversample_before_split=False))
+  pipe = pipeline_lib.InputPipeline(config, {"all": _labelled(40)})
+  assert len(pipe.kept["test"]) == 10 and len(pipe.kept["train"]) == 30
+  assert pipe.kept["valid"].tolist() == pipe.kept["test"].tolist()          # the seeds' selection on test
+  assert not set(pipe.kept["train"]) & set(pipe.kept["test"])
+  config.input.random_split.valid_is_test = False
+  with pytest.raises(ValueError, match="valid_fraction"):
+    pipeline_lib.InputPipeline(config, {"all": _labelled(40)})
+
+
+def test_fit_uses_train_only_unless_the_leaky_flag_is_set():
+  from mmer_jax.data.preprocess.base import Preprocessor
+  seen = []
+
+  class Recorder(Preprocessor):
+    def needs_fit(self):
+      return True
+
+    def fit(self, examples):
+      seen.append([str(ex["id"]) for ex in examples])
+
+  sources = {"train": williams_examples(6, 0), "valid": williams_examples(3, 1), "test": williams_examples(3, 2)}
+  for i, ex in enumerate(sources["test"]):
+    ex["id"] = f"test{i}"
+  config = tiny_williams_config()
+  pipe = pipeline_lib.InputPipeline(config, sources)
+  pipe.preprocessor = Recorder()
+  pipe.fit_preprocessor()
+  config.input.fit_on_all_splits = True
+  pipe.fit_preprocessor()
+  assert len(seen[0]) == 6 and not any("test" in str(i) for i in seen[0])
+  assert len(seen[1]) == 12 and sum("test" in str(i) for i in seen[1]) == 3

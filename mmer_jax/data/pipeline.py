@@ -146,17 +146,59 @@ class InputPipeline:
     for name, size in (("batch_size", self.cfg.batch_size), ("eval_batch_size", self.eval_batch_size)):
       if size % self.host.count:
         raise ValueError(f"input.{name}={size} must be divisible by the number of hosts ({self.host.count}).")
+    self._cache: dict[str, list] = {}
+    if self.cfg.get("random_split", None) and self.cfg.random_split.get("source", None):
+      self._init_random_split(sources)
+      return
     raw = {split: (sources[split] if sources is not None else self._tfds(split)) for split in self.splits}
     if "train" in raw:
       extras = [self._tfds_extra(extra) for extra in self.cfg.get("extra_train_sources", []) or []]
       raw["train"] = ConcatSource([raw["train"], *extras]) if extras else raw["train"]
     self.raw = raw
     self.kept = {split: self._kept_indices(split, source) for split, source in raw.items()}
-    self._cache: dict[str, list] = {}
+
+  def _init_random_split(self, sources: Optional[Mapping[str, Sequence[Any]]]) -> None:
+    """The seeds' random protocols (seed 002: random 80/20; seed 003: oversample, then split).
+
+    `input.random_split`: source (TFDS split expression, or the key "all" of `sources`), test_fraction,
+    valid_fraction, seed, oversample ({class index: total copies}), oversample_before_split (seed 003's
+    leak: copies of one utterance land in train and test), valid_is_test (select epochs on test, as
+    seeds 002 and 004 did). Not leakage-free; offered to reproduce the papers' numbers.
+    """
+    rs = self.cfg.random_split
+    source = sources["all"] if sources is not None else self._tfds_split_expr(rs.source)
+    kept = self._kept_indices("all", source)
+    oversample = {int(k): int(v) for k, v in (rs.get("oversample", None) or {}).items()}
+    if oversample and rs.get("oversample_before_split", False):
+      kept = self._oversampled(source, kept, oversample)
+    order = np.random.default_rng(int(rs.get("seed", 0))).permutation(kept)
+    n_test = int(round(len(order) * float(rs.get("test_fraction", 0.2))))
+    n_valid = int(round(len(order) * float(rs.get("valid_fraction", 0.0))))
+    test, valid, train = order[:n_test], order[n_test:n_test + n_valid], order[n_test + n_valid:]
+    if oversample and not rs.get("oversample_before_split", False):
+      train = self._oversampled(source, train, oversample)
+    if rs.get("valid_is_test", False):
+      valid = test
+    elif n_valid == 0:
+      raise ValueError("input.random_split: set valid_fraction > 0, or valid_is_test=True to reproduce a "
+                       "seed that selected epochs on its test set.")
+    self.raw = {split: source for split in SPLITS}
+    self.kept = {"train": np.asarray(train), "valid": np.asarray(valid), "test": np.asarray(test)}
+
+  def _oversampled(self, source, indices: np.ndarray, copies: Mapping[int, int]) -> np.ndarray:
+    labels = np.asarray([int(self.preprocessor(source[int(i)])["label"]) for i in
+                         tqdm(indices, desc="labels for oversampling", leave=False, mininterval=2)])
+    extra = [np.repeat(indices[labels == cls], total - 1) for cls, total in copies.items()]
+    return np.concatenate([indices, *extra]) if extra else indices
+
+  def _tfds_split_expr(self, split_expr: str) -> Sequence[Any]:
+    return sources_lib.tfds_source(self.cfg.tfds_name, split_expr, self.cfg.data_dir)
 
   # --- construction helpers -------------------------------------------------------------------
   @property
   def splits(self) -> list[str]:
+    if self.cfg.get("random_split", None) and self.cfg.random_split.get("source", None):
+      return list(SPLITS)
     return [s for s in SPLITS if self.cfg.splits.get(s)]
 
   @property
@@ -183,8 +225,12 @@ class InputPipeline:
     """Fits data statistics on the train split only (never valid/test)."""
     if not self.preprocessor.needs_fit():
       return
-    train = IndexedSource(self.raw["train"], self.kept["train"])
-    self.preprocessor.fit(train[i] for i in tqdm(range(len(train)), desc="fit preprocessor", mininterval=2))
+    fit_splits = ["train"]
+    if self.cfg.get("fit_on_all_splits", False):  # seed 003's leak: scaler/TF-IDF see test rows
+      fit_splits = self.splits
+    parts = [IndexedSource(self.raw[s], np.unique(self.kept[s])) for s in fit_splits]
+    rows = ConcatSource(parts)
+    self.preprocessor.fit(rows[i] for i in tqdm(range(len(rows)), desc="fit preprocessor", mininterval=2))
 
   # --- iteration ------------------------------------------------------------------------------
   def num_examples(self, split: str) -> int:
