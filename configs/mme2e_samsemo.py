@@ -82,7 +82,6 @@ def get_config(arg: str | None = None):
   c.reported = dict(metric="f1_samsemo_avg", percent=TABLE4_E2E[mods].get(args.lang))
   if args.smoke:
     c.num_epochs = 1
-    c.stop_after_steps = 2
     c.model.cnn_channels = (8, 8, 8, 16, 16, 16)
     c.model.flatten_hidden = 32
     c.model.trans_dim = 16

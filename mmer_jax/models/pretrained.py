@@ -276,11 +276,13 @@ class TextEncoder(nn.Module):
 
   folder: str
   stop_gradient: bool = False
+  # Models read the CLS state, never the pooler; build it only where the original model holds one
+  # (HF AlbertModel in MME2E) so parameter counts match. bert-for-tf2 (seed 004) has none.
+  add_pooling_layer: bool = False
 
   @nn.compact
   def __call__(self, input_ids: jax.Array, attention_mask: jax.Array, *, train: bool) -> jax.Array:
-    # MME2E and seed 004 use the CLS state, not the pooler, so the pooler is not built (no params).
-    module = encoder_module(self.folder, add_pooling_layer=False, name="encoder")
+    module = encoder_module(self.folder, add_pooling_layer=self.add_pooling_layer, name="encoder")
     hidden = module(
         input_ids.astype(jnp.int32), attention_mask.astype(jnp.int32),
         deterministic=not train or self.stop_gradient).last_hidden_state

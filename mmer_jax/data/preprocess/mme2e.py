@@ -1,0 +1,103 @@
+"""MME2E / MESM inputs (seed 000): faces, mel pieces and text per utterance, fixed shapes + masks.
+
+- faces: raw uint8 RGB crops (F, 48, 48, 3) -> SAMSEMO's per-channel normalisation
+  (mean 159,111,102 / std 37,33,32) -> padded/truncated to `max_faces` (16); the mask comes from
+  `num_faces` (the count BEFORE truncation, which the original clips to 16) and the stored rows;
+- audio: mel pieces (P, 128, 32), raw power (no log, as in the originals) -> `max_pieces` (32),
+  mask from `num_mel_pieces`;
+- text: `text_cls` (SAMSEMO's frozen CLS feature), `text_tokens` (token features; the model takes
+  token 0), or `ids`: the transcript tokenised for an in-model encoder (upstream ALBERT,
+  `max_length` 100, padded to max_length like the original);
+- label by dataset: SAMSEMO `labels` multi-hot (5,); CMU-MOSEI `emotions` (6,) binarised
+  `> 0` like MME2E; IEMOCAP `label` raw code -> MME2E's 6-class one-hot (other codes dropped).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from ml_collections import ConfigDict
+
+from mmer_jax import registry
+from mmer_jax.data import label_schemes
+from mmer_jax.data.preprocess.base import Example, Preprocessor, pad_or_truncate
+from mmer_jax.features.video import normalize_faces
+
+LABEL_SOURCES = ("samsemo", "mosei", "iemocap")
+TEXT_INPUTS = ("cls", "tokens", "ids")
+
+
+def _as_str(value: Any) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def items_with_mask(items: np.ndarray, count: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+  """Pads/truncates (N, ...) to `length`; valid = first min(count, N, length) rows."""
+  out, mask = pad_or_truncate(np.asarray(items), length)
+  mask &= np.arange(length) < min(int(count), length)
+  return out, mask
+
+
+class Mme2ePreprocessor(Preprocessor):
+
+  def __init__(self, cfg: ConfigDict):
+    self.modalities = cfg.get("modalities", "tav")
+    self.max_faces = int(cfg.get("max_faces", 16))
+    self.max_pieces = int(cfg.get("max_pieces", 32))
+    self.text_input = cfg.get("text_input", "cls")
+    self.text_max_length = int(cfg.get("text_max_length", 100))
+    self.tokenizer_folder = cfg.get("tokenizer", None)
+    self.label_source = cfg.get("label_source", "samsemo")
+    self.meta_keys = tuple(cfg.get("meta_keys", ("id",)))
+    if self.label_source not in LABEL_SOURCES:
+      raise ValueError(f"preprocess.label_source={self.label_source!r}; known: {', '.join(LABEL_SOURCES)}.")
+    if self.text_input not in TEXT_INPUTS:
+      raise ValueError(f"preprocess.text_input={self.text_input!r}; known: {', '.join(TEXT_INPUTS)}.")
+    if "t" in self.modalities and self.text_input == "ids" and not self.tokenizer_folder:
+      raise ValueError("preprocess.text_input='ids' needs preprocess.tokenizer (the encoder's checkpoint folder).")
+    self._scheme = label_schemes.get_scheme("mme2e_6class") if self.label_source == "iemocap" else None
+    self._tokenizer = None
+
+  def keep(self, example: Example) -> bool:
+    return self._scheme is None or self._scheme(example["label"]) is not None
+
+  def _label(self, example: Example) -> np.ndarray:
+    if self.label_source == "samsemo":
+      return np.asarray(example["labels"], np.float32)
+    if self.label_source == "mosei":  # MME2E binarises the summed annotator scores
+      return (np.asarray(example["emotions"]) > 0).astype(np.float32)
+    return self._scheme.target(example["label"])
+
+  def _text(self, example: Example) -> dict[str, np.ndarray]:
+    if self.text_input == "cls":
+      return {"text": np.asarray(example["text_cls"], np.float32)}
+    if self.text_input == "tokens":
+      return {"text": np.asarray(example["text_tokens"], np.float32),
+              "text_mask": np.asarray(example["text_tokens_mask"], bool)}
+    if self._tokenizer is None:
+      from transformers import AutoTokenizer
+      self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
+    enc = self._tokenizer(_as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
+                          truncation=True, return_tensors="np")
+    return {"text": enc["input_ids"][0].astype(np.int32), "text_mask": enc["attention_mask"][0].astype(bool)}
+
+  def __call__(self, example: Example) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {"label": self._label(example)}
+    if "t" in self.modalities:
+      out.update(self._text(example))
+    if "v" in self.modalities:
+      faces = normalize_faces(example["faces"]) if len(example["faces"]) else np.zeros((0, 48, 48, 3), np.float32)
+      out["vision"], out["vision_mask"] = items_with_mask(faces, example["num_faces"], self.max_faces)
+    if "a" in self.modalities:
+      pieces = np.asarray(example["mel_pieces"], np.float32)
+      out["audio"], out["audio_mask"] = items_with_mask(pieces, example["num_mel_pieces"], self.max_pieces)
+    for key in self.meta_keys:
+      if key in example:
+        out[f"meta/{key}"] = np.asarray(_as_str(example[key]))
+    return out
+
+
+@registry.PREPROCESSORS.register("mme2e")
+def make(cfg: ConfigDict) -> Mme2ePreprocessor:
+  return Mme2ePreprocessor(cfg)

@@ -1,0 +1,233 @@
+"""MME2E (Dai et al., NAACL 2021) and its SAMSEMO variant (Bujnowski et al., Interspeech 2024).
+
+Per modality:
+- visual: each face (48x48x3) through a VGG-style CNN -> Linear(4608,1024)-ReLU-Linear(1024,64);
+- audio: each 128x32 mel piece through the same CNN (1 input channel) -> Linear(8192,1024)-ReLU-Linear(1024,64);
+- the per-item vectors of an utterance go through a 4-layer post-LN transformer with a learned CLS
+  token and no positional encoding; CLS -> Linear(64, C);
+- text: a CLS vector -> Linear(768, C); the CLS comes either precomputed (SAMSEMO: frozen BERT
+  features from the builder) or from an ALBERT/BERT fine-tuned on token ids (upstream).
+Logits are stacked in the order [t, v, a] (whatever order the modality string has) and fused by
+a bias-free Linear(M, 1); one modality returns its logits directly.
+
+`variant="samsemo"` inserts dropout after every VGG block and after the audio stem conv (as
+SAMSEMO's model_E2E.py does); `variant="upstream"` has none.
+
+Only valid items are encoded, as in the originals (which select real faces/pieces by length):
+BatchNorm statistics use valid items only (masked BN), and padded items are skipped by packing the
+valid ones into the smallest of a few fixed-size buffers (`compute_buckets`, fractions of
+batch*items) chosen at run time with `lax.switch` — shapes stay static, results are identical to
+running every slot, and the CNN cost follows the real number of faces/pieces.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mmer_jax import registry
+from mmer_jax.models import pretrained
+from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init, torch_kernel_init
+
+# Output channels of: stem conv5x5, VGG blocks 1..5 (pools after the stem, block 3, 4 and 5).
+MME2E_CHANNELS = (64, 64, 64, 128, 256, 512)
+
+
+def torch_conv(features: int, kernel: int, in_features: int, *, use_bias: bool = True, name=None) -> nn.Conv:
+  """nn.Conv2d(padding=k//2) with PyTorch's default initialisation."""
+  return nn.Conv(features, (kernel, kernel), padding=kernel // 2, use_bias=use_bias, kernel_init=torch_kernel_init,
+                 bias_init=torch_bias_init(in_features * kernel * kernel), name=name)
+
+
+def torch_batch_norm(train: bool, axis_name: Optional[str], *, epsilon: float = 1e-5, name=None) -> nn.BatchNorm:
+  # PyTorch momentum 0.1 == Flax momentum 0.9 (weight of the old running value).
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=epsilon, axis_name=axis_name, name=name)
+
+
+def item_mask(valid: jax.Array, x: jax.Array) -> jax.Array:
+  """Per-item validity broadcast to a feature map, for BatchNorm statistics over valid items only."""
+  return jnp.broadcast_to(valid[:, None, None, None], x.shape)
+
+
+def max_pool(x: jax.Array) -> jax.Array:
+  return nn.max_pool(x, (2, 2), (2, 2))
+
+
+class VggBlock(nn.Module):
+  """Conv3x3-BN-ReLU twice, no residual (`VggBasicBlock`)."""
+
+  features: int
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, valid: jax.Array, *, train: bool) -> jax.Array:
+    for i in (1, 2):
+      x = torch_conv(self.features, 3, x.shape[-1], name=f"conv{i}")(x)
+      x = torch_batch_norm(train, self.axis_name, name=f"bn{i}")(x, mask=item_mask(valid, x))
+      x = nn.relu(x)
+    return x
+
+
+class Mme2eCnn(nn.Module):
+  """The per-item CNN (`V`/`A`): stem conv5x5-BN-ReLU-pool, VGG x3, pool, VGG, pool, VGG, pool."""
+
+  channels: Sequence[int] = MME2E_CHANNELS
+  dropout: float = 0.0
+  stem_dropout: bool = False  # SAMSEMO's audio CNN drops out between the stem conv and its BN
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, valid: jax.Array, *, train: bool) -> jax.Array:
+    drop = lambda y: nn.Dropout(self.dropout)(y, deterministic=not train) if self.dropout else y
+    c = self.channels
+    x = torch_conv(c[0], 5, x.shape[-1], name="stem")(x)
+    if self.stem_dropout:
+      x = drop(x)
+    x = max_pool(nn.relu(torch_batch_norm(train, self.axis_name, name="stem_bn")(x, mask=item_mask(valid, x))))
+    for i, features in enumerate(c[1:], start=1):
+      x = drop(VggBlock(features, self.axis_name, name=f"vgg{i}")(x, valid, train=train))
+      if i >= 3:
+        x = max_pool(x)
+    # Flatten channel-major like torch's (N, C, H, W).flatten(1), so PyTorch weights would port as is.
+    return x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)
+
+
+class ItemEncoder(nn.Module):
+  """CNN + flatten MLP for one kind of item (face or mel piece): (N, H, W, C) -> (N, dim)."""
+
+  channels: Sequence[int]
+  dim: int
+  hidden: int = 1024
+  dropout: float = 0.0
+  stem_dropout: bool = False
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, valid: jax.Array, *, train: bool) -> jax.Array:
+    x = Mme2eCnn(self.channels, self.dropout, self.stem_dropout, self.axis_name, name="cnn")(x, valid, train=train)
+    x = nn.relu(TorchDense(self.hidden, name="flatten1")(x))
+    return TorchDense(self.dim, name="flatten2")(x)
+
+
+def bucket_sizes(total: int, fractions: Sequence[float]) -> list[int]:
+  return sorted({min(total, max(1, math.ceil(f * total))) for f in fractions} | {total})
+
+
+class PackedItemEncoder(nn.Module):
+  """Runs an `ItemEncoder` on the valid items only, packed into the smallest fitting bucket.
+
+  items (B, S, H, W, C), mask (B, S) -> (B, S, dim) with zeros at padded items. Every bucket is
+  compiled; `lax.switch` executes one per step. The full-size bucket is always present, so no
+  item is ever dropped.
+  """
+
+  channels: Sequence[int]
+  dim: int
+  hidden: int = 1024
+  dropout: float = 0.0
+  stem_dropout: bool = False
+  axis_name: Optional[str] = None
+  buckets: Sequence[float] = (0.25, 0.5, 0.75, 1.0)
+
+  def setup(self):
+    self.encoder = ItemEncoder(self.channels, self.dim, self.hidden, self.dropout, self.stem_dropout,
+                               self.axis_name)
+
+  def __call__(self, items: jax.Array, mask: jax.Array, *, train: bool) -> jax.Array:
+    batch, slots = mask.shape
+    total = batch * slots
+    flat = items.reshape((total,) + items.shape[2:])
+    valid = mask.reshape(total).astype(bool)
+    sizes = bucket_sizes(total, self.buckets)
+
+    def run(size: int):
+      def branch(module: "PackedItemEncoder", flat, valid):
+        if size == total:
+          return jnp.where(valid[:, None], module.encoder(flat, valid, train=train), 0.0)
+        (index,) = jnp.nonzero(valid, size=size, fill_value=total)  # valid items first, in order
+        out = module.encoder(flat[jnp.minimum(index, total - 1)], index < total, train=train)
+        return jnp.zeros((total, out.shape[-1]), out.dtype).at[index].set(out, mode="drop")
+      return branch
+
+    if len(sizes) == 1 or self.is_initializing():
+      out = run(total)(self, flat, valid)
+    else:
+      which = jnp.searchsorted(jnp.asarray(sizes), valid.sum(), side="left")
+      out = nn.switch(which, [run(s) for s in sizes], self, flat, valid)
+    return out.reshape(batch, slots, -1)
+
+
+def _modality_order(modalities: str) -> list[str]:
+  unknown = set(modalities) - set("tva")
+  if unknown or not modalities:
+    raise ValueError(f"modalities={modalities!r}: use a non-empty subset of 't', 'v', 'a'.")
+  return [m for m in "tva" if m in modalities]  # the originals stack [t, v, a] in code order
+
+
+@registry.MODELS.register("mme2e")
+class MME2E(nn.Module):
+  """Inputs: `text` (B, 768) CLS features, or (B, L, 768) token features (CLS at 0), or (B, L) token
+  ids with `text_mask` when `text_encoder` is a checkpoint folder; `vision` (B, F, 48, 48, 3)
+  normalised faces with `vision_mask` (B, F); `audio` (B, P, 128, 32) mel pieces with `audio_mask`."""
+
+  num_classes: int = 5
+  modalities: str = "tav"
+  variant: str = "samsemo"          # "samsemo": dropout in the CNNs; "upstream": none
+  dropout: float = 0.1              # CNN dropout (samsemo only) and transformer dropout
+  trans_dim: int = 64
+  trans_layers: int = 4
+  trans_heads: int = 4
+  trans_ff: int = 2048
+  cnn_channels: Sequence[int] = MME2E_CHANNELS
+  flatten_hidden: int = 1024
+  text_encoder: Optional[str] = None  # ALBERT/BERT folder: fine-tuned on token ids (upstream)
+  freeze_text_encoder: bool = False   # stop_gradient through the encoder (frozen, on the fly)
+  compute_buckets: Sequence[float] = (0.25, 0.5, 0.75, 1.0)
+  axis_name: Optional[str] = None
+
+  def pretrained_folders(self) -> dict[str, str]:
+    """Param subtrees to overwrite with checkpoint weights after init (see `pretrained.load_into`)."""
+    return {"text_encoder/encoder": self.text_encoder} if self.text_encoder and "t" in self.modalities else {}
+
+  @nn.compact
+  def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
+    if self.variant not in ("samsemo", "upstream"):
+      raise ValueError(f"variant={self.variant!r}; use 'samsemo' or 'upstream'.")
+    order = _modality_order(self.modalities)
+    cnn_dropout = self.dropout if self.variant == "samsemo" else 0.0
+    logits = []
+    for m in order:
+      if m == "t":
+        out = TorchDense(self.num_classes, name="t_out")(self._text_cls(inputs, train))
+      else:
+        key = {"v": "vision", "a": "audio"}[m]
+        items = inputs[key]
+        if m == "a" and items.ndim == 4:
+          items = items[..., None]  # mel pieces get their single channel
+        mask = inputs.get(f"{key}_mask", jnp.ones(items.shape[:2], bool))
+        feats = PackedItemEncoder(self.cnn_channels, self.trans_dim, self.flatten_hidden, cnn_dropout,
+                                  stem_dropout=(m == "a" and cnn_dropout > 0), axis_name=self.axis_name,
+                                  buckets=self.compute_buckets, name=f"{m}_items")(items, mask, train=train)
+        cls = ClsTransformerEncoder(self.trans_dim, self.trans_layers, self.trans_heads, self.trans_ff,
+                                    self.dropout, name=f"{m}_transformer")(feats, mask, train=train)
+        out = TorchDense(self.num_classes, name=f"{m}_out")(cls)
+      self.sow("intermediates", f"{m}_logits", out)
+      logits.append(out)
+    # Linear(M, 1, bias=False); created even for one modality, as the original counts it.
+    weights = self.param("weighted_fusion", torch_bias_init(len(order)), (len(order),))
+    if len(order) == 1:
+      return logits[0]
+    return jnp.stack(logits, axis=-1) @ weights
+
+  def _text_cls(self, inputs: Mapping[str, jax.Array], train: bool) -> jax.Array:
+    text = inputs["text"]
+    if self.text_encoder:
+      mask = inputs.get("text_mask", jnp.ones(text.shape, bool))
+      hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
+                                      add_pooling_layer=True, name="text_encoder")(text, mask, train=train)
+      return hidden[:, 0]
+    return text[:, 0] if text.ndim == 3 else text

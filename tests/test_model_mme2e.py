@@ -1,0 +1,126 @@
+"""MME2E (seed 000): parameter parity with the PyTorch originals, packing, masks, learning."""
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import mme2e_samsemo
+from mmer_jax.data.preprocess.mme2e import Mme2ePreprocessor
+from mmer_jax.models import param_count
+from mmer_jax.models.mme2e import MME2E
+from mmer_jax.train import trainer
+
+COUNTS = json.loads((pathlib.Path(__file__).parent / "data" / "torch_param_counts.json").read_text())
+TINY = dict(cnn_channels=(4, 4, 4, 8, 8, 8), flatten_hidden=8, trans_dim=8, trans_layers=1, trans_heads=2,
+            trans_ff=16)
+
+
+def _full_inputs(batch=2, text=None):
+  return {"text": jnp.zeros((batch, 768)) if text is None else text,
+          "vision": jnp.zeros((batch, 16, 48, 48, 3)), "vision_mask": jnp.ones((batch, 16), bool),
+          "audio": jnp.zeros((batch, 32, 128, 32)), "audio_mask": jnp.ones((batch, 32), bool)}
+
+
+def _count(model, inputs):
+  return param_count(jax.eval_shape(lambda r: model.init(r, inputs, train=False), jax.random.PRNGKey(0)))
+
+
+@pytest.mark.parametrize("mods", ["v", "a", "t", "va", "vt", "at", "tav"])
+def test_samsemo_param_count_equals_pytorch(mods):
+  # e.g. VAT: 25,098,002 = torch sum(p.numel()) of SAMSEMO's MME2E (tests/data/make_torch_references.py)
+  assert _count(MME2E(modalities=mods, num_classes=5), _full_inputs()) == COUNTS[f"samsemo_mme2e_{mods}"]
+
+
+def test_upstream_with_albert_base_param_count_equals_pytorch(tmp_path):
+  from transformers import AlbertConfig
+  AlbertConfig(hidden_size=768, num_attention_heads=12, intermediate_size=3072).save_pretrained(tmp_path)
+  model = MME2E(modalities="tav", num_classes=6, variant="upstream", text_encoder=str(tmp_path))
+  ids = jnp.zeros((2, 100), jnp.int32)
+  assert _count(model, _full_inputs(text=ids)) == COUNTS["upstream_mme2e_tav_albert_base_6"] == 36_782_485
+  assert model.pretrained_folders() == {"text_encoder/encoder": str(tmp_path)}
+
+
+def _random_inputs(rng, batch=3, faces=4, pieces=5):
+  return {"text": jnp.asarray(rng.normal(size=(batch, 768)), jnp.float32),
+          "vision": jnp.asarray(rng.normal(size=(batch, faces, 48, 48, 3)), jnp.float32),
+          "vision_mask": jnp.arange(faces)[None] < jnp.array([[1], [2], [4]]),
+          "audio": jnp.asarray(rng.normal(size=(batch, pieces, 128, 32)), jnp.float32),
+          "audio_mask": jnp.arange(pieces)[None] < jnp.array([[1], [3], [2]])}
+
+
+def test_packing_valid_items_equals_encoding_every_slot_and_ignores_padding():
+  """Bucketed packing gives the same logits and BN statistics as running all slots; padded items'
+  content changes nothing, in training mode too (BN statistics use valid items only)."""
+  inputs = _random_inputs(np.random.default_rng(0))
+  full = MME2E(num_classes=3, dropout=0.0, compute_buckets=(1.0,), **TINY)
+  packed = MME2E(num_classes=3, dropout=0.0, compute_buckets=(0.25, 0.5, 1.0), **TINY)
+  variables = jax.jit(lambda x: full.init(jax.random.PRNGKey(0), x, train=False))(inputs)
+  run = lambda m, x: jax.jit(lambda v, x: m.apply(v, x, train=True, mutable=["batch_stats"]))(variables, x)
+  (out_full, stats_full), (out_packed, stats_packed) = run(full, inputs), run(packed, inputs)
+  np.testing.assert_allclose(out_full, out_packed, atol=1e-5)
+  for a, b in zip(jax.tree_util.tree_leaves(stats_full), jax.tree_util.tree_leaves(stats_packed)):
+    np.testing.assert_allclose(a, b, atol=1e-5)
+  noisy = dict(inputs, vision=inputs["vision"].at[0, 1:].set(50.0), audio=inputs["audio"].at[2, 2:].set(-9.0))
+  out_noisy, _ = run(packed, noisy)
+  np.testing.assert_allclose(out_packed, out_noisy, atol=1e-5)
+
+
+def test_fusion_stacks_t_v_a_whatever_the_modality_string_order():
+  inputs = _random_inputs(np.random.default_rng(1))
+  a, b = MME2E(modalities="tav", num_classes=3, **TINY), MME2E(modalities="avt", num_classes=3, **TINY)
+  variables = jax.jit(lambda x: a.init(jax.random.PRNGKey(0), x, train=False))(inputs)
+  out, inter = jax.jit(lambda v, x: a.apply(v, x, train=False, mutable=["intermediates"]))(variables, inputs)
+  np.testing.assert_allclose(out, jax.jit(lambda v, x: b.apply(v, x, train=False))(variables, inputs), atol=1e-6)
+  stacked = jnp.stack([inter["intermediates"][f"{m}_logits"][0] for m in "tva"], -1)
+  np.testing.assert_allclose(out, stacked @ variables["params"]["weighted_fusion"], atol=1e-5)
+
+
+def samsemo_examples(n, seed, text_dim=32):
+  """SAMSEMO-builder-shaped examples whose labels show in every modality."""
+  rng = np.random.default_rng(seed)
+  examples = []
+  for i in range(n):
+    labels = (rng.uniform(size=5) < 0.4).astype(np.float32)
+    faces_n, pieces_n = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    brightness = 100 + 100 * labels[:2].mean()
+    faces = np.clip(rng.normal(brightness, 20, (faces_n, 48, 48, 3)), 0, 255).astype(np.uint8)
+    mel = rng.gamma(1.0, 1.0 + 3.0 * labels[2:4].mean(), (pieces_n, 128, 32)).astype(np.float32)
+    text = (rng.normal(0, 1, text_dim) + 2.0 * np.resize(labels * 2 - 1, text_dim)).astype(np.float32)
+    examples.append({"id": f"utt{seed}_{i}", "language": "en", "labels": labels, "faces": faces,
+                     "num_faces": np.int32(faces_n), "mel_pieces": mel, "num_mel_pieces": np.int32(pieces_n),
+                     "text_cls": text})
+  return examples
+
+
+def test_preprocessor_normalises_faces_and_masks_from_counts():
+  ex = samsemo_examples(1, 0)[0]
+  ex["num_faces"] = np.int32(20)  # more faces than stored/kept: the mask follows the stored rows
+  pre = Mme2ePreprocessor(mme2e_samsemo.get_config().input.preprocess)
+  out = pre(ex)
+  n = len(ex["faces"])
+  assert out["vision"].shape == (16, 48, 48, 3) and out["vision_mask"].sum() == n
+  np.testing.assert_allclose(out["vision"][0, 0, 0], (ex["faces"][0, 0, 0] - [159, 111, 102]) / [37, 33, 32], rtol=1e-6)
+  assert out["audio"].shape == (32, 128, 32) and out["audio_mask"].sum() == ex["num_mel_pieces"]
+  assert out["text"].shape == (32,) and out["label"].dtype == np.float32
+
+
+def test_learns_samsemo_shaped_fixture_through_the_trainer(tmp_path):
+  config = mme2e_samsemo.get_config("smoke")
+  config.num_epochs = 4
+  config.input.tfds_name = ""
+  config.input.batch_size = 8
+  config.input.preprocess.max_faces = 4
+  config.input.preprocess.max_pieces = 4
+  config.model.update(TINY)
+  config.model.compute_buckets = (0.5, 1.0)
+  config.optimizer.learning_rate = 3e-3
+  config.evaluation.early_stopping_patience = None
+  sources = {"train": samsemo_examples(64, 0), "valid": samsemo_examples(24, 1), "test": samsemo_examples(24, 2)}
+  results = trainer.train_and_evaluate(config, tmp_path, sources=sources)
+  rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert rows[-1]["train/loss"] < rows[0]["train/loss"]
+  assert results["test"]["auc_macro"] > 0.75 if "auc_macro" in results["test"] else results["test"]["f1_macro"] > 0.6
