@@ -38,6 +38,8 @@ def test_raw_indices_follow_the_builder_class_label_order():
   four = ls.get_scheme("iemocap_4class")
   assert four(ls.IEMOCAP_CODES.index("exc")) == 1
   assert four(b"sad") == 3
+  assert four(np.array(ls.IEMOCAP_CODES.index("neu"))) == 2  # 0-d arrays from batching/decoding
+  assert four(np.array("ang")) == 0
 
 
 def test_bad_names_and_codes_fail_loudly():

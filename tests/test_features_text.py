@@ -1,5 +1,8 @@
 """Transcript clean-up variants, tokenisation, TF-IDF and frozen encoder features."""
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -89,3 +92,21 @@ def test_real_minilm_checkpoint_separates_emotion_words():
   unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
   assert feats.cls.shape == (3, 384)
   assert unit[0] @ unit[1] > unit[0] @ unit[2] + 0.2
+
+
+def test_albert_checkpoint_folder_loads_and_encodes(tmp_path, tiny_bert):
+  from transformers import AlbertConfig, FlaxAlbertModel
+  # ALBERT weights with the BERT word-piece tokenizer files (the encoder does not care which).
+  for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+    if (Path(tiny_bert) / name).exists():
+      shutil.copy(Path(tiny_bert) / name, tmp_path / name)
+  config = AlbertConfig(vocab_size=17, embedding_size=8, hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+  FlaxAlbertModel(config, seed=0).save_pretrained(tmp_path)
+  encoder = text_encoder.FrozenTextEncoder(text_encoder.TextEncoderConfig(
+      str(tmp_path), max_length=8, batch_size=2, extra_special_tokens=("<sil>",)))
+  assert type(encoder.model).__name__ == "FlaxAlbertModel"
+  feats = encoder.encode(["i am sad", "<sil> angry"])
+  assert feats.cls.shape == (2, 16) and feats.mask.sum(axis=1).tolist() == [5, 4]
+  assert np.isfinite(feats.tokens).all()
+  assert text_encoder.hidden_size_of(str(tmp_path)) == 16

@@ -79,6 +79,9 @@ class LabelScheme:
 
 
 def raw_code(code: str | int) -> str:
+  """The code string of a raw label given as a string, bytes, an index, or a 0-d array of either."""
+  if isinstance(code, np.ndarray) and code.ndim == 0:
+    code = code.item()
   if isinstance(code, (int, np.integer)):
     if not 0 <= int(code) < len(IEMOCAP_CODES):
       raise ValueError(f"Raw label index {code} is outside 0..{len(IEMOCAP_CODES) - 1} ({IEMOCAP_CODES}).")
