@@ -19,9 +19,13 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:args]).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and the report go.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate"], "train (and resume) or evaluate the best checkpoint.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate", "predict"],
+                          "train (and resume), evaluate the best checkpoint, or predict on new media.")
+_MANIFEST = flags.DEFINE_string("predict_manifest", None, "predict: CSV with id and any of audio, video, text.")
+_TEXT_CKPT = flags.DEFINE_string("predict_text_checkpoint", None, "predict: local text encoder folder.")
+_OUTPUT = flags.DEFINE_string("predict_output", None, "predict: output CSV (default <workdir>/predictions.csv).")
 _PRINT_CONFIG = flags.DEFINE_bool("print_config", False, "Print the resolved config (after overrides) and exit.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def prepare_data_dir(config, workdir: Path) -> None:
@@ -39,6 +43,18 @@ def prepare_data_dir(config, workdir: Path) -> None:
       build.build(config.input.tfds_name, config.input.data_dir)
 
 
+def predict(workdir: Path) -> None:
+  from mmer_jax import predict as predict_lib  # noqa: PLC0415
+  if not _MANIFEST.value:
+    raise app.UsageError("--mode=predict needs --predict_manifest=<csv with id,audio,video,text>.")
+  predictor = predict_lib.Predictor(workdir)
+  table = predictor.predict_media(predict_lib.read_manifest(_MANIFEST.value), _TEXT_CKPT.value)
+  output = Path(_OUTPUT.value) if _OUTPUT.value else workdir / "predictions.csv"
+  table.to_csv(output, index=False)
+  print(table.to_string(index=False, max_rows=20))
+  print(f"Predictions: {output}")
+
+
 def main(argv):
   del argv
   # Orbax and grain log every save at INFO through absl; keep the console to our own progress.
@@ -46,6 +62,11 @@ def main(argv):
   logging.getLogger("mmer_jax").setLevel(logging.INFO)
   from mmer_jax.train import trainer  # noqa: PLC0415  (after flag parsing: grain reads absl flags)
   config, workdir = _CONFIG.value, Path(_WORKDIR.value).expanduser()
+  if _MODE.value == "predict":
+    predict(workdir)
+    return
+  if config is None:
+    raise app.UsageError("--config is required for --mode=train and --mode=evaluate.")
   if _PRINT_CONFIG.value:
     print(config.to_json_best_effort(indent=1, sort_keys=True))
     return

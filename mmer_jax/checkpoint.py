@@ -85,13 +85,20 @@ class Checkpointer:
     self.best.close()
 
 
-def restore_params_from(workdir: str | Path, template_params: Any) -> Any:
-  """Parameters of another run's best checkpoint (for `init_from`), as a plain nested dict."""
+def restore_best_variables(workdir: str | Path) -> dict[str, Any]:
+  """`{"params", "batch_stats"}` of a run's best checkpoint as host arrays (no template needed)."""
   manager = ocp.CheckpointManager(Path(workdir).absolute() / "checkpoints" / "best")
   step = manager.best_step()
   if step is None:
-    raise FileNotFoundError(f"init_from: no best checkpoint in {workdir}/checkpoints/best.")
+    raise FileNotFoundError(f"No best checkpoint in {workdir}/checkpoints/best: train that run first.")
   restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
   manager.close()
-  del template_params
-  return restored.state["params"]
+  variables = {"params": restored.state["params"]}
+  if restored.state.get("batch_stats"):
+    variables["batch_stats"] = restored.state["batch_stats"]
+  return variables
+
+
+def restore_params_from(workdir: str | Path) -> Any:
+  """Parameters of another run's best checkpoint (for `init_from`), as a plain nested dict."""
+  return restore_best_variables(workdir)["params"]

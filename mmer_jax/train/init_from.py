@@ -23,7 +23,7 @@ def apply_init_from(params: Any, entries: Sequence[Mapping[str, str]]) -> Any:
     for field in ("workdir", "source", "target"):
       if field not in entry:
         raise ValueError(f"config.init_from[{i}] lacks {field!r}; each entry needs workdir, source and target.")
-    other = flax.traverse_util.flatten_dict(checkpoint.restore_params_from(entry["workdir"], None), sep="/")
+    other = flax.traverse_util.flatten_dict(checkpoint.restore_params_from(entry["workdir"]), sep="/")
     source, target = entry["source"].strip("/"), entry["target"].strip("/")
     copied = 0
     for path, value in other.items():

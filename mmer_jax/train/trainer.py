@@ -147,6 +147,9 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path,
   workdir.mkdir(parents=True, exist_ok=True)
   setup_runtime(config)
   metric, metric_mode = _selection(config)
+  if mode == "train" and jax.process_index() == 0:
+    # The resolved config travels with the run, so `--mode=predict` needs only the workdir.
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=1, sort_keys=True))
 
   pipeline = pipeline_lib.InputPipeline(config, sources)
   _load_or_fit_preprocessor(pipeline, workdir, fit=(mode == "train"))
