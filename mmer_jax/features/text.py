@@ -97,10 +97,15 @@ def load_tokenizer(path: str, extra_special_tokens: Sequence[str] = ()):
   return tokenizer
 
 
-def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> TokenizedText:
-  """Pads to `max_length` and truncates (SAMSEMO: 50, seed 004: 128), adding [CLS]/[SEP]."""
+def tokenize(tokenizer, texts: Sequence[str], max_length: int, *,
+             add_special_tokens: bool = True) -> TokenizedText:
+  """Pads to `max_length` and truncates (SAMSEMO: 50, seed 004: 128).
+
+  `add_special_tokens=False` for texts that already carry them (seed 002 writes `[CLS]`/`[SEP]` in
+  place of `<s>`/`</s>` and tokenises without adding more).
+  """
   enc = tokenizer(list(texts), max_length=max_length, padding="max_length", truncation=True,
-                  return_tensors="np", return_token_type_ids=True)
+                  return_tensors="np", return_token_type_ids=True, add_special_tokens=add_special_tokens)
   return TokenizedText(ids=enc["input_ids"].astype(np.int32),
                        mask=enc["attention_mask"].astype(bool),
                        token_type_ids=enc["token_type_ids"].astype(np.int32))

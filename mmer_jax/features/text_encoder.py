@@ -31,11 +31,13 @@ class TextEncoderConfig:
   # rows drawn from `extra_token_seed` so builds are reproducible.
   extra_special_tokens: tuple[str, ...] = ()
   extra_token_seed: int = 0
+  # False when the texts already hold [CLS]/[SEP] (seed 002's cleaned .wdseg words).
+  add_special_tokens: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
 class TextFeatures:
-  cls: np.ndarray     # (B, H) float32: last-layer state of the first ([CLS]) token
+  cls: np.ndarray     # (B, H) float32: last-layer state of the first token ([CLS])
   tokens: np.ndarray  # (B, L, H) float32: last-layer states, zero at padded positions
   mask: np.ndarray    # (B, L) bool
 
@@ -102,7 +104,8 @@ class FrozenTextEncoder:
       chunk = list(texts[begin:begin + size])
       real = len(chunk)
       chunk += [""] * (size - real)  # constant batch shape: one compilation per build
-      enc = text_features.tokenize(self.tokenizer, chunk, self.config.max_length)
+      enc = text_features.tokenize(self.tokenizer, chunk, self.config.max_length,
+                                   add_special_tokens=self.config.add_special_tokens)
       states = np.asarray(self._forward(self.params, enc.ids, enc.mask.astype(np.int32),
                                         enc.token_type_ids), dtype=np.float32)[:real]
       mask = enc.mask[:real]

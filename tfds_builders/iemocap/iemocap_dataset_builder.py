@@ -345,7 +345,7 @@ class _TextEncoder:
     self.cfg = cfg
     self.encoder = text_encoder_lib.FrozenTextEncoder(text_encoder_lib.TextEncoderConfig(
         checkpoint=str(Path(cfg.text_checkpoint).expanduser()), max_length=cfg.text_max_length,
-        batch_size=16, extra_special_tokens=extra))
+        batch_size=16, extra_special_tokens=extra, add_special_tokens=not extra))
 
   _cache: dict[str, "_TextEncoder"] = {}
 

@@ -248,3 +248,33 @@ def test_release_parsers_on_irregular_lines(tmp_path):
   assert unlabelled == 2  # the XX turn and the line whose id has no "_"
   assert release.speaker_side("Ses01F_impro01_F000") == "left"
   assert release.speaker_side("Ses05M_script01_1b_F003") == "right"
+
+
+def test_faithful_options_dialog_audio_seed003_stats_raw_mocap_seed002_text(fixture, tiny_bert, tmp_path):
+  from mmer_jax.features import audio_stats, mocap, text
+  root, manifest = fixture
+  tokenizer = text.load_tokenizer(tiny_bert, text.SEED002_SPECIAL_TOKENS)
+  _, examples, _ = build(root, tmp_path, "seed003", num_workers=1, sessions=(1,), waveform=True,
+                         audio_source="dialog", audio_stats_source="seed003_dialog_mix", mocap=True,
+                         mocap_raw=True, text_checkpoint=tiny_bert, text_max_length=16,
+                         text_encoder_input="seed002")
+  release_root = Path(manifest["root"])
+  dialog_wav = release_root / "Session1" / "dialog" / "wav" / "Ses01F_impro01.wav"
+  mix = audio_lib.load_audio(dialog_wav)
+  for utt in ("Ses01F_impro01_F000", "Ses01F_impro01_M000"):
+    want, (_, ex) = manifest["utterances"][utt], examples[utt]
+    channel = 0 if want["side"] == "left" else 1
+    np.testing.assert_array_equal(
+        ex["waveform"], audio_lib.load_audio(dialog_wav, channel=channel, start=want["start"], end=want["end"]))
+    np.testing.assert_allclose(
+        ex["audio_stats"], audio_stats.audio_stats(audio_stats.seed003_segment(mix, want["start"], want["end"])),
+        rtol=1e-5, atol=1e-6)
+    track = mocap.read_mocap(release_root / "Session1" / "dialog" / "MOCAP_rotated" / "Ses01F_impro01.txt")
+    rows = mocap.segment_rows(track, want["start"], want["end"])
+    assert ex["mocap_rot_raw"].shape == rows.shape == (rows.shape[0], 165) and rows.shape[0] > 50
+    cleaned = text.seed002_transcript(want["words"])
+    assert cleaned.startswith("[CLS] <sil>") and cleaned.endswith("[SEP]")
+    # The written [CLS]/[SEP] are the only ones (no second pair added); <sil> is one added token.
+    tokens = tokenizer.tokenize(cleaned)
+    assert tokens[:2] == ["[CLS]", "<sil>"] and tokens.count("[CLS]") == 1
+    assert int(ex["text_tokens_mask"].sum()) == min(16, len(tokens))
