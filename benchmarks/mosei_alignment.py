@@ -67,7 +67,7 @@ def reference_video(arrays, modalities) -> int:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--videos", type=int, default=1000)
-  parser.add_argument("--reference_videos", type=int, default=20, help="videos timed with the loop reference")
+  parser.add_argument("--reference_videos", type=int, default=3, help="videos timed with the loop reference")
   parser.add_argument("--openface", action="store_true", help="include OpenFace 713-d (4x the data)")
   parser.add_argument("--end_to_end", action="store_true", help="also time generation from .csd files")
   parser.add_argument("--end_to_end_videos", type=int, default=100, help="videos written to .csd for --end_to_end")

@@ -245,6 +245,34 @@ def test_raw_examples(release, raw):
   assert report["skipped_by_reason"]["empty_time_range"] == 1   # the zero-length label segment
 
 
+def test_raw_clip_level_mme2e_split(release):
+  """With MME2E's lists, raw clips are assigned by `<vid>_<clip>` (clip level), not by video."""
+  from tfds_builders.cmu_mosei.config import CmuMoseiConfig
+  from tfds_builders.cmu_mosei.raw_examples import RawExamples
+  from tfds_builders.cmu_mosei.report import MoseiReport
+
+  lists = {}
+  for fold in folds_lib.SPLITS:
+    with open(os.path.join(release["mme2e_dir"], f"{fold}_split.txt")) as f:
+      lists[fold] = set(f.read().split())
+  vid = release["raw_videos"][0]
+  moved = next(i for i in sorted(lists["train"]) if i.startswith(vid + "_"))
+  lists["train"].discard(moved)
+  lists["test"].add(moved)   # one clip of a train video now belongs to test
+  mme2e = os.path.join(release["dir"], "mme2e_moved")
+  os.makedirs(mme2e, exist_ok=True)
+  for fold, ids in lists.items():
+    with open(os.path.join(mme2e, f"{fold}_split.txt"), "w") as f:
+      f.write("".join(i + "\n" for i in sorted(ids)))
+  cfg = CmuMoseiConfig(name="t", kind="raw", split_source="mme2e", mme2e_split_dir=mme2e)
+  source = RawExamples(release["dir"], cfg, folds_lib.resolve(None, "mme2e", mme2e), MoseiReport("cmu_mosei", "t"))
+  planned = {fold: {f"{c.vid}_{c.clip}" for c, _ in clips} for fold, clips in source.by_split.items()}
+  source.close()
+  assert moved in planned["test"] and moved not in planned["train"]
+  for fold, ids in planned.items():
+    assert ids and ids <= lists[fold]
+
+
 # --- failure modes -------------------------------------------------------------------------------
 
 def test_corrupt_file_fails_with_its_name(tmp_path):

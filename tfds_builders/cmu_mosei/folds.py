@@ -47,14 +47,21 @@ class Folds:
 
   def __post_init__(self):
     seen: dict[str, str] = {}
+    ambiguous: set[str] = set()
+    if self.clips is not None:
+      _no_overlap(self.clips, f"{self.source}: clip")
     for split in SPLITS:
       for vid in self.videos[split]:
         if vid in seen and seen[vid] != split:
-          raise FoldsError(f"{self.source}: video {vid!r} is in both {seen[vid]!r} and {split!r}.")
+          if self.clips is None:
+            raise FoldsError(f"{self.source}: video {vid!r} is in both {seen[vid]!r} and {split!r}.")
+          ambiguous.add(vid)  # clip lists may split a video; it then has no video-level split
         seen[vid] = split
-    object.__setattr__(self, "_split_of", seen)
+    object.__setattr__(self, "_split_of", {v: s for v, s in seen.items() if v not in ambiguous})
+    object.__setattr__(self, "ambiguous_videos", frozenset(ambiguous))
 
   def split_of(self, vid: str) -> str | None:
+    """Video-level split; None for videos in no split (or, with clip lists, in several)."""
     return self._split_of.get(vid)  # type: ignore[attr-defined]
 
   def split_of_clip(self, vid: str, clip: int) -> str | None:
@@ -69,6 +76,14 @@ class Folds:
 
   def sizes(self) -> dict[str, int]:
     return {s: len(self.videos[s]) for s in SPLITS}
+
+
+def _no_overlap(ids_by_split: dict[str, frozenset[str]], what: str) -> None:
+  for i, a in enumerate(SPLITS):
+    for b in SPLITS[i + 1:]:
+      both = ids_by_split[a] & ids_by_split[b]
+      if both:
+        raise FoldsError(f"{what} {sorted(both)[0]!r} is in both {a!r} and {b!r}.")
 
 
 def _check_ids(ids: object, where: str) -> list[str]:
