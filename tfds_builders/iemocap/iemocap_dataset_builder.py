@@ -287,7 +287,10 @@ class _Corpus:
     base = release.session_dir(root, session)
     evaluations, problems = release.parse_emo_evaluation(base / "dialog" / "EmoEvaluation" / f"{dialog}.txt")
     for problem in problems:
-      report.skip(problem.where, f"evaluation_line_unusable: {problem.reason}")
+      if problem.lost:
+        report.skip(problem.utt_id or problem.where, f"evaluation_turn_unreadable: {problem.where}: {problem.reason}")
+      else:
+        report.degrade(problem.utt_id or problem.where, f"evaluation_line_ignored: {problem.where}: {problem.reason}")
     transcript_path = base / "dialog" / "transcriptions" / f"{dialog}.txt"
     texts, unlabelled = release.parse_transcriptions(transcript_path) if transcript_path.is_file() else ({}, 0)
     report.count("release", "transcript_turns_without_label", unlabelled)

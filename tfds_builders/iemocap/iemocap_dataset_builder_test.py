@@ -236,7 +236,9 @@ def test_release_parsers_on_irregular_lines(tmp_path):
   reasons = [p.reason for p in problems]
   assert any("V/A/D field" in r for r in reasons) and any("line outside a turn block" in r for r in reasons)
   assert any("unknown vote category 'Boredom'" in r for r in reasons)
-  assert problems[0].where == "Ses01F_impro01.txt:8"
+  assert problems[0].where == "Ses01F_impro01.txt:8" and problems[0].lost
+  assert problems[0].utt_id == "Ses01F_impro01_F001"
+  assert [p.lost for p in problems[1:]] == [False, False]  # the orphan line and the M000 vote
 
   trans = tmp_path / "t.txt"
   trans.write_text("Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.\n"

@@ -62,9 +62,15 @@ class Evaluation:
 
 @dataclasses.dataclass(frozen=True)
 class ParseProblem:
-  """A line the parser could not use; the builder reports it (`where` = file:line)."""
+  """A line the parser could not use (`where` = file:line).
+
+  `lost` is True when a whole turn is dropped (unreadable summary line); otherwise the turn is kept
+  and only that evaluator line is affected (`utt_id` names the turn when known).
+  """
   where: str
   reason: str
+  lost: bool = False
+  utt_id: str | None = None
 
 
 def vote_category(word: str) -> str | None:
@@ -98,7 +104,7 @@ def parse_emo_evaluation(path: str | os.PathLike) -> tuple[list[Evaluation], lis
       current = None
       match = _SUMMARY.match(line)
       if not match:
-        problems.append(ParseProblem(where, f"malformed summary line {line!r}"))
+        problems.append(ParseProblem(where, f"malformed summary line {line!r}", lost=True))
         continue
       start, end, utt, code, vad = match.groups()
       try:
@@ -106,14 +112,15 @@ def parse_emo_evaluation(path: str | os.PathLike) -> tuple[list[Evaluation], lis
       except ValueError:
         vad_values = ()
       if len(vad_values) != 3:
-        problems.append(ParseProblem(where, f"V/A/D field {vad!r} is not three numbers"))
+        problems.append(ParseProblem(where, f"V/A/D field {vad!r} is not three numbers", lost=True, utt_id=utt))
         continue
       current = dict(utt_id=utt, start=float(start), end=float(end), code=code, vad=vad_values,
                      raw_lines=[], vote_list=[], attr_list=[])
       continue
     match = _EVALUATOR.match(line)
     if current is None or not match:
-      problems.append(ParseProblem(where, f"line outside a turn block {line!r}"))
+      problems.append(ParseProblem(where, f"line outside a turn block {line!r}",
+                                   utt_id=current["utt_id"] if current else None))
       continue
     current["raw_lines"].append(line)
     kind, evaluator, rest = match.groups()
@@ -123,7 +130,8 @@ def parse_emo_evaluation(path: str | os.PathLike) -> tuple[list[Evaluation], lis
       for word in filter(None, (w.strip() for w in value.split(";"))):
         category = vote_category(word)
         if category is None:
-          problems.append(ParseProblem(where, f"unknown vote category {word!r}, counted as Other"))
+          problems.append(ParseProblem(where, f"unknown vote category {word!r}, counted as Other",
+                                       utt_id=current["utt_id"]))
           category = "Other"
         categories.append(category)
       current["vote_list"].append((evaluator, tuple(categories)))
@@ -132,7 +140,7 @@ def parse_emo_evaluation(path: str | os.PathLike) -> tuple[list[Evaluation], lis
       if attr:
         current["attr_list"].append((evaluator, tuple(float(x) for x in attr.groups())))
       else:
-        problems.append(ParseProblem(where, f"malformed attribute line {line!r}"))
+        problems.append(ParseProblem(where, f"malformed attribute line {line!r}", utt_id=current["utt_id"]))
   flush()
   return evaluations, problems
 
