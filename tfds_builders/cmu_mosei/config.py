@@ -62,7 +62,8 @@ class CmuMoseiConfig(tfds.core.BuilderConfig):
     self.modalities = tuple(self.modalities)
     unknown = [m for m in self.modalities if m not in sequences.MODALITIES]
     if unknown or not self.modalities:
-      raise ValueError(f"modalities must be a non-empty subset of {tuple(sequences.MODALITIES)}, got {self.modalities}.")
+      raise ValueError(
+          f"modalities must be a non-empty subset of {tuple(sequences.MODALITIES)}, got {self.modalities}.")
     if self.kind == "csd_aligned" and sequences.WORD_REFERENCE not in self.modalities:
       raise ValueError("csd_aligned aligns to words, so modalities must include 'glove'.")
     if self.missing not in MISSING_POLICIES:

@@ -10,9 +10,10 @@ Sources, in order of precedence:
 A file wins over an installed SDK because providing it is the user's deliberate choice.
 
 `split_source="williams2018"` re-splits the standard train/valid folds as Williams et al. (2018)
-did (see `williams2018`). Alternatively the MME2E clip lists (`{train,valid,test}_split.txt`, one `<vid>_<clip>` per line)
-define the partition (`split_source="mme2e"`): clip-level for the raw release, video-level for the
-.csd configs (their segments are CSD rows, whose raw clip number is not known).
+did (see `williams2018`). Alternatively the MME2E clip lists (`{train,valid,test}_split.txt`,
+one `<vid>_<clip>` per line) define the partition (`split_source="mme2e"`): clip-level for the raw
+release, video-level for the .csd configs (their segments are CSD rows, whose raw clip number is
+not known; a video whose clips span several lists is skipped there and counted).
 
 Video ids are always strings: numeric ids such as '81406' and ids starting with '-' or '_' are
 real, so nothing here casts or strips them.

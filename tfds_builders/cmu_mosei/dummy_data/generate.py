@@ -273,7 +273,8 @@ def generate(out_dir: str, *, num_videos: int = 10, seed: int = 0, faults: bool 
   write_csd(os.path.join(out_dir, "CMU_MOSEI_Labels.csd"), "All Labels", labels,
             ["sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear"], compression=compression)
   if faults and "covarep" in modalities:
-    _corrupt_chunk(os.path.join(out_dir, "CMU_MOSEI_COVAREP.csd"), "COVAREP", manifest["faults"]["corrupt_covarep_chunk"])
+    _corrupt_chunk(os.path.join(out_dir, "CMU_MOSEI_COVAREP.csd"), "COVAREP",
+                   manifest["faults"]["corrupt_covarep_chunk"])
 
   manifest["folds"] = _write_folds(out_dir, vids, faults)
   manifest["mme2e_dir"] = _write_mme2e_lists(out_dir, videos, manifest["folds"])
