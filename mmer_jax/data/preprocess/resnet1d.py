@@ -5,22 +5,17 @@ transcript (vocabulary size V)) as float32 (276 + V,); V = 2464 on the seed's da
 a 2740-long 1-channel signal. `label` is the `seed003_6class` index (ang, hap+exc, sad+fru, fea,
 sur, neu); `meta/*` as for the other IEMOCAP inputs.
 
-Statistics:
-- `fit_scope="train"` (default): the MinMax scaler and the TF-IDF vocabulary/idf are fitted on the
-  TRAIN split only (extra generated training sources included, they are part of train).
-- `fit_scope="all_splits"` (faithful, LEAKS): the seed fitted both on every row, test included.
-  That needs the pipeline to hand over every split: it calls `fit_on_splits`; a plain `fit` call in
-  this mode raises instead of silently fitting on train only.
-
-The seed's other leak, oversampling fear 31x and surprise 11x BEFORE its random 80/20 split (copies
-of the same utterance land in train and test), is a dataset-level operation: `oversample_indices`
-and `random_split_indices` implement it for a pipeline that pools the sessions first.
+The MinMax scaler and the TF-IDF vocabulary/idf are fitted in `fit`, which the pipeline calls on
+the TRAIN split only (extra generated training sources included: they are part of train). The
+seed's leaks are pipeline options (see configs/resnet1d_iemocap.py): `input.fit_on_all_splits`
+(scaler and TF-IDF see the test rows) and `input.random_split` with `oversample` and
+`oversample_before_split` (fear x31 and surprise x11 copies before the random 80/20 split, so copies
+of one utterance land in train and test).
 """
 
 from __future__ import annotations
 
-import itertools
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 from ml_collections import ConfigDict
@@ -32,21 +27,14 @@ from mmer_jax.data.preprocess.multifocus import as_str, iemocap_meta
 from mmer_jax.features import audio_stats as stats_lib
 from mmer_jax.features import text as text_lib
 
-FIT_SCOPES = ("train", "all_splits")
-# Seed 003: fear rows appended 30 more times (x31), then surprise 10 more times (x11).
-SEED003_OVERSAMPLING = {"fea": 31, "sur": 11}
-
 
 class Seed003Input(Preprocessor):
 
-  def __init__(self, label_scheme: str, use_audio: bool, use_text: bool, tfidf: Mapping[str, Any],
-               fit_scope: str):
-    if fit_scope not in FIT_SCOPES:
-      raise ValueError(f"input.preprocess.fit_scope={fit_scope!r}; use one of {FIT_SCOPES}.")
+  def __init__(self, label_scheme: str, use_audio: bool, use_text: bool, tfidf: Mapping[str, Any]):
     if not (use_audio or use_text):
       raise ValueError("Seed003Input needs use_audio and/or use_text.")
     self.scheme = label_schemes.get_scheme(label_scheme)
-    self.use_audio, self.use_text, self.fit_scope = use_audio, use_text, fit_scope
+    self.use_audio, self.use_text = use_audio, use_text
     self.tfidf_overrides = dict(tfidf)
     self.minimum = self.maximum = self.vectorizer = None
 
@@ -57,20 +45,6 @@ class Seed003Input(Preprocessor):
     return True
 
   def fit(self, examples: Iterable[Example]) -> None:
-    if self.fit_scope != "train":
-      raise RuntimeError(
-          "input.preprocess.fit_scope='all_splits' fits on every split (the seed's leak); the input "
-          "pipeline must call fit_on_splits({'train': ..., 'valid': ..., 'test': ...}).")
-    self._fit(examples)
-
-  def fit_on_splits(self, splits: Mapping[str, Iterable[Example]]) -> None:
-    """Fits on train only, or on every split given when fit_scope='all_splits'."""
-    if self.fit_scope == "train":
-      self._fit(splits["train"])
-    else:
-      self._fit(itertools.chain.from_iterable(splits.values()))
-
-  def _fit(self, examples: Iterable[Example]) -> None:
     stats, texts = [], []
     for example in examples:
       if self.use_audio:
@@ -122,28 +96,6 @@ class Seed003Input(Preprocessor):
             "label": self.scheme.target(example["label"]), **iemocap_meta(example)}
 
 
-def oversample_indices(codes: Sequence[str], factors: Mapping[str, int] = SEED003_OVERSAMPLING) -> np.ndarray:
-  """Row indices with every row of code c repeated factors[c] times in total (others once).
-
-  Copies are appended after the original rows, class by class in `factors` order, as the seed's
-  `df.append` loop does.
-  """
-  codes = [label_schemes.raw_code(c) for c in codes]
-  indices = list(range(len(codes)))
-  for code, factor in factors.items():
-    rows = [i for i, c in enumerate(codes) if c == code]
-    indices += rows * (int(factor) - 1)
-  return np.asarray(indices, np.int64)
-
-
-def random_split_indices(n: int, fractions: Mapping[str, float], seed: int) -> dict[str, np.ndarray]:
-  """A seeded random partition of range(n) by fractions (the last split takes the remainder)."""
-  order = np.random.default_rng(seed).permutation(n)
-  names = list(fractions)
-  bounds = np.cumsum([int(round(fractions[name] * n)) for name in names[:-1]])
-  return {name: np.sort(part) for name, part in zip(names, np.split(order, bounds))}
-
-
 @registry.PREPROCESSORS.register("seed003_resnet1d")
 def make(cfg: ConfigDict) -> Seed003Input:
   tfidf = cfg.get("tfidf", None)
@@ -152,5 +104,4 @@ def make(cfg: ConfigDict) -> Seed003Input:
     tfidf["ngram_range"] = tuple(tfidf["ngram_range"])
   return Seed003Input(label_scheme=cfg.get("label_scheme", "seed003_6class"),
                       use_audio=bool(cfg.get("use_audio", True)), use_text=bool(cfg.get("use_text", True)),
-                      tfidf=tfidf,
-                      fit_scope=cfg.get("fit_scope", "train"))
+                      tfidf=tfidf)

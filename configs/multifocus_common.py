@@ -1,0 +1,74 @@
+"""Settings shared by the seed 002 (Multi-Focus BLSTM) configs: data, protocols, optimiser, metrics.
+
+Data: `iemocap/seed002` (ComParE_2016 LLDs + frozen bert-base-uncased token states of the seed's
+.wdseg transcripts), built once with
+  python -m tfds_builders.build iemocap/seed002 --manual_dir=<IEMOCAP_full_release> \
+      --data_dir=~/tensorflow_datasets --option text_checkpoint=<local bert-base-uncased folder>
+
+Protocols (`protocol=` argument):
+- `clean` (default): speaker-independent. Train on sessions 1-3, select the epoch on session 4
+  (validation), report session 5 (test). Other folds: override `input.splits`.
+- `faithful`: the seed's speaker-dependent random 80/20 split over all utterances of the five
+  sessions (seeded, `input.random_split`), the TEST set used to pick the epoch (validation = test),
+  and unmasked mean/attention pooling over padding. The seed drew its split with Python's
+  `random.sample` under seed 42 over its own row order, so the exact utterances differ.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs import common
+
+CLASS_NAMES = ["ang", "hap", "neu", "sad"]  # the seed's alphabetical LabelEncoder order
+PROTOCOLS = ("clean", "faithful")
+ALL_SESSIONS = "session1+session2+session3+session4+session5"
+
+
+def set_protocol(c: ml_collections.ConfigDict, protocol: str) -> None:
+  if protocol not in PROTOCOLS:
+    raise ValueError(f"protocol={protocol!r}; use one of {PROTOCOLS}.")
+  c.input.splits = dict(train="session1+session2+session3", valid="session4", test="session5")
+  if protocol == "faithful":
+    c.input.random_split = ml_collections.ConfigDict(dict(
+        source=ALL_SESSIONS, test_fraction=0.2, valid_fraction=0.0, seed=42, valid_is_test=True,
+        oversample={}, oversample_before_split=False))
+  c.model.masked_pooling = protocol == "clean"
+
+
+def base(args: ml_collections.ConfigDict, modalities: tuple[str, ...]) -> ml_collections.ConfigDict:
+  """Everything but the model: data, preprocessing, Adam 1e-4, batch 32, WA/UA metrics."""
+  c = common.base_config()
+  c.seed = 42
+  c.input.tfds_name = "iemocap/seed002"
+  c.input.preprocessor = "multifocus"
+  c.input.preprocess.label_scheme = "iemocap_4class"
+  c.input.preprocess.modalities = list(modalities)
+  c.input.preprocess.max_audio_frames = 1000  # 10 s; longer utterances keep their first 10 s
+  c.input.preprocess.max_text_tokens = 128    # the builder's text_max_length
+  c.input.preprocess.normalize_audio = True   # z-norm with train-split frame statistics
+  c.input.preprocess.drop_noise_only = True
+  c.input.batch_size = 32
+  c.input.eval_batch_size = 64
+  c.input.cache = True
+  c.task.type = "single_label"
+  c.task.class_names = list(CLASS_NAMES)
+  c.loss.name = "softmax_ce"
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 1e-4
+  # The seed reports WA (= accuracy) and UA (= balanced accuracy); its rows are the best test epoch.
+  c.evaluation.selection_metric = "accuracy"
+  c.evaluation.mode = "max"
+  c.evaluation.slice_by = ["meta/session", "meta/gender"]
+  set_protocol(c, args.protocol)
+  return c
+
+
+def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
+  """Seconds-long run on the real data: tiny widths, short sequences, one epoch."""
+  c.num_epochs = 1
+  c.model.units = 8
+  c.input.preprocess.max_audio_frames = 50
+  c.input.preprocess.max_text_tokens = 16
+  c.input.batch_size = 8
+  c.input.eval_batch_size = 16
