@@ -116,6 +116,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     else:
       from tfds_builders.cmu_mosei.csd_examples import CsdExamples
       self._source = CsdExamples(manual_dir, cfg, folds, report)
+    empty = [fold for fold in folds_lib.SPLITS if not self._source.by_split[fold]]
+    if empty:
+      # TFDS would only say "No examples were yielded" after generating the other splits.
+      raise folds_lib.FoldsError(
+          f"{folds.source}: no labelled {'clip' if cfg.kind == 'raw' else 'video'} of {manual_dir} falls in "
+          f"split(s) {empty}. Check that the folds match this release (build_report counts: "
+          f"{dict(report.counts.get('videos', {}))}).")
     return {folds_lib.TFDS_SPLIT[fold]: self._generate_examples(fold) for fold in folds_lib.SPLITS}
 
   def _generate_examples(self, fold: str):

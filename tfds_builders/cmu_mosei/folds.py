@@ -171,10 +171,11 @@ def williams2018(standard: Folds) -> Folds:
     raise FoldsError(f"{standard.source} has no id order; williams2018 needs an ordered folds file or the SDK.")
   train, valid = list(standard.order["train"]), list(standard.order["valid"])
   half = len(valid) // 2
-  five = int(len(train) * 0.05)
-  rest, test_tail = train[:-five], train[-five:]
-  ten = int(len(rest) * 0.1)
-  order = {"train": tuple(rest[:-ten]), "valid": tuple(valid[:half] + rest[-ten:]),
+  # Cut points written as lengths, so a 0% slice stays empty (x[:-0] would empty the list).
+  cut = len(train) - int(len(train) * 0.05)
+  rest, test_tail = train[:cut], train[cut:]
+  cut = len(rest) - int(len(rest) * 0.1)
+  order = {"train": tuple(rest[:cut]), "valid": tuple(valid[:half] + rest[cut:]),
            "test": tuple(valid[half + 1:] + test_tail)}
   return Folds({s: frozenset(ids) for s, ids in order.items()}, source=f"williams2018({standard.source})",
                order=order)
