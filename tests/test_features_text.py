@@ -22,6 +22,18 @@ def test_seed002_transcript_from_wdseg_words():
   assert not text.is_seed002_noise_only(["<s>", "YES", "</s>"])
 
 
+def test_seed002_fallback_from_a_transcript_carries_one_cls_sep_pair(tiny_bert):
+  # Seed 002 strings are tokenised without added special tokens, so the transcript fallback
+  # (a turn without .wdseg) must bring its own [CLS]/[SEP], exactly once.
+  fallback = text.seed002_transcript_from_text("I'm not sad.")
+  assert fallback == "[CLS] i am not sad. [SEP]"
+  tokenizer = text.load_tokenizer(tiny_bert)
+  enc = text.tokenize(tokenizer, [fallback], 12, add_special_tokens=False)
+  tokens = tokenizer.convert_ids_to_tokens(enc.ids[0][enc.mask[0]])
+  assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+  assert tokens.count("[CLS]") == 1 and tokens.count("[SEP]") == 1
+
+
 def test_tfidf_is_fitted_on_train_only_and_round_trips_through_its_state():
   train = ["i am so angry at you", "angry angry words here", "you make me happy today",
            "happy happy joy", "sad news today"] * 2

@@ -68,6 +68,15 @@ def seed002_transcript(words: Sequence[str]) -> str:
   return " ".join(text.split())
 
 
+def seed002_transcript_from_text(transcript: str) -> str:
+  """Seed 002's string for a turn that has no .wdseg words: its transcript between `<s>` and `</s>`.
+
+  The encoder tokenises seed 002 strings without adding special tokens (they carry their own
+  `[CLS]`/`[SEP]`), so a fallback text must carry them too, or its first state is not `[CLS]`.
+  """
+  return seed002_transcript(["<s>", *transcript.split(), "</s>"])
+
+
 def is_seed002_noise_only(words: Sequence[str]) -> bool:
   """True for the transcripts seed 002 drops (`<s> ++GARBAGE++ </s>` and `<s> ++BREATHING++ </s>`)."""
   return " ".join(words).lower() in SEED002_NOISE_ONLY

@@ -364,12 +364,13 @@ class _TextEncoder:
   def encode_utterances(self, items: list[_Utterance], report: BuildReport, split: str):
     texts = []
     for utt in items:
-      if self.cfg.text_encoder_input == "seed002" and utt.alignment.words:
+      if self.cfg.text_encoder_input != "seed002":
+        texts.append(utt.text)
+      elif utt.alignment.words:
         texts.append(text_lib.seed002_transcript(utt.alignment.words))
       else:
-        if self.cfg.text_encoder_input == "seed002":
-          report.degrade(utt.id, "seed002_text_from_transcript: no .wdseg words, encoded the transcript", split)
-        texts.append(utt.text)
+        report.degrade(utt.id, "seed002_text_from_transcript: no .wdseg words, encoded the transcript", split)
+        texts.append(text_lib.seed002_transcript_from_text(utt.text))
     return self.encoder.encode(texts)
 
 
