@@ -27,16 +27,16 @@ from tfds_builders.cmu_mosei.folds import TFDS_SPLIT, Folds
 from tfds_builders.cmu_mosei.report import MoseiReport
 
 
-def open_sequence(manual_dir: str, spec: sequences.SequenceSpec, *, required: bool) -> csd.CsdFile | None:
-  """Opens a standard sequence from `manual_dir`, failing clearly if a required one is absent."""
+def open_sequence(manual_dir: str, spec: sequences.SequenceSpec) -> csd.CsdFile:
+  """Opens a standard sequence from `manual_dir`, failing clearly if it is absent."""
   path = csd.locate(manual_dir, spec.file_names, spec.root_names)
   if path is None:
-    if not required:
-      return None
+    why = {"labels": "every config needs it", "words": "drop_sp=true needs it"}.get(
+        spec.key, "or leave it out with --option modalities=...")
     raise csd.CsdError(
         f"No {spec.key} computational sequence in {manual_dir!r}: expected {spec.file_names[0]} "
         f"(or any .csd whose root group is one of {spec.root_names}). Download it from the "
-        "CMU-MultimodalSDK release or drop it from --option modalities=...")
+        f"CMU-MultimodalSDK release; {why}.")
   seq = csd.CsdFile(path)
   _check_dimension(seq, spec)
   return seq
@@ -93,9 +93,9 @@ class CsdExamples:
     self.config = config
     self.report = report
     self.aligned = config.kind == "csd_aligned"
-    self.labels = open_sequence(manual_dir, sequences.LABELS, required=True)
-    self.seqs = {m: open_sequence(manual_dir, sequences.MODALITIES[m], required=True) for m in config.modalities}
-    self.words = open_sequence(manual_dir, sequences.WORDS, required=True) if config.drop_sp else None
+    self.labels = open_sequence(manual_dir, sequences.LABELS)
+    self.seqs = {m: open_sequence(manual_dir, sequences.MODALITIES[m]) for m in config.modalities}
+    self.words = open_sequence(manual_dir, sequences.WORDS) if config.drop_sp else None
     report.meta["inputs"] = {
         name: {"file": s.path, "root_name": s.root_name, "num_videos": len(s.video_ids()),
                "version": s.metadata.get("computational sequence version")}

@@ -38,7 +38,7 @@ class RawExamples:
   def __init__(self, manual_dir: str, config: CmuMoseiConfig, folds: Folds, report: MoseiReport):
     self.config, self.folds, self.report = config, folds, report
     self.layout = raw_release.find_layout(manual_dir)
-    self.labels = open_sequence(manual_dir, sequences.LABELS, required=True)
+    self.labels = open_sequence(manual_dir, sequences.LABELS)
     self.detector = video_lib.HaarFaceDetector()
     report.meta["inputs"] = {"layout": vars(self.layout), "labels": self.labels.path}
     self.by_split = self._plan()
