@@ -29,7 +29,7 @@ test: venv
 	$(BIN)/python -m pytest -q -n 2 --durations=15 $(PYTEST_ARGS)
 
 bench: venv
-	$(BIN)/python benchmarks/williams_throughput.py
+	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) workdirs
