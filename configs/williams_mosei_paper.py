@@ -15,10 +15,10 @@ the single run left in the original script, `run_experiment(30, 0.2, 2)`:
   python launch.py --config=configs/williams_mosei_paper.py:max_len=15,dropout=0.1,layers=1 --workdir=...
   python launch.py --config=configs/williams_mosei_paper.py:smoke --workdir=/tmp/smoke
 
-Known differences from the 2018 code: it scaled FACET and COVAREP by their maximum |x| over the
-training set and concatenated [visual, audio, text]; the `williams_ef` preprocessor z-normalises
-per segment and concatenates [text, visual, audio] (seed 001's choices). The original also read the
-2018 SDK release (`mmdata`), whose segmentation differs from today's CMU_MOSEI_Labels.csd.
+As in the 2018 code, FACET and COVAREP are scaled by their maximum |x| over the training set
+(fitted on train only) and the features are concatenated [visual, audio, text]. Known difference:
+the original read the 2018 SDK release (`mmdata`), whose segmentation differs from today's
+CMU_MOSEI_Labels.csd.
 
 Expected result: the paper reports an overall MAE of 0.12, binary accuracy 90% and 4-class accuracy
 89.2% on its own test split (first place, ACL 2018 Grand Challenge); not measured here (the real
@@ -46,6 +46,8 @@ def get_config(arg: str | None = None):
   c.input.preprocess.steps = args.max_len
   c.input.preprocess.visual = "facet"
   c.input.preprocess.pad = "front"
+  c.input.preprocess.normalize = "train_max_abs"
+  c.input.preprocess.order = "visual_audio_text"
   c.input.preprocess.num_outputs = 6
   c.input.batch_size = 64
   c.input.eval_batch_size = 64

@@ -156,3 +156,20 @@ def test_fit_uses_train_only_unless_the_leaky_flag_is_set():
   pipe.fit_preprocessor()
   assert len(seen[0]) == 6 and not any("test" in str(i) for i in seen[0])
   assert len(seen[1]) == 12 and sum("test" in str(i) for i in seen[1]) == 3
+
+
+def test_williams_2018_max_abs_scaling_is_fitted_on_train_and_reorders_features():
+  from mmer_jax.data.preprocess.williams import WilliamsEarlyFusion
+  pre = WilliamsEarlyFusion(steps=3, visual="facet", pad="front", num_outputs=6, normalize="train_max_abs",
+                            order="visual_audio_text")
+  train = williams_examples(4, 0)
+  pre.fit(train)
+  expected = np.max([np.abs(ex["facet"]).max(axis=0) for ex in train], axis=0)
+  np.testing.assert_allclose(pre.max_abs["visual"], expected)
+  out = pre(train[0])
+  assert out["features"].shape == (3, 409) and out["label"].shape == (6,)
+  np.testing.assert_allclose(out["features"][-1, :35], train[0]["facet"][-1] / expected, rtol=1e-6)
+  np.testing.assert_allclose(out["features"][-1, -300:], train[0]["glove"][-1])
+  restored = WilliamsEarlyFusion(3, "facet", "front", 6, "train_max_abs", "visual_audio_text")
+  restored.load_state_dict(pre.state_dict())
+  np.testing.assert_allclose(restored(train[1])["features"], pre(train[1])["features"])

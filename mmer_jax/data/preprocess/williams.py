@@ -3,8 +3,12 @@
 Per segment: concat([text, visual, audio]) per word -> (steps, 300 + 35|713 + 74); visual and audio are
 z-normalised over time per instance, exactly as the seed does ((x - mean_t) / std_t, then
 nan_to_num, no epsilon: constant features become 0); then the seed's fixed-length rule keeps the last
-`steps` words and zero-pads at the end. The 2018 paper instead pre-padded at the front
-(`pad="front"`).
+`steps` words and zero-pads at the end.
+
+The 2018 paper's code differs in three ways, each an option: it pre-padded at the front
+(`pad="front"`), scaled FACET and COVAREP by their maximum |x| over the training set
+(`normalize="train_max_abs"`, fitted on train only), and concatenated visual, audio, text
+(`order="visual_audio_text"`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from mmer_jax import registry
 from mmer_jax.data.preprocess.base import Example, Preprocessor
 
 VISUAL_FEATURES = ("facet", "openface")
+NORMALIZATIONS = ("instance_z", "train_max_abs")
+ORDERS = {"text_visual_audio": ("text", "visual", "audio"), "visual_audio_text": ("visual", "audio", "text")}
 
 
 def znorm_over_time(x: np.ndarray) -> np.ndarray:
@@ -40,18 +46,54 @@ def fixed_length(x: np.ndarray, steps: int, pad: str = "end") -> tuple[np.ndarra
 
 class WilliamsEarlyFusion(Preprocessor):
 
-  def __init__(self, steps: int, visual: str, pad: str, num_outputs: int):
+  def __init__(self, steps: int, visual: str, pad: str, num_outputs: int, normalize: str = "instance_z",
+               order: str = "text_visual_audio"):
     if visual not in VISUAL_FEATURES:
       raise ValueError(f"input.preprocess.visual={visual!r}; use one of {VISUAL_FEATURES}.")
     if num_outputs not in (6, 7):
       raise ValueError("model.num_outputs must be 7 (sentiment + 6 emotions, seed) or 6 (emotions, 2018 paper).")
+    if normalize not in NORMALIZATIONS:
+      raise ValueError(f"input.preprocess.normalize={normalize!r}; use one of {NORMALIZATIONS}.")
+    if order not in ORDERS:
+      raise ValueError(f"input.preprocess.order={order!r}; use one of {sorted(ORDERS)}.")
     self.steps, self.visual, self.pad, self.num_outputs = steps, visual, pad, num_outputs
+    self.normalize, self.order = normalize, order
+    self.max_abs: dict[str, np.ndarray] = {}
+
+  def needs_fit(self) -> bool:
+    return self.normalize == "train_max_abs"
+
+  def fit(self, examples) -> None:
+    maxima = {"visual": 0.0, "audio": 0.0}
+    for example in examples:
+      for name, key in (("visual", self.visual), ("audio", "covarep")):
+        values = np.nan_to_num(np.asarray(example[key], np.float32))
+        if len(values):
+          maxima[name] = np.maximum(maxima[name], np.abs(values).max(axis=0))
+    self.max_abs = {k: np.asarray(v, np.float32) for k, v in maxima.items()}
+
+  def state_dict(self):
+    return {k: v.tolist() for k, v in self.max_abs.items()}
+
+  def load_state_dict(self, state) -> None:
+    self.max_abs = {k: np.asarray(v, np.float32) for k, v in state.items()}
+
+  def _scale(self, name: str, x: np.ndarray) -> np.ndarray:
+    if self.normalize == "instance_z":
+      return znorm_over_time(x)
+    if not self.max_abs:
+      raise RuntimeError("normalize='train_max_abs' needs fit() on the train split first.")
+    scale = self.max_abs[name]
+    return np.nan_to_num(np.divide(x, scale, out=np.zeros_like(x), where=scale > 0)).astype(np.float32)
 
   def __call__(self, example: Example) -> dict[str, np.ndarray]:
-    text = np.asarray(example["glove"], np.float32)
-    visual = znorm_over_time(np.asarray(example[self.visual], np.float32))
-    audio = znorm_over_time(np.asarray(example["covarep"], np.float32))
-    features, mask = fixed_length(np.concatenate([text, visual, audio], axis=1), self.steps, self.pad)
+    parts = {
+        "text": np.asarray(example["glove"], np.float32),
+        "visual": self._scale("visual", np.asarray(example[self.visual], np.float32)),
+        "audio": self._scale("audio", np.asarray(example["covarep"], np.float32)),
+    }
+    fused = np.concatenate([parts[name] for name in ORDERS[self.order]], axis=1)
+    features, mask = fixed_length(fused, self.steps, self.pad)
     labels = np.asarray(example["labels"], np.float32)
     return {
         "features": features,
@@ -68,4 +110,5 @@ def _text(value) -> str:
 @registry.PREPROCESSORS.register("williams_ef")
 def make(cfg: ConfigDict) -> WilliamsEarlyFusion:
   return WilliamsEarlyFusion(steps=cfg.get("steps", 45), visual=cfg.get("visual", "facet"),
-                             pad=cfg.get("pad", "end"), num_outputs=cfg.get("num_outputs", 7))
+                             pad=cfg.get("pad", "end"), num_outputs=cfg.get("num_outputs", 7),
+                             normalize=cfg.get("normalize", "instance_z"), order=cfg.get("order", "text_visual_audio"))
