@@ -8,6 +8,7 @@ report with tables and plots is written under `<workdir>/report/`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -301,7 +302,6 @@ def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
 
 
 def _replace(progress: ckpt_lib.Progress, **changes) -> ckpt_lib.Progress:
-  import dataclasses  # noqa: PLC0415
   return dataclasses.replace(progress, **changes)
 
 
