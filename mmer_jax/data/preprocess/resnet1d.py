@@ -41,6 +41,10 @@ class Seed003Input(Preprocessor):
   def keep(self, example: Example) -> bool:
     return self.scheme(example["label"]) is not None
 
+  def label(self, example: Example) -> np.ndarray:
+    """The target alone; needs no fitted statistics (e.g. to oversample classes before `fit`)."""
+    return self.scheme.target(example["label"])
+
   def needs_fit(self) -> bool:
     return True
 
@@ -93,7 +97,7 @@ class Seed003Input(Preprocessor):
       text = text_lib.seed003_normalize(as_str(example["text"]))
       parts.append(text_lib.tfidf_transform(self.vectorizer, [text])[0])
     return {"features": np.concatenate(parts).astype(np.float32),
-            "label": self.scheme.target(example["label"]), **iemocap_meta(example)}
+            "label": self.label(example), **iemocap_meta(example)}
 
 
 @registry.PREPROCESSORS.register("seed003_resnet1d")
