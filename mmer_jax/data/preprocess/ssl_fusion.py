@@ -1,0 +1,77 @@
+"""Seed 004 inputs (IEMOCAP): BERT ids, raw 16 kHz waveform, MoCap chunk means, 4-class label.
+
+- label: raw code -> `seed004_4class` (neu 0, ang 1, exc 2, sad 3; exc is not merged with hap);
+  other codes are dropped by `keep`;
+- audio: zero-padded at the end to `audio_len` (the seed's 246,000 samples) with a mask of the
+  real samples. The seed DROPS utterances longer than 246,000 samples (57 of 4,936) from every
+  modality: `drop_long_audio=True` (default) does the same with `drop_above` samples. A shorter
+  bucket (`audio_len`, e.g. 96,000) is far cheaper; utterances between the bucket and
+  `drop_above` are truncated to the bucket;
+- text: the transcript tokenised with the BERT folder's tokenizer, `[CLS] ... [SEP]`, zero-padded
+  to `text_max_length` (88 in the seed's fusion notebooks);
+- MoCap: concat(head, hand, rotated) -> (200, 189) as the seed, NaN -> 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ml_collections import ConfigDict
+
+from mmer_jax import registry
+from mmer_jax.data import label_schemes
+from mmer_jax.data.preprocess.base import Example, Preprocessor, pad_or_truncate
+
+SEED_AUDIO_MAXLEN = 246_000
+MOCAP_ORDER = ("mocap_head", "mocap_hand", "mocap_rot")  # the seed's concatenation order
+
+
+def _as_str(value) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class SslFusionPreprocessor(Preprocessor):
+
+  def __init__(self, cfg: ConfigDict):
+    self.modalities = cfg.get("modalities", "tsm")
+    self.audio_len = int(cfg.get("audio_len", SEED_AUDIO_MAXLEN))
+    self.drop_long_audio = bool(cfg.get("drop_long_audio", True))
+    self.drop_above = int(cfg.get("drop_above", SEED_AUDIO_MAXLEN))
+    self.text_max_length = int(cfg.get("text_max_length", 88))
+    self.tokenizer_folder = cfg.get("tokenizer", None)
+    self.meta_keys = tuple(cfg.get("meta_keys", ("id",)))
+    self.scheme = label_schemes.get_scheme("seed004_4class")
+    self._tokenizer = None
+    if "t" in self.modalities and not self.tokenizer_folder:
+      raise ValueError("preprocess.tokenizer (the BERT checkpoint folder) is needed for modality 't'.")
+
+  def keep(self, example: Example) -> bool:
+    if self.scheme(example["label"]) is None:
+      return False
+    # The seed drops long utterances from all modalities (so the rows stay aligned), even when
+    # speech is not used; keep that so every table row sees the same 4,879 utterances.
+    return not (self.drop_long_audio and "waveform" in example and len(example["waveform"]) > self.drop_above)
+
+  def __call__(self, example: Example) -> dict[str, np.ndarray]:
+    out = {"label": self.scheme.target(example["label"])}
+    if "t" in self.modalities:
+      if self._tokenizer is None:
+        from transformers import AutoTokenizer
+        self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
+      enc = self._tokenizer(_as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
+                            truncation=True, return_tensors="np")
+      out["text"] = enc["input_ids"][0].astype(np.int32)
+      out["text_mask"] = enc["attention_mask"][0].astype(bool)
+    if "s" in self.modalities:
+      out["audio"], out["audio_mask"] = pad_or_truncate(np.asarray(example["waveform"], np.float32), self.audio_len)
+    if "m" in self.modalities:
+      mocap = np.concatenate([np.asarray(example[k], np.float32) for k in MOCAP_ORDER], axis=-1)
+      out["mocap"] = np.nan_to_num(mocap, nan=0.0)
+    for key in self.meta_keys:
+      if key in example:
+        out[f"meta/{key}"] = np.asarray(_as_str(example[key]))
+    return out
+
+
+@registry.PREPROCESSORS.register("ssl_fusion")
+def make(cfg: ConfigDict) -> SslFusionPreprocessor:
+  return SslFusionPreprocessor(cfg)

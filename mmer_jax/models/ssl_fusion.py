@@ -1,0 +1,204 @@
+"""Seed 004 (Patamia et al.; Ruddy202/multimodal-SEmoR): BERT + wav2vec2 + MoCap fusion (Keras originals).
+
+Branches (`Concatenation_2`):
+- text `t`: BERT -> CLS -> Dropout(0.5) -> Dense(128, relu) -> Dropout(0.5);
+- speech `s`: wav2vec2 (fine-tuned) -> Flatten -> Dense(128) (linear);
+- MoCap `m`: (200, 189, 1) -> 4x [Conv2D(16/32/64/75, 3x3, stride 2, same) + ReLU] -> Flatten -> Dense(128) (linear).
+Heads: any two or three branches -> concat -> Dense(128, relu) -> Dense(C); one modality uses the
+seed's unimodal notebook head instead:
+- text (`TextBERT`): CLS -> Dropout(0.5) -> Dense(256, relu) -> Dropout(0.5) -> Dense(C);
+- speech (`Speech_Wav2vec`): Flatten -> Dense(64, relu) -> Dropout(0.5) -> Dense(C);
+- MoCap (`Mocap_Rotate_*`): `mocap_head` = "cnn" (1A: Conv2D(256)-pool-Conv2D(128)-pool-3x Conv2D(128),
+  Flatten, Dense(128, relu)), "cnn_lstm" (1B: same convs, Reshape(-1, 128), LSTM(128) x2),
+  "gru" (GRU 1024 -> 512 -> 256 over the 200 chunks), each then Dense(C).
+Outputs are logits; the seed's softmax-then-from_logits loss is the trainer's `loss.double_softmax`.
+
+Keras conventions: glorot-uniform kernels, zero biases; Keras GRU's `reset_after=True` biases.
+Speech: `speech_pool="flatten"` needs a fixed frame count (246,000 samples -> 768 frames ->
+589,824 inputs to the Dense, as in the seed); frames past each utterance's end are zeroed first
+when `audio_mask` is given. `speech_pool="masked_mean"` (mean over valid frames) works with the
+cheaper short buckets and has 768x fewer Dense weights; it is our option, not the seed's.
+`mask_padded_frames=False` keeps the seed's behaviour of feeding the padding's frames onward.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mmer_jax import registry
+from mmer_jax.models import pretrained
+from mmer_jax.models.layers.rnn import LSTM
+
+BRANCHES = "tsm"  # text, speech, MoCap
+MOCAP_HEADS = ("cnn", "cnn_lstm", "gru")
+
+
+def keras_dense(features: int, name: Optional[str] = None) -> nn.Dense:
+  return nn.Dense(features, kernel_init=nn.initializers.glorot_uniform(), name=name)
+
+
+def keras_conv(features: int, strides: int = 1, name: Optional[str] = None) -> nn.Conv:
+  return nn.Conv(features, (3, 3), strides=(strides, strides), padding="SAME",
+                 kernel_init=nn.initializers.glorot_uniform(), name=name)
+
+
+class KerasGRU(nn.Module):
+  """Keras GRU (reset_after=True, gates z, r, h): returns the sequence (B, T, U) or the last state."""
+
+  units: int
+  return_sequences: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    u = self.units
+    kernel = self.param("kernel", nn.initializers.glorot_uniform(), (x.shape[-1], 3 * u))
+    recurrent = self.param("recurrent_kernel", nn.initializers.orthogonal(), (u, 3 * u))
+    bias = self.param("bias", nn.initializers.zeros, (2, 3 * u))  # input and recurrent biases
+    gates_x = jnp.einsum("btf,fg->tbg", x, kernel) + bias[0]  # one GEMM for all steps
+
+    def step(h, gx):
+      gh = h @ recurrent + bias[1]
+      xz, xr, xh = jnp.split(gx, 3, -1)
+      hz, hr, hh = jnp.split(gh, 3, -1)
+      z, r = jax.nn.sigmoid(xz + hz), jax.nn.sigmoid(xr + hr)
+      h = z * h + (1 - z) * jnp.tanh(xh + r * hh)
+      return h, h
+
+    h, seq = jax.lax.scan(step, jnp.zeros((x.shape[0], u), x.dtype), gates_x)
+    return seq.transpose(1, 0, 2) if self.return_sequences else h
+
+  @staticmethod
+  def keras_param_count(in_dim: int, units: int) -> int:
+    return 3 * (in_dim * units + units * units + 2 * units)
+
+
+class MocapFusionCNN(nn.Module):
+  """`Concatenation_2`'s MoCap branch: 4 stride-2 convs (16, 32, 64, 75) + ReLU, Flatten, Dense(128)."""
+
+  channels: Sequence[int] = (16, 32, 64, 75)
+  units: int = 128
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    for i, c in enumerate(self.channels):
+      x = nn.relu(keras_conv(c, strides=2, name=f"conv{i}")(x))
+    return keras_dense(self.units, name="dense")(x.reshape(x.shape[0], -1))
+
+
+class MocapUnimodalHead(nn.Module):
+  """The MoCap-only notebook heads before the output layer (see module docstring)."""
+
+  kind: str = "cnn"
+  conv_channels: Sequence[int] = (256, 128, 128, 128, 128)
+  units: int = 128
+  gru_units: Sequence[int] = (1024, 512, 256)
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if self.kind not in MOCAP_HEADS:
+      raise ValueError(f"mocap_head={self.kind!r}; known: {', '.join(MOCAP_HEADS)}.")
+    if self.kind == "gru":
+      x = x[..., 0]  # (B, 200 chunks, features)
+      for i, u in enumerate(self.gru_units):
+        x = KerasGRU(u, return_sequences=i < len(self.gru_units) - 1, name=f"gru{i}")(x)
+      return x
+    for i, c in enumerate(self.conv_channels):
+      x = nn.relu(keras_conv(c, name=f"conv{i}")(x))
+      if i < 2:
+        x = nn.max_pool(x, (2, 2), (2, 2))
+    if self.kind == "cnn":
+      return nn.relu(keras_dense(self.units, name="dense")(x.reshape(x.shape[0], -1)))
+    x = x.reshape(x.shape[0], -1, x.shape[-1])  # Reshape((-1, 128)): positions as time steps
+    x, _ = LSTM(self.units, name="lstm0")(x)
+    _, h = LSTM(self.units, name="lstm1")(x)
+    return h
+
+
+@registry.MODELS.register("ssl_fusion")
+class SslFusion(nn.Module):
+  """Inputs: `text` (B, L) BERT ids + `text_mask`; `audio` (B, N) 16 kHz waveform (+ `audio_mask`);
+  `mocap` (B, 200, 189) = concat(head, hand, rotated) chunk means."""
+
+  num_classes: int = 4
+  modalities: str = "tsm"
+  text_encoder: Optional[str] = None    # BERT checkpoint folder
+  speech_encoder: Optional[str] = None  # wav2vec2 checkpoint folder
+  freeze_text_encoder: bool = False
+  freeze_speech_encoder: bool = False
+  dropout: float = 0.5
+  branch_units: int = 128
+  speech_pool: str = "flatten"          # "flatten" (seed) | "masked_mean"
+  mask_padded_frames: bool = True       # False = seed: frames of the zero padding are kept
+  mocap_head: str = "cnn"               # unimodal MoCap head: cnn | cnn_lstm | gru
+  mocap_fusion_channels: Sequence[int] = (16, 32, 64, 75)
+  mocap_unimodal_channels: Sequence[int] = (256, 128, 128, 128, 128)
+  mocap_gru_units: Sequence[int] = (1024, 512, 256)
+
+  def pretrained_folders(self) -> dict[str, str]:
+    folders = {}
+    if "t" in self.modalities and self.text_encoder:
+      folders["text_encoder/encoder"] = self.text_encoder
+    if "s" in self.modalities and self.speech_encoder:
+      folders["speech_encoder/encoder"] = self.speech_encoder
+    return folders
+
+  @nn.compact
+  def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
+    order = [m for m in BRANCHES if m in self.modalities]
+    if not order or set(self.modalities) - set(BRANCHES):
+      raise ValueError(f"modalities={self.modalities!r}: use a non-empty subset of 't', 's', 'm'.")
+    drop = lambda x: nn.Dropout(self.dropout)(x, deterministic=not train)
+    unimodal = len(order) == 1
+    feats = []
+    for m in order:
+      if m == "t":
+        cls = self._text_cls(inputs, train)
+        if unimodal:  # TextBERT head
+          return keras_dense(self.num_classes, name="out")(drop(nn.relu(keras_dense(256, name="t_dense")(drop(cls)))))
+        feats.append(drop(nn.relu(keras_dense(self.branch_units, name="t_dense")(drop(cls)))))
+      elif m == "s":
+        pooled = self._speech_pooled(inputs, train)
+        if unimodal:  # Speech_Wav2vec head
+          return keras_dense(self.num_classes, name="out")(drop(nn.relu(keras_dense(64, name="s_dense")(pooled))))
+        feats.append(keras_dense(self.branch_units, name="s_dense")(pooled))
+      else:
+        mocap = inputs["mocap"][..., None] if inputs["mocap"].ndim == 3 else inputs["mocap"]
+        if unimodal:
+          head = MocapUnimodalHead(self.mocap_head, self.mocap_unimodal_channels, self.branch_units,
+                                   self.mocap_gru_units, name="m_head")(mocap)
+          return keras_dense(self.num_classes, name="out")(head)
+        feats.append(MocapFusionCNN(self.mocap_fusion_channels, self.branch_units, name="m_branch")(mocap))
+    fused = nn.relu(keras_dense(self.branch_units, name="fusion_dense")(jnp.concatenate(feats, -1)))
+    return keras_dense(self.num_classes, name="out")(fused)
+
+  def _text_cls(self, inputs, train):
+    if not self.text_encoder:
+      raise ValueError("modality 't' needs model.text_encoder (a BERT checkpoint folder).")
+    ids = inputs["text"]
+    hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
+                                    name="text_encoder")(ids, inputs.get("text_mask", jnp.ones(ids.shape, bool)),
+                                                         train=train)
+    return hidden[:, 0]
+
+  def _speech_pooled(self, inputs, train):
+    if not self.speech_encoder:
+      raise ValueError("modality 's' needs model.speech_encoder (a wav2vec2 checkpoint folder).")
+    audio = inputs["audio"]
+    hidden = pretrained.SpeechEncoder(self.speech_encoder, stop_gradient=self.freeze_speech_encoder,
+                                      name="speech_encoder")(audio, train=train)
+    frames = hidden.shape[1]
+    if "audio_mask" in inputs and self.mask_padded_frames:
+      valid = pretrained.frame_lengths(self.speech_encoder, inputs["audio_mask"].sum(-1))
+      frame_mask = jnp.arange(frames)[None, :] < valid[:, None]
+    else:
+      frame_mask = jnp.ones(hidden.shape[:2], bool)
+    hidden = jnp.where(frame_mask[..., None], hidden, 0.0)
+    if self.speech_pool == "flatten":
+      return hidden.reshape(hidden.shape[0], -1)
+    if self.speech_pool == "masked_mean":
+      return hidden.sum(1) / jnp.maximum(frame_mask.sum(1, keepdims=True), 1)
+    raise ValueError(f"speech_pool={self.speech_pool!r}; use 'flatten' or 'masked_mean'.")
