@@ -62,6 +62,9 @@ def get_config(arg: str | None = None):
   c.input.preprocess.label_scheme = "seed003_6class"
   c.input.preprocess.use_audio = True
   c.input.preprocess.use_text = True
+  # The seed's TfidfVectorizer (sublinear tf, min_df 5, l2, 1-2 grams, English stop words); any of
+  # its parameters can be overridden here, e.g. min_df for small data.
+  c.input.preprocess.tfidf = ml_collections.ConfigDict(dict(min_df=5))
   c.input.batch_size = 32
   c.input.eval_batch_size = 64
   c.input.cache = True
