@@ -87,9 +87,6 @@ def test_statistics_are_fitted_on_train_only_unless_the_faithful_leak_is_chosen(
   assert "onlyintest" in leaky.preprocessor.vectorizer.vocabulary_ and leaky.preprocessor.maximum.max() == 1e4
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
-    "InputPipeline._oversampled labels rows by running the whole preprocessor before it is fitted; "
-    "it should use `preprocessor.label(example)` (Seed003Input provides it)."))
 def test_faithful_protocol_oversamples_fear_and_surprise_before_the_split():
   config = _tiny(resnet1d_iemocap.get_config("smoke,protocol=faithful"))
   config.input.random_split.source = "all"

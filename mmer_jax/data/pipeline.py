@@ -186,7 +186,8 @@ class InputPipeline:
     self.kept = {"train": np.asarray(train), "valid": np.asarray(valid), "test": np.asarray(test)}
 
   def _oversampled(self, source, indices: np.ndarray, copies: Mapping[int, int]) -> np.ndarray:
-    labels = np.asarray([int(self.preprocessor(source[int(i)])["label"]) for i in
+    # `label`, not the full transform: oversampling happens before `fit` (seed 003 oversampled first).
+    labels = np.asarray([int(self.preprocessor.label(source[int(i)])) for i in
                          tqdm(indices, desc="labels for oversampling", leave=False, mininterval=2)])
     extra = [np.repeat(indices[labels == cls], total - 1) for cls, total in copies.items()]
     return np.concatenate([indices, *extra]) if extra else indices

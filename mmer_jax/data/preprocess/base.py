@@ -26,6 +26,11 @@ class Preprocessor:
     del example
     return True
 
+  def label(self, example: Example):
+    """The example's label under this task. Override when computing it is cheaper than the whole
+    transform, or when the transform needs fitted statistics (the label never does)."""
+    return self(example)["label"]
+
   def needs_fit(self) -> bool:
     return False
 
