@@ -71,6 +71,13 @@ class LateFusionInput(Preprocessor):
   def keep(self, example: Example) -> bool:
     return self.scheme is None or self.scheme(example["label"]) is not None
 
+  def label(self, example: Example) -> np.ndarray:
+    """The multi-hot (MOSEI) or scheme target; needs no fitted statistics."""
+    if self.dataset == "mosei":
+      return mosei_emotion_targets(example["labels"])
+    target = self.scheme.target(example["label"])
+    return np.asarray(target, np.float32) if self.scheme.multi_label else target
+
   def needs_fit(self) -> bool:
     return self.normalize and any(m in NORMALIZED for m in self.modalities)
 
@@ -101,12 +108,10 @@ class LateFusionInput(Preprocessor):
       if modality == "text" and self.dataset == "iemocap":
         mask &= pad_or_truncate(np.asarray(example["text_tokens_mask"], bool), self.max_lengths["text"])[0]
       out[f"{modality}_mask"] = mask
+    out["label"] = self.label(example)
     if self.dataset == "mosei":
-      out["label"] = mosei_emotion_targets(example["labels"])
       out["meta/id"] = np.asarray(as_str(example["id"]))
     else:
-      target = self.scheme.target(example["label"])
-      out["label"] = np.asarray(target, np.float32) if self.scheme.multi_label else target
       out.update(iemocap_meta(example))
     return out
 

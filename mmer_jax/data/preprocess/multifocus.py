@@ -89,6 +89,10 @@ class MultiFocusInput(Preprocessor):
       return not text_lib.is_seed002_noise_only([as_str(w) for w in example["words"]])
     return True
 
+  def label(self, example: Example) -> np.ndarray:
+    """The target alone; needs no fitted statistics (e.g. to oversample classes before `fit`)."""
+    return self.scheme.target(example["label"])
+
   def needs_fit(self) -> bool:
     return self.normalize_audio and "audio" in self.modalities
 
@@ -106,7 +110,7 @@ class MultiFocusInput(Preprocessor):
       self.mean, self.std = np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32)
 
   def __call__(self, example: Example) -> dict[str, np.ndarray]:
-    out = {"label": self.scheme.target(example["label"]), **iemocap_meta(example)}
+    out = {"label": self.label(example), **iemocap_meta(example)}
     if "audio" in self.modalities:
       frames = np.asarray(example["compare_lld"], np.float32)
       if self.needs_fit():
