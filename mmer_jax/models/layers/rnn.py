@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mmer_jax.models.layers.lstm_recurrence import recurrence
+
 
 def _keras_lstm_bias_init(key, shape, dtype=jnp.float32):
   del key
@@ -75,17 +77,48 @@ class LSTM(nn.Module):
     return 4 * units
 
 
+class _LSTMParams(nn.Module):
+  """The parameters of one direction, named and initialised as `LSTM`'s (same checkpoint tree)."""
+
+  units: int
+
+  @nn.compact
+  def __call__(self, in_dim: int):
+    return (self.param("kernel", nn.initializers.glorot_uniform(), (in_dim, 4 * self.units)),
+            self.param("recurrent_kernel", nn.initializers.orthogonal(), (self.units, 4 * self.units)),
+            self.param("bias", _keras_lstm_bias_init, (4 * self.units,)))
+
+
 class BiLSTM(nn.Module):
-  """Bidirectional LSTM, outputs concatenated [forward, backward] like Keras' concat merge."""
+  """Bidirectional LSTM, outputs concatenated [forward, backward] like Keras' concat merge.
+
+  Equal to running `LSTM(forward)` and `LSTM(reverse=True)` side by side (tests/test_rnn.py), but
+  both directions share one scan (`lstm_recurrence.recurrence`). The backward direction reads time
+  flipped: with prefix masks the padding then comes first, and an all-zero state stays zero through
+  it, so it starts at each sequence's own last valid step without per-example gathers.
+  """
 
   units: int
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None):
-    fwd, h_fwd = LSTM(self.units, name="forward")(x, mask)
-    bwd, h_bwd = LSTM(self.units, reverse=True, name="backward")(x, mask)
+    batch, steps, in_dim = x.shape
+    if mask is None:
+      mask = jnp.ones((batch, steps), bool)
+    forward = _LSTMParams(self.units, name="forward")(in_dim)
+    backward = _LSTMParams(self.units, name="backward")(in_dim)
+    kernel = jnp.concatenate([forward[0], backward[0]], 1)   # both input projections in one GEMM
+    gates = jnp.einsum("btf,fg->tbg", x, kernel).reshape(steps, batch, 2, 4 * self.units)
+    gates = gates + jnp.stack([forward[2], backward[2]])
+    valid_tm = mask.T
+    gates_x = jnp.stack([gates[:, :, 0], jnp.flip(gates[:, :, 1], 0)], 1)
+    valid = jnp.stack([valid_tm, jnp.flip(valid_tm, 0)], 1)
+    hs = recurrence(gates_x, jnp.stack([forward[1], backward[1]]), valid)   # (T, 2, B, H)
+    out_forward = jnp.where(valid_tm[..., None], hs[:, 0], 0.0)
+    out_backward = jnp.flip(jnp.where(valid[:, 1, :, None], hs[:, 1], 0.0), 0)
+    outputs = jnp.concatenate([out_forward, out_backward], -1).transpose(1, 0, 2)
     # Final state: forward at its last valid step, backward after reading back to step 0.
-    return jnp.concatenate([fwd, bwd], -1), jnp.concatenate([h_fwd, h_bwd], -1)
+    return outputs, jnp.concatenate([hs[-1, 0], hs[-1, 1]], -1)
 
 
 class StackedBiLSTM(nn.Module):
