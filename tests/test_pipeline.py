@@ -173,3 +173,30 @@ def test_williams_2018_max_abs_scaling_is_fitted_on_train_and_reorders_features(
   restored = WilliamsEarlyFusion(3, "facet", "front", 6, "train_max_abs", "visual_audio_text")
   restored.load_state_dict(pre.state_dict())
   np.testing.assert_allclose(restored(train[1])["features"], pre(train[1])["features"])
+
+
+def test_length_grouping_makes_batches_of_similar_length_and_still_covers_the_epoch():
+  from ml_collections import ConfigDict
+  config = tiny_williams_config(batch_size=4)
+  config.input.preprocess.steps = 40
+  config.input.group_by_length = ConfigDict(dict(key="features", window_batches=100))
+  sources = {"train": williams_examples(64, 0, min_words=2, max_words=40),
+             "valid": williams_examples(8, 1), "test": williams_examples(8, 2)}
+  grouped = pipeline_lib.InputPipeline(config, sources)
+  plain_config = config.copy_and_resolve_references()
+  plain_config.input.group_by_length = None
+  plain = pipeline_lib.InputPipeline(plain_config, sources)
+  spread = lambda pipe: np.mean([np.ptp(b["features_mask"].sum(1)) for b in pipe.train_epoch(0)])
+  assert spread(grouped) < 0.25 * spread(plain)
+  ids = lambda pipe, e: sorted(np.concatenate([b["meta/id"] for b in pipe.train_epoch(e)]).tolist())
+  assert ids(grouped, 0) == ids(plain, 0)   # all 64 examples, each once
+  full = [b["meta/id"].tolist() for b in grouped.train_epoch(1)]
+  assert [b["meta/id"].tolist() for b in grouped.train_epoch(1, start_batch=5)] == full[5:]
+  assert full != [b["meta/id"].tolist() for b in grouped.train_epoch(2)]
+
+
+def test_buckets_use_the_mask_when_the_preprocessor_already_padded():
+  from mmer_jax.data.pipeline import collate
+  examples = [{"audio": np.ones((10, 2)), "audio_mask": np.arange(10) < n} for n in (3, 5)]
+  batch = collate(examples, {"audio": [4, 8]})
+  assert batch["audio"].shape == (2, 8, 2) and batch["audio_mask"].sum(1).tolist() == [3, 5]

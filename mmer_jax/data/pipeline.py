@@ -96,7 +96,10 @@ def _pad_to_buckets(examples: Sequence[Mapping[str, np.ndarray]], buckets: Mappi
     if not keys:
       raise KeyError(f"input.buckets names {group!r}, but the preprocessor outputs no such key "
                      f"(outputs: {sorted(examples[0])}).")
-    target = bucket_length(max(len(ex[keys[0]]) for ex in examples), lengths)
+    # Preprocessors may already pad to a maximum length; then the mask says how much is real.
+    mask_key = f"{group}_mask"
+    longest = max(int(np.asarray(ex[mask_key]).sum()) if mask_key in ex else len(ex[keys[0]]) for ex in examples)
+    target = bucket_length(longest, lengths)
     for ex in out:
       for key in keys:
         value = np.asarray(ex[key])[:target]
@@ -229,7 +232,14 @@ class InputPipeline:
     fit_splits = ["train"]
     if self.cfg.get("fit_on_all_splits", False):  # seed 003's leak: scaler/TF-IDF see test rows
       fit_splits = self.splits
-    parts = [IndexedSource(self.raw[s], np.unique(self.kept[s])) for s in fit_splits]
+    # Every kept row counts, oversampled copies too (seed 003 fitted on its 9,797 oversampled rows);
+    # a split that is another split again (valid_is_test) is not fed twice.
+    parts, seen = [], []
+    for split in fit_splits:
+      if any(self.raw[split] is self.raw[s] and np.array_equal(self.kept[split], self.kept[s]) for s in seen):
+        continue
+      seen.append(split)
+      parts.append(IndexedSource(self.raw[split], self.kept[split]))
     rows = ConcatSource(parts)
     self.preprocessor.fit(rows[i] for i in tqdm(range(len(rows)), desc="fit preprocessor", mininterval=2))
 
@@ -266,10 +276,44 @@ class InputPipeline:
     """Host-local batches of epoch `epoch`, starting at `start_batch` (exact resume)."""
     local_bs = self.cfg.batch_size // self.host.count
     steps = self.steps_per_epoch
-    ds = self._examples("train").shuffle(seed=self.seed + epoch)
-    ds = ds[self.host.index::self.host.count][:steps * local_bs]
+    grouping = self.cfg.get("group_by_length", None)
+    if grouping and grouping.get("key", None):
+      order = self._length_grouped_order(epoch, grouping)
+      ds = grain.MapDataset.source(_Gather(self._examples("train"), order))
+    else:
+      ds = self._examples("train").shuffle(seed=self.seed + epoch)
+      ds = ds[self.host.index::self.host.count][:steps * local_bs]
     ds = ds.batch(local_bs, drop_remainder=True, batch_fn=self._collate)
     return iter(ds[start_batch:].to_iter_dataset(self._read_options()))
+
+  def _train_lengths(self, key: str) -> np.ndarray:
+    """Valid steps of `key` per kept training example (its `<key>_mask`), computed once."""
+    if not hasattr(self, "_lengths"):
+      examples = self._examples("train")
+      self._lengths = np.asarray([int(np.asarray(examples[i][f"{key}_mask"]).sum()) for i in
+                                  tqdm(range(len(examples)), desc="lengths", leave=False, mininterval=2)])
+    return self._lengths
+
+  def _length_grouped_order(self, epoch: int, grouping: Mapping[str, Any]) -> np.ndarray:
+    """This host's example order for an epoch in which each batch holds similar lengths.
+
+    Seeded shuffle -> windows of `window_batches` global batches sorted by length -> global batches
+    -> seeded shuffle of the batch order. With `input.buckets`, a batch of short utterances is then
+    padded to a short bucket, so the step does proportionally less work (seed 002's LLD sequences
+    run from 54 to over 1,000 frames). The same on every host; each takes its slice of every batch.
+    """
+    rng = np.random.default_rng(self.seed + epoch)
+    global_bs, local_bs = self.cfg.batch_size, self.cfg.batch_size // self.host.count
+    steps = self.steps_per_epoch
+    lengths = self._train_lengths(grouping["key"])
+    order = rng.permutation(len(lengths))[:steps * global_bs]
+    window = int(grouping.get("window_batches", 50)) * global_bs
+    for begin in range(0, len(order), window):
+      chunk = order[begin:begin + window]
+      order[begin:begin + window] = chunk[np.argsort(lengths[chunk], kind="stable")]
+    batches = order.reshape(steps, global_bs)[rng.permutation(steps)]
+    mine = batches[:, self.host.index * local_bs:(self.host.index + 1) * local_bs]
+    return mine.reshape(-1)
 
   def eval_batches(self, split: str) -> Iterator[dict[str, np.ndarray]]:
     """Host-local padded batches with a `_valid` mask; every host yields the same number of batches."""
