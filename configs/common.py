@@ -39,6 +39,6 @@ def base_config() -> ml_collections.ConfigDict:
       name="adam", learning_rate=1e-3, weight_decay=0.0, clip_norm=None, schedule="constant", param_group_lr={}))
   c.evaluation = ml_collections.ConfigDict(dict(
       selection_metric="loss", mode="min", early_stopping_patience=None, slice_by=[]))
-  c.checkpoint = ml_collections.ConfigDict(dict(keep_best=1, every_steps=0))
+  c.checkpoint = ml_collections.ConfigDict(dict(keep_best=1, every_steps=0, also_best=[]))
   c.init_from = []
   return c

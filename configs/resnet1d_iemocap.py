@@ -83,6 +83,8 @@ def get_config(arg: str | None = None):
   c.optimizer.momentum = 0.4
   c.optimizer.weight_decay = 1e-4
   c.evaluation.selection_metric = "loss"
+  # The seed saved CNN1D_best_loss (used for its final evaluation) and CNN1D_best_acc.
+  c.checkpoint.also_best = [{"metric": "accuracy", "mode": "max"}]
   c.evaluation.mode = "min"
   c.evaluation.slice_by = ["meta/session", "meta/gender"]
   if args.smoke:

@@ -38,11 +38,19 @@ def _abstract(state: TrainState) -> Any:
 
 class Checkpointer:
 
-  def __init__(self, workdir: str | Path, *, metric: str, mode: str, keep_best: int = 1):
+  def __init__(self, workdir: str | Path, *, metric: str, mode: str, keep_best: int = 1,
+               also_best: tuple[tuple[str, str], ...] = ()):
+    """`also_best`: further (metric, mode) pairs, each kept in `checkpoints/best_<metric>` (seed 003
+    kept both its best-loss and best-accuracy models); evaluation uses the main one."""
     root = Path(workdir).absolute() / "checkpoints"
-    if mode not in ("min", "max"):
-      raise ValueError(f"config.evaluation.mode={mode!r}; use 'min' or 'max'.")
+    for m in (mode, *(m for _, m in also_best)):
+      if m not in ("min", "max"):
+        raise ValueError(f"Checkpoint mode {m!r}; use 'min' or 'max'.")
     self.metric = metric
+    self.also_best = {
+        name: ocp.CheckpointManager(root / f"best_{name}", options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, create=True, best_fn=lambda m, name=name: m[name], best_mode=m_mode))
+        for name, m_mode in also_best}
     self.latest = ocp.CheckpointManager(
         root / "latest", options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
     self.best = ocp.CheckpointManager(
@@ -62,6 +70,11 @@ class Checkpointer:
         state=ocp.args.StandardSave(state), metrics=ocp.args.JsonSave(metrics)),
         metrics={self.metric: float(metrics[self.metric])}, force=True)
     self.best.wait_until_finished()
+    for name, manager in self.also_best.items():
+      manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), metrics=ocp.args.JsonSave(metrics)),
+          metrics={name: float(metrics[name])}, force=True)
+      manager.wait_until_finished()
 
   def restore_latest(self, template: TrainState) -> Optional[tuple[TrainState, Progress]]:
     step = self.latest.latest_step()
@@ -81,8 +94,8 @@ class Checkpointer:
     return restored.state, step
 
   def close(self) -> None:
-    self.latest.close()
-    self.best.close()
+    for manager in (self.latest, self.best, *self.also_best.values()):
+      manager.close()
 
 
 def restore_best_variables(workdir: str | Path) -> dict[str, Any]:

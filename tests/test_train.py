@@ -58,6 +58,17 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_also_best_keeps_a_second_best_checkpoint_by_another_metric(tmp_path):
+  config = tiny_williams_config(num_epochs=2)
+  config.checkpoint.also_best = [{"metric": "mae", "mode": "min"}]
+  trainer.train_and_evaluate(config, tmp_path, sources=williams_sources())
+  rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  manager = ocp.CheckpointManager(tmp_path / "checkpoints" / "best_mae")
+  best_epoch = int(np.argmin([r["valid/mae"] for r in rows]))
+  assert manager.best_step() == rows[best_epoch]["step"]
+  manager.close()
+
+
 def test_unfinished_checkpoint_folder_is_ignored_on_resume(tmp_path):
   sources = williams_sources()
   config = tiny_williams_config(num_epochs=1)

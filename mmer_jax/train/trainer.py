@@ -163,8 +163,9 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path,
   example_inputs, _ = pipeline_lib.split_model_inputs(pipeline.example_batch())
   example_inputs = {k: v for k, v in example_inputs.items() if k != step_lib.LABEL_KEY}
   state = state_lib.create(model, tx, example_inputs, int(config.seed))
+  also_best = tuple((m["metric"], m["mode"]) for m in config.checkpoint.get("also_best", None) or [])
   checkpointer = ckpt_lib.Checkpointer(workdir, metric=metric, mode=metric_mode,
-                                       keep_best=int(config.checkpoint.get("keep_best", 1)))
+                                       keep_best=int(config.checkpoint.get("keep_best", 1)), also_best=also_best)
   restored = checkpointer.restore_latest(state)
   if restored is not None:
     state, progress = restored
@@ -290,7 +291,8 @@ def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
         progress.epochs_without_improvement = 0
       else:
         progress.epochs_without_improvement += 1
-      checkpointer.save_best(state, {metric: float(current), "epoch": epoch + 1})
+      checkpointer.save_best(state, {**{name: float(valid.scalars[name]) for name in checkpointer.also_best},
+                                     metric: float(current), "epoch": epoch + 1})
       progress.stopped_early = bool(patience) and progress.epochs_without_improvement >= int(patience)
       progress = _replace(progress, epoch=epoch + 1, batch=0)
       checkpointer.save_latest(state, progress)
