@@ -10,11 +10,9 @@ r"""Seed 002 MM-B: mean-pooled acoustic and lexical BLSTMs, concatenated -> Line
 
 Seed settings: both BLSTMs taken from the pretrained unimodal mean-pool models and fine-tuned,
 Adam lr 1e-4, batch 32, 6 epochs (its loop ran epochs 2..7). `init_from` copies each run's
-`encoder` parameters into `acoustic` / `lexical`. The seed also initialises the fusion layer as
-[W_a | W_l] with bias b_a + b_l (the sum of the unimodal logits; `mmb_head_from_unimodal` in
-mmer_jax/models/multifocus_blstm.py): that needs an init_from entry that concatenates the two heads'
-kernels and sums their biases, which the trainer's path-copy init_from does not offer yet, so the
-head starts from PyTorch's default initialisation here.
+`encoder` parameters into `acoustic` / `lexical`, and, as the seed does, initialises the fusion
+layer as [W_a | W_l] with bias b_a + b_l (the sum of the unimodal logits) through an init_from entry
+with `combine="concat_kernels_sum_biases"` over both runs' `head`.
 
 Reported (seed README, random 80/20, best test epoch, %): TEST loss 0.6544, WA 75.72, UA 75.99,
 per-class recall ang 77.33 hap 75.14 neu 74.47 sad 77.00; TRAIN loss 0.6243, WA 77.79, UA 78.24.
@@ -35,6 +33,9 @@ def get_config(arg: str | None = None):
   c.num_epochs = 6
   c.init_from = [{"workdir": wd, "source": "encoder", "target": target}
                  for wd, target in ((args.acoustic, "acoustic"), (args.lexical, "lexical")) if wd]
+  if args.acoustic and args.lexical:
+    c.init_from.append({"workdirs": [args.acoustic, args.lexical], "source": "head", "target": "head",
+                        "combine": "concat_kernels_sum_biases"})
   if args.smoke:
     multifocus_common.shrink_for_smoke(c)
   return c

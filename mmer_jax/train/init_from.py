@@ -5,6 +5,11 @@ Seed 002's fusion models start from pretrained unimodal BLSTMs; entries look lik
 every parameter whose '/'-joined path starts with `source` in that run is copied to the same
 relative path under `target` here. Shapes must match; anything unmatched is an error, never a
 silent skip.
+
+An entry with `workdirs` (several runs) and `combine: "concat_kernels_sum_biases"` merges dense
+layers instead: kernels are concatenated along their input axis in the runs' order and biases are
+summed, so the merged layer over the concatenated features starts as the sum of the runs' layers.
+That is how seed 002's MM-B initialises its fusion layer from the two unimodal heads.
 """
 
 from __future__ import annotations
@@ -17,9 +22,32 @@ import numpy as np
 from mmer_jax import checkpoint
 
 
-def apply_init_from(params: Any, entries: Sequence[Mapping[str, str]]) -> Any:
+COMBINES = ("concat_kernels_sum_biases",)
+
+
+def _combine(flat: dict, entry: Mapping[str, Any], i: int) -> None:
+  if entry.get("combine") not in COMBINES:
+    raise ValueError(f"config.init_from[{i}].combine={entry.get('combine')!r}; known: {COMBINES}.")
+  source, target = entry["source"].strip("/"), entry["target"].strip("/")
+  runs = [flax.traverse_util.flatten_dict(checkpoint.restore_params_from(w), sep="/") for w in entry["workdirs"]]
+  for leaf in ("kernel", "bias"):
+    parts = [run.get(f"{source}/{leaf}") for run in runs]
+    if any(p is None for p in parts):
+      raise KeyError(f"config.init_from[{i}]: {source}/{leaf} is missing in one of {list(entry['workdirs'])}.")
+    merged = np.concatenate(parts, axis=0) if leaf == "kernel" else np.sum(parts, axis=0)
+    path = f"{target}/{leaf}"
+    if path not in flat or np.shape(flat[path]) != merged.shape:
+      raise ValueError(f"config.init_from[{i}]: merged {leaf} {merged.shape} does not fit {path} "
+                       f"{np.shape(flat.get(path))}.")
+    flat[path] = merged.astype(np.asarray(flat[path]).dtype)
+
+
+def apply_init_from(params: Any, entries: Sequence[Mapping[str, Any]]) -> Any:
   flat = flax.traverse_util.flatten_dict(params, sep="/")
   for i, entry in enumerate(entries):
+    if "workdirs" in entry:
+      _combine(flat, entry, i)
+      continue
     for field in ("workdir", "source", "target"):
       if field not in entry:
         raise ValueError(f"config.init_from[{i}] lacks {field!r}; each entry needs workdir, source and target.")
