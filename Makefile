@@ -26,6 +26,7 @@ demo: venv
 	$(BIN)/python launch.py --config=configs/williams_sample.py --workdir=$(WORKDIR)
 
 test: venv
+	$(BIN)/python tests/warm_caches.py
 	$(BIN)/python -m pytest -q -n 2 --durations=15 $(PYTEST_ARGS)
 
 bench: venv
