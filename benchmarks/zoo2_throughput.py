@@ -10,9 +10,9 @@ of valid faces / mel pieces per utterance is drawn uniformly from [--faces_min, 
 2 fps capped at 16). Prints, per model, with the trainer's own jit + shard_map steps:
 - compile time, train samples/s and eval samples/s at the given batch size;
 - XLA's FLOP count per train step and the share of the 98 GFLOP/s f32 peak (anchors.md D.2).
-  With packing (`--buckets`), XLA counts a `lax.switch` as its costliest branch, so the FLOP share
-  is computed on the unpacked step (`--buckets=1.0`), where the count is exact; the packed step's
-  "dense-equivalent" rate (unpacked FLOP / packed time) is printed as well.
+  `--buckets=0.625,1.0` times MME2E's optional packing instead (see mme2e.py: slow to train on
+  XLA:CPU); XLA counts a `lax.switch` as its costliest branch, so the FLOP share is then taken from
+  an extra unpacked run, where the count is exact.
 The machine is shared: the 1-minute load average is printed next to the figures.
 """
 
@@ -30,7 +30,7 @@ from absl import app, flags  # noqa: E402
 _MODEL = flags.DEFINE_enum("model", "mme2e", ["mme2e", "mesm", "ssl_fusion"], "Model to time.")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Global batch (SAMSEMO 16, MESM 2, seed 004 5).")
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed steps after one warm-up step.")
-_BUCKETS = flags.DEFINE_list("buckets", ["0.375", "0.5", "0.625", "0.75", "1.0"], "MME2E packing buckets.")
+_BUCKETS = flags.DEFINE_list("buckets", ["1.0"], "MME2E packing buckets.")
 _FACES = flags.DEFINE_list("faces", ["6", "16"], "Min, max valid faces per utterance.")
 _PIECES = flags.DEFINE_list("pieces", ["5", "25"], "Min, max valid mel pieces per utterance.")
 _AUDIO_LEN = flags.DEFINE_integer("audio_len", 246_000, "Seed 004 waveform length (samples).")
@@ -91,6 +91,7 @@ def _time_model(model, batch, loss_name):
   t0 = time.perf_counter()
   train = step_lib.make_train_step(model, loss_fn, tx, mesh).lower(state, device_batch).compile()
   compile_s = time.perf_counter() - t0
+  print(f"  train step compiled in {compile_s:.0f} s", flush=True)
   cost = train.cost_analysis()
   flops = float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0))
   state, m = train(state, device_batch)  # warm-up
@@ -100,6 +101,7 @@ def _time_model(model, batch, loss_name):
     state, m = train(state, device_batch)
   jax.block_until_ready(m)
   train_dt = (time.perf_counter() - t0) / _STEPS.value
+  print(f"  train: {train_dt:.1f} s/step", flush=True)
   evaluate = jax.jit(step_lib.make_eval_step(model, loss_fn, mesh))
   variables = state.variables()
   jax.block_until_ready(evaluate(variables, device_batch))
