@@ -35,6 +35,8 @@ _FACES = flags.DEFINE_list("faces", ["6", "16"], "Min, max valid faces per utter
 _PIECES = flags.DEFINE_list("pieces", ["5", "25"], "Min, max valid mel pieces per utterance.")
 _AUDIO_LEN = flags.DEFINE_integer("audio_len", 246_000, "Seed 004 waveform length (samples).")
 _SKIP_UNPACKED = flags.DEFINE_bool("skip_unpacked", False, "Skip the exact-FLOP unpacked MME2E run.")
+_SAVINGS_ONLY = flags.DEFINE_bool("mesm_savings_only", False,
+                                  "MESM: only measure the share of conv compute sparse kernels would skip.")
 
 PEAK = 98e9
 
@@ -113,6 +115,24 @@ def _time_model(model, batch, loss_name):
   return dict(init_s=init_s, compile_s=compile_s, flops=flops, train_dt=train_dt, eval_dt=eval_dt)
 
 
+def mesm_savings(batch) -> None:
+  """Active-location shares of a full-size MESM (random init) and the conv work a sparse kernel skips."""
+  import jax
+  import numpy as np
+  from mmer_jax.models.mesm import MESM, sparse_compute_fraction, stage_conv_flops
+  inputs = {k: v for k, v in batch.items() if k != "label"}
+  for threshold in (0.7, 0.8, 0.9):
+    model = MESM(num_classes=6, sparse_threshold=threshold)
+    variables = jax.jit(lambda x: model.init(jax.random.PRNGKey(0), x, train=False))(inputs)
+    _, inter = jax.jit(lambda v, x: model.apply(v, x, train=False, mutable=["intermediates"]))(variables, inputs)
+    for m, grid, hw, cin in (("v", (24, 24), (48, 48), 3), ("a", (64, 16), (128, 32), 1)):
+      share = np.asarray(inter["intermediates"][f"{m}_items"]["active_share"][0])
+      r = sparse_compute_fraction(share, stage_conv_flops(grid, in_channels=cin, input_hw=hw))
+      print(f"[mesm savings] threshold {threshold} {m}: active share per stage "
+            f"{', '.join(f'{a:.3f}' for a in share)} -> skips {100 * r['saved_fraction']:.1f}% of the item CNN's "
+            f"conv multiply-adds ({r['dense_madds'] / 1e9:.2f} -> {r['sparse_madds'] / 1e9:.2f} G per item)", flush=True)
+
+
 def main(argv):
   del argv
   import tempfile
@@ -121,6 +141,8 @@ def main(argv):
   n = _BATCH.value
   with tempfile.TemporaryDirectory() as tmp:
     model, batch, loss = _setup(_MODEL.value, rng, n, Path(tmp))
+    if _MODEL.value == "mesm" and _SAVINGS_ONLY.value:
+      return mesm_savings(batch)
     if _MODEL.value == "mme2e":
       print(f"valid faces/utterance {batch['vision_mask'].sum(1).mean():.1f} of 16, "
             f"mel pieces {batch['audio_mask'].sum(1).mean():.1f} of 32")
