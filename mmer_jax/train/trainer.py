@@ -106,6 +106,25 @@ def _to_json(value: Any) -> Any:
   raise TypeError(f"Preprocessor state holds a {type(value).__name__}, which JSON cannot store.")
 
 
+def load_pretrained_weights(model, state: state_lib.TrainState, tx) -> state_lib.TrainState:
+  """Overwrites the subtrees a model names in `pretrained_folders()` (local BERT/ALBERT/wav2vec2
+  checkpoints) after random init, on a fresh run only: a resumed run has them in its checkpoint."""
+  folders = model.pretrained_folders() if hasattr(model, "pretrained_folders") else {}
+  weight_files = ("flax_model.msgpack", "model.safetensors")
+  # A folder with only config.json defines the architecture of a randomly initialised encoder
+  # (tiny test configs); say so, so that nobody mistakes it for a loaded checkpoint.
+  for target, folder in list(folders.items()):
+    if not any((Path(folder) / name).exists() for name in weight_files):
+      log.warning("%s has no weights (%s): %s stays randomly initialised.", folder, " or ".join(weight_files), target)
+      del folders[target]
+  if not folders:
+    return state
+  from mmer_jax.models import pretrained  # noqa: PLC0415  (imports transformers)
+  log.info("Loading pretrained weights: %s", folders)
+  params = pretrained.load_into(state.params, folders)
+  return state.replace(params=params, opt_state=tx.init(params))
+
+
 def evaluate_split(pipeline: pipeline_lib.InputPipeline, split: str, eval_step, variables, mesh,
                    config: ConfigDict, thresholds: Optional[np.ndarray] = None) -> EvalResult:
   outputs, labels, example_losses, valid, metas = [], [], [], [], []
@@ -172,6 +191,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path,
     log.info("Resumed from step %d (epoch %d, batch %d).", int(state.step), progress.epoch, progress.batch)
   else:
     progress = ckpt_lib.Progress()
+    state = load_pretrained_weights(model, state, tx)
     if config.get("init_from", None):
       state = state.replace(params=apply_init_from(state.params, config.init_from))
       state = state.replace(opt_state=tx.init(state.params))
