@@ -47,6 +47,16 @@ class Preprocessor:
     raise NotImplementedError
 
 
+def as_str(value: Any) -> str:
+  """TFDS data sources return Text features as bytes; in-memory fixtures may hold str."""
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def meta_fields(example: Example, keys) -> dict[str, np.ndarray]:
+  """`meta/<key>` strings for the listed keys the example has (host-only, for slices and reports)."""
+  return {f"meta/{key}": np.asarray(as_str(example[key])) for key in keys if key in example}
+
+
 def pad_or_truncate(x: np.ndarray, length: int, *, keep: str = "first") -> tuple[np.ndarray, np.ndarray]:
   """Pads (with zeros, at the end) or truncates axis 0 to `length`; returns (array, mask).
 

@@ -28,8 +28,8 @@ from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
-from mmer_jax.data.preprocess.base import Example, Preprocessor, pad_or_truncate
-from mmer_jax.data.preprocess.multifocus import FeatureStandardizer, as_str, iemocap_meta
+from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, pad_or_truncate
+from mmer_jax.data.preprocess.multifocus import FeatureStandardizer, iemocap_meta
 
 FEATURES = {
     "mosei": {"text": "glove", "audio": "covarep", "vision": "facet"},

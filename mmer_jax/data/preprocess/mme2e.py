@@ -14,22 +14,17 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
-from mmer_jax.data.preprocess.base import Example, Preprocessor, pad_or_truncate
+from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
 from mmer_jax.features.video import normalize_faces
 
 LABEL_SOURCES = ("samsemo", "mosei", "iemocap")
 TEXT_INPUTS = ("cls", "tokens", "ids")
-
-
-def _as_str(value: Any) -> str:
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def items_with_mask(items: np.ndarray, count: int, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +73,7 @@ class Mme2ePreprocessor(Preprocessor):
     if self._tokenizer is None:
       from transformers import AutoTokenizer
       self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
-    enc = self._tokenizer(_as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
+    enc = self._tokenizer(as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
                           truncation=True, return_tensors="np")
     return {"text": enc["input_ids"][0].astype(np.int32), "text_mask": enc["attention_mask"][0].astype(bool)}
 
@@ -92,9 +87,7 @@ class Mme2ePreprocessor(Preprocessor):
     if "a" in self.modalities:
       pieces = np.asarray(example["mel_pieces"], np.float32)
       out["audio"], out["audio_mask"] = items_with_mask(pieces, example["num_mel_pieces"], self.max_pieces)
-    for key in self.meta_keys:
-      if key in example:
-        out[f"meta/{key}"] = np.asarray(_as_str(example[key]))
+    out.update(meta_fields(example, self.meta_keys))
     return out
 
 

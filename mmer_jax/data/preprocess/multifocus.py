@@ -24,14 +24,10 @@ from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
-from mmer_jax.data.preprocess.base import Example, Preprocessor, pad_or_truncate
+from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, pad_or_truncate
 from mmer_jax.features import text as text_lib
 
 MODALITIES = ("audio", "text")
-
-
-def as_str(value: Any) -> str:
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def iemocap_meta(example: Example) -> dict[str, np.ndarray]:

@@ -22,8 +22,8 @@ from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
-from mmer_jax.data.preprocess.base import Example, Preprocessor
-from mmer_jax.data.preprocess.multifocus import as_str, iemocap_meta
+from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str
+from mmer_jax.data.preprocess.multifocus import iemocap_meta
 from mmer_jax.features import audio_stats as stats_lib
 from mmer_jax.features import text as text_lib
 

@@ -19,14 +19,10 @@ from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
-from mmer_jax.data.preprocess.base import Example, Preprocessor, pad_or_truncate
+from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
 
 SEED_AUDIO_MAXLEN = 246_000
 MOCAP_ORDER = ("mocap_head", "mocap_hand", "mocap_rot")  # the seed's concatenation order
-
-
-def _as_str(value) -> str:
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 class SslFusionPreprocessor(Preprocessor):
@@ -57,7 +53,7 @@ class SslFusionPreprocessor(Preprocessor):
       if self._tokenizer is None:
         from transformers import AutoTokenizer
         self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
-      enc = self._tokenizer(_as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
+      enc = self._tokenizer(as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
                             truncation=True, return_tensors="np")
       out["text"] = enc["input_ids"][0].astype(np.int32)
       out["text_mask"] = enc["attention_mask"][0].astype(bool)
@@ -66,9 +62,7 @@ class SslFusionPreprocessor(Preprocessor):
     if "m" in self.modalities:
       mocap = np.concatenate([np.asarray(example[k], np.float32) for k in MOCAP_ORDER], axis=-1)
       out["mocap"] = np.nan_to_num(mocap, nan=0.0)
-    for key in self.meta_keys:
-      if key in example:
-        out[f"meta/{key}"] = np.asarray(_as_str(example[key]))
+    out.update(meta_fields(example, self.meta_keys))
     return out
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from mmer_jax import registry
-from mmer_jax.data.preprocess.base import Example, Preprocessor
+from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str
 
 VISUAL_FEATURES = ("facet", "openface")
 NORMALIZATIONS = ("instance_z", "train_max_abs")
@@ -99,12 +99,8 @@ class WilliamsEarlyFusion(Preprocessor):
         "features": features,
         "features_mask": mask,
         "label": labels[-self.num_outputs:],
-        "meta/id": np.asarray(_text(example["id"])),
+        "meta/id": np.asarray(as_str(example["id"])),
     }
-
-
-def _text(value) -> str:
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 @registry.PREPROCESSORS.register("williams_ef")
