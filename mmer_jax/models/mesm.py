@@ -36,7 +36,7 @@ import numpy as np
 from mmer_jax import registry
 from mmer_jax.models import pretrained
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init
-from mmer_jax.models.mme2e import VggBlock, item_mask, max_pool, torch_batch_norm, torch_conv
+from mmer_jax.models.mme2e import CONV_CHUNK, VggBlock, chunked, item_mask, max_pool, torch_batch_norm, torch_conv
 
 STAGE_CHANNELS = (128, 256, 512)
 ATTENTION_DIMS = (64, 128, 256)
@@ -82,7 +82,7 @@ class SparseVggStage(nn.Module):
   def __call__(self, x: jax.Array, active: jax.Array, *, train: bool):
     m = active[..., None].astype(x.dtype)
     for i in (1, 2):
-      x = torch_conv(self.features, 3, x.shape[-1], use_bias=False, name=f"conv{i}")(x * m)
+      x = chunked(torch_conv(self.features, 3, x.shape[-1], use_bias=False, name=f"conv{i}"), x * m, CONV_CHUNK)
       x = torch_batch_norm(train, self.axis_name, epsilon=1e-4, name=f"bn{i}")(
           x, mask=jnp.broadcast_to(active[..., None], x.shape))
       x = nn.relu(x) * m
@@ -104,7 +104,7 @@ class MesmItemEncoder(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, text: jax.Array, valid: jax.Array, *, train: bool) -> jax.Array:
     c = self.low_channels
-    x = torch_conv(c, 5, x.shape[-1], name="stem")(x)
+    x = chunked(torch_conv(c, 5, x.shape[-1], name="stem"), x, CONV_CHUNK)
     x = max_pool(nn.relu(torch_batch_norm(train, self.axis_name, name="stem_bn")(x, mask=item_mask(valid, x))))
     for i in (1, 2):
       x = VggBlock(c, self.axis_name, name=f"vgg{i}")(x, valid, train=train)
