@@ -53,8 +53,11 @@ def base(args: ml_collections.ConfigDict, modalities: tuple[str, ...]) -> ml_col
   c.input.cache = True
   # Batches of similar audio length, padded to the smallest bucket that fits: the BiLSTM then runs
   # ~450 frames on average instead of 1000 (the seed's packed sequences likewise skip padding).
-  c.input.buckets = {"audio": [256, 512, 768, 1000]}
-  c.input.group_by_length = ml_collections.ConfigDict(dict(key="audio", window_batches=50))
+  # Transcripts average ~20 word pieces, so text is bucketed too instead of always running 128 steps.
+  buckets = {"audio": [256, 512, 768, 1000], "text": [32, 64, 128]}
+  c.input.buckets = {m: buckets[m] for m in modalities}
+  # Group by the longer sequence: audio frames when present, else the transcript's word pieces.
+  c.input.group_by_length = ml_collections.ConfigDict(dict(key=modalities[0], window_batches=50))
   c.task.type = "single_label"
   c.task.class_names = list(CLASS_NAMES)
   c.loss.name = "softmax_ce"
@@ -73,7 +76,7 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
   c.num_epochs = 1
   c.model.units = 8
   c.input.preprocess.max_audio_frames = 50
-  c.input.buckets = {"audio": [25, 50]}
+  c.input.buckets = {m: {"audio": [25, 50], "text": [8, 16]}[m] for m in c.input.buckets}
   c.input.preprocess.max_text_tokens = 16
   c.input.batch_size = 8
   c.input.eval_batch_size = 16

@@ -43,3 +43,17 @@ def test_a_padded_sequence_gives_the_same_result_as_the_unpadded_one():
   short, short_final = model.apply(variables, x[:, :6], None)
   np.testing.assert_allclose(padded[:, :6], short, atol=1e-6)
   np.testing.assert_allclose(final, short_final, atol=1e-6)
+
+
+def test_stacked_layers_run_time_major_inside_but_equal_chained_batch_major_layers():
+  from mmer_jax.models.layers.rnn import StackedBiLSTM
+  x = jax.random.normal(jax.random.PRNGKey(5), (3, 8, 4))
+  mask = jnp.asarray(np.arange(8)[None] < np.array([[8], [5], [2]]))
+  stacked = StackedBiLSTM(5, num_layers=2)
+  params = stacked.init(jax.random.PRNGKey(6), x, mask)["params"]
+  out, final = stacked.apply({"params": params}, x, mask)
+  hidden, _ = BiLSTM(5).apply({"params": params["layer0"]}, x, mask)
+  expected, expected_final = BiLSTM(5).apply({"params": params["layer1"]}, hidden, mask)
+  assert out.shape == (3, 8, 10)
+  np.testing.assert_allclose(out, expected, atol=1e-6)
+  np.testing.assert_allclose(final, expected_final, atol=1e-6)

@@ -99,24 +99,27 @@ class BiLSTM(nn.Module):
   """
 
   units: int
+  # x and outputs as (T, B, F) instead of (B, T, F); stacked layers use it to skip transposes.
+  time_major: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None):
-    batch, steps, in_dim = x.shape
+    x_tm = x if self.time_major else x.transpose(1, 0, 2)
+    steps, batch, in_dim = x_tm.shape
     if mask is None:
       mask = jnp.ones((batch, steps), bool)
     forward = _LSTMParams(self.units, name="forward")(in_dim)
     backward = _LSTMParams(self.units, name="backward")(in_dim)
-    kernel = jnp.concatenate([forward[0], backward[0]], 1)   # both input projections in one GEMM
-    gates = jnp.einsum("btf,fg->tbg", x, kernel).reshape(steps, batch, 2, 4 * self.units)
-    gates = gates + jnp.stack([forward[2], backward[2]])
+    # Flip the (narrow) input rather than the 4H-wide gates: a time-flipped, interleaved copy of the
+    # gates cost more than both input GEMMs together (143 ms at T=512, B=32 on the 2-core CPU).
+    gates_x = jnp.stack([x_tm @ forward[0] + forward[2], jnp.flip(x_tm, 0) @ backward[0] + backward[2]], 1)
     valid_tm = mask.T
-    gates_x = jnp.stack([gates[:, :, 0], jnp.flip(gates[:, :, 1], 0)], 1)
     valid = jnp.stack([valid_tm, jnp.flip(valid_tm, 0)], 1)
     hs = recurrence(gates_x, jnp.stack([forward[1], backward[1]]), valid)   # (T, 2, B, H)
     out_forward = jnp.where(valid_tm[..., None], hs[:, 0], 0.0)
     out_backward = jnp.flip(jnp.where(valid[:, 1, :, None], hs[:, 1], 0.0), 0)
-    outputs = jnp.concatenate([out_forward, out_backward], -1).transpose(1, 0, 2)
+    outputs = jnp.concatenate([out_forward, out_backward], -1)
+    outputs = outputs if self.time_major else outputs.transpose(1, 0, 2)
     # Final state: forward at its last valid step, backward after reading back to step 0.
     return outputs, jnp.concatenate([hs[-1, 0], hs[-1, 1]], -1)
 
@@ -131,8 +134,9 @@ class StackedBiLSTM(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None, *, train: bool = False):
     final = None
+    x = x.transpose(1, 0, 2)  # time-major between layers: one transpose in, one out
     for layer in range(self.num_layers):
       if layer > 0 and self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
-      x, final = BiLSTM(self.units, name=f"layer{layer}")(x, mask)
-    return x, final
+      x, final = BiLSTM(self.units, time_major=True, name=f"layer{layer}")(x, mask)
+    return x.transpose(1, 0, 2), final
