@@ -37,8 +37,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss = ml_collections.ConfigDict(dict(name="softmax_ce", pos_weight=None, double_softmax=False))
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=1e-3, weight_decay=0.0, clip_norm=None, schedule="constant", param_group_lr={}))
+  # threshold_protocol (multi-label): "valid" (clean) or "samsemo"; see mmer_jax/metrics/evaluate.py.
   c.evaluation = ml_collections.ConfigDict(dict(
-      selection_metric="loss", mode="min", early_stopping_patience=None, slice_by=[]))
+      selection_metric="loss", mode="min", early_stopping_patience=None, slice_by=[],
+      threshold_protocol="valid"))
   c.checkpoint = ml_collections.ConfigDict(dict(keep_best=1, every_steps=0, also_best=[]))
   c.init_from = []
   return c

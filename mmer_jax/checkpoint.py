@@ -30,6 +30,9 @@ class Progress:
   best_step: Optional[int] = None
   epochs_without_improvement: int = 0
   stopped_early: bool = False
+  # evaluation.threshold_protocol="samsemo": thresholds tuned on the training outputs at the end of
+  # the last trained epoch, which score test.
+  train_thresholds: Optional[list] = None
 
 
 def _abstract(state: TrainState) -> Any:

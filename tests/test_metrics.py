@@ -5,7 +5,7 @@ import pytest
 from ml_collections import ConfigDict
 
 from mmer_jax.metrics import classification, multilabel, regression
-from mmer_jax.metrics.evaluate import evaluate_predictions
+from mmer_jax.metrics.evaluate import evaluate_predictions, threshold_protocol, tune_on_outputs
 
 
 def test_single_label_wa_ua_f1_and_confusion():
@@ -67,3 +67,48 @@ def test_evaluate_predictions_reuses_validation_thresholds_on_test():
   assert test.y_pred.ravel().tolist() == [1, 0]  # sigmoid(0)=.5 >= .45, sigmoid(-.5)=.38 < .45
   with pytest.raises(ValueError, match="task.type"):
     evaluate_predictions(ConfigDict(dict(type="ranking", class_names=["x"])), np.zeros(1), np.zeros((1, 1)), loss=0)
+
+
+def test_threshold_tuning_matches_one_sklearn_f1_per_threshold():
+  from sklearn.metrics import f1_score
+  rng = np.random.default_rng(0)
+  y = (rng.uniform(size=(300, 4)) < [0.05, 0.3, 0.6, 0.0]).astype(float)  # last class: no positives
+  probs = np.clip(0.3 * y + rng.uniform(size=y.shape) * 0.8, 0, 1).astype(np.float32)
+  probs[:20] = np.round(probs[:20], 2)  # some scores exactly on grid points
+  grid = multilabel.threshold_grid(0.01)
+  expected = [grid[int(np.argmax([f1_score(y[:, k], probs[:, k] >= t, zero_division=0) for t in grid]))]
+              for k in range(y.shape[1])]
+  assert multilabel.tune_thresholds(y, probs, grid).tolist() == expected
+
+
+def _logits(probs):
+  probs = np.asarray(probs, np.float64)[:, None]
+  return np.log(probs / (1 - probs))
+
+
+def test_samsemo_protocol_scores_test_with_train_thresholds_not_valid_ones():
+  """The trainer's two choices on one class (grid 0.1 ... 0.9), labels [1, 1, 0, 0] everywhere."""
+  task = ConfigDict(dict(type="multi_label", class_names=["x"], threshold_step=0.1))
+  y = np.array([[1], [1], [0], [0]], np.float32)
+  # train: t=0.1-0.2 predicts .95 .45 .25 (F1 .8); t=0.3-0.4 predicts .95 .45 (F1 1) -> 0.3
+  train_thresholds = tune_on_outputs(task, y, _logits([0.95, 0.45, 0.25, 0.05]))
+  # valid: t=0.2-0.5 predicts .85 .65 .55 (F1 .8); t=0.6 predicts .85 .65 (F1 1) -> 0.6, tuned on itself
+  valid = evaluate_predictions(task, y, _logits([0.85, 0.65, 0.55, 0.15]), loss=0.0)
+  assert train_thresholds.tolist() == pytest.approx([0.3]) and valid.thresholds.tolist() == pytest.approx([0.6])
+  assert valid.scalars["f1_macro"] == pytest.approx(1.0)
+  test_logits = _logits([0.7, 0.4, 0.35, 0.2])
+  clean = evaluate_predictions(task, y, test_logits, loss=0.0, thresholds=valid.thresholds)
+  samsemo = evaluate_predictions(task, y, test_logits, loss=0.0, thresholds=train_thresholds)
+  assert clean.y_pred.ravel().tolist() == [1, 0, 0, 0] and clean.scalars["f1_macro"] == pytest.approx(2 / 3)
+  assert samsemo.y_pred.ravel().tolist() == [1, 1, 1, 0] and samsemo.scalars["f1_macro"] == pytest.approx(0.8)
+
+
+def test_threshold_protocol_is_validated_with_the_field_name():
+  config = ConfigDict(dict(evaluation=dict(threshold_protocol="samsemo"), task=dict(type="multi_label")))
+  assert threshold_protocol(config) == "samsemo"
+  config.evaluation.threshold_protocol = "train"
+  with pytest.raises(ValueError, match=r"config\.evaluation\.threshold_protocol='train'; use one of valid, samsemo"):
+    threshold_protocol(config)
+  config.evaluation.threshold_protocol, config.task.type = "samsemo", "single_label"
+  with pytest.raises(ValueError, match="task.type='single_label'"):
+    threshold_protocol(config)

@@ -1,4 +1,18 @@
-"""Turns a split's model outputs into the metrics of its task type."""
+"""Turns a split's model outputs into the metrics of its task type.
+
+Multi-label thresholds (`config.evaluation.threshold_protocol`):
+- "valid" (default, clean): per-emotion thresholds tuned on validation (as upstream MME2E) score
+  test; validation's own figures use them too, so only test is an unseen-threshold estimate.
+- "samsemo" (faithful to samsungnlp/samsemo run.py + src/evaluate.eval_emo): validation still tunes
+  its own thresholds on itself, but test is scored with the thresholds tuned at the end of the LAST
+  trained epoch on the training-step outputs (training mode: dropout on, BatchNorm batch
+  statistics), not on the best checkpoint's. Lightning never clears run.py's `results_train` list,
+  so those outputs are every training step's of the run so far; the trainer keeps them the same
+  way (a resumed run starts collecting again at the resumed epoch; the last thresholds themselves
+  are checkpointed). Not reproduced: run.py's validation list is never cleared either, so its
+  monitored validation F1 at epoch k pools the outputs of epochs 1..k; and it predicts positive
+  for prob > t where this package uses prob >= t (equal only at probabilities exactly on the grid).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +26,29 @@ from ml_collections import ConfigDict
 from mmer_jax.metrics import classification, multilabel, regression
 
 TASK_TYPES = ("single_label", "multi_label", "regression")
+THRESHOLD_PROTOCOLS = ("valid", "samsemo")
+
+
+def threshold_protocol(config: ConfigDict) -> str:
+  """The validated `config.evaluation.threshold_protocol` (see the module docstring)."""
+  protocol = config.evaluation.get("threshold_protocol", "valid")
+  if protocol not in THRESHOLD_PROTOCOLS:
+    raise ValueError(f"config.evaluation.threshold_protocol={protocol!r}; use one of "
+                     f"{', '.join(THRESHOLD_PROTOCOLS)}.")
+  if protocol != "valid" and config.task.type != "multi_label":
+    raise ValueError(f"config.evaluation.threshold_protocol={protocol!r} chooses multi-label thresholds, "
+                     f"but config.task.type={config.task.type!r}; leave it at 'valid'.")
+  return protocol
+
+
+def sigmoid(outputs: np.ndarray) -> np.ndarray:
+  return 1.0 / (1.0 + np.exp(-np.asarray(outputs)))
+
+
+def tune_on_outputs(task: ConfigDict, y_true: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+  """Per-class thresholds for logits `outputs`: sigmoid, then the best-F1 point of the task's grid."""
+  grid = multilabel.threshold_grid(task.get("threshold_step", 0.005))
+  return multilabel.tune_thresholds(y_true, sigmoid(outputs), grid)
 
 
 @dataclasses.dataclass
@@ -29,7 +66,7 @@ def evaluate_predictions(task: ConfigDict, y_true: np.ndarray, outputs: np.ndarr
                          meta: Optional[Mapping[str, np.ndarray]] = None,
                          thresholds: Optional[np.ndarray] = None) -> EvalResult:
   """`thresholds=None` on a multi-label task tunes them on this split (validation); pass the
-  validation thresholds when evaluating test."""
+  validation (or, with the "samsemo" protocol, the train) thresholds when evaluating test."""
   names = list(task.class_names)
   predictions = pd.DataFrame({k.removeprefix("meta/"): np.asarray(v).astype(str) for k, v in (meta or {}).items()})
   if task.type == "single_label":
@@ -40,10 +77,9 @@ def evaluate_predictions(task: ConfigDict, y_true: np.ndarray, outputs: np.ndarr
       predictions[f"logit_{name}"] = outputs[:, k]
     result = EvalResult(scalars, table, predictions, confusion=confusion, y_true=y_true, y_pred=y_pred)
   elif task.type == "multi_label":
-    probs = 1.0 / (1.0 + np.exp(-outputs))
+    probs = sigmoid(outputs)
     if thresholds is None:
-      thresholds = multilabel.tune_thresholds(
-          y_true, probs, multilabel.threshold_grid(task.get("threshold_step", 0.005)))
+      thresholds = tune_on_outputs(task, y_true, outputs)
     scalars, table = multilabel.multilabel_metrics(y_true, probs, thresholds, names)
     y_pred = (probs >= thresholds).astype(int)
     for k, name in enumerate(names):

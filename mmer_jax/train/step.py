@@ -43,7 +43,10 @@ def _split(batch: Mapping[str, jax.Array]):
   return inputs, batch[LABEL_KEY]
 
 
-def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, mesh: Mesh) -> Callable:
+def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, mesh: Mesh, *,
+                    return_outputs: bool = False) -> Callable:
+  """`return_outputs` adds the training-mode outputs (sharded like the batch) to the step's metrics:
+  SAMSEMO tunes its test thresholds on them (`evaluation.threshold_protocol="samsemo"`)."""
   model = with_axis_name(model)
 
   def step(state: TrainState, batch: Mapping[str, jax.Array]):
@@ -55,9 +58,9 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, me
     def loss_of(params):
       variables = {"params": params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
       outputs, updates = model.apply(variables, inputs, train=True, rngs={"dropout": rng}, mutable=mutable)
-      return loss_fn(outputs, labels).mean(), updates
+      return loss_fn(outputs, labels).mean(), (updates, outputs)
 
-    (loss, updates), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
+    (loss, (updates, outputs)), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
     grads = jax.lax.pmean(grads, AXIS)
     loss = jax.lax.pmean(loss, AXIS)
     param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -66,9 +69,12 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, me
         params=optax.apply_updates(state.params, param_updates),
         opt_state=opt_state,
         batch_stats=updates.get("batch_stats", state.batch_stats) if mutable else state.batch_stats)
-    return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+    return new_state, {**metrics, "outputs": outputs} if return_outputs else metrics
 
-  sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=(P(), P()), check_vma=False)
+  metric_specs = {"loss": P(), "grad_norm": P(), **({"outputs": P(AXIS)} if return_outputs else {})}
+  sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=(P(), metric_specs),
+                          check_vma=False)
   return jax.jit(sharded, donate_argnums=0)
 
 

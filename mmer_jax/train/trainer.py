@@ -2,8 +2,9 @@
 
 Per epoch: train (jitted, data-parallel) -> evaluate validation -> keep the best checkpoints by the
 selection metric and the latest for resuming -> early stopping. At the end, the best checkpoint is
-evaluated on validation (multi-label thresholds are tuned there) and test (thresholds applied), and a
-report with tables and plots is written under `<workdir>/report/`.
+evaluated on validation (multi-label thresholds are tuned there) and test (thresholds applied; with
+`evaluation.threshold_protocol="samsemo"` the last epoch's train thresholds, see
+`mmer_jax.metrics.evaluate`), and a report with tables and plots is written under `<workdir>/report/`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mmer_jax import checkpoint as ckpt_lib
 from mmer_jax import registry
 from mmer_jax.data import pipeline as pipeline_lib
 from mmer_jax.metrics import report as report_lib
-from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions
+from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions, threshold_protocol, tune_on_outputs
 from mmer_jax.train import losses, optim, state as state_lib, step as step_lib
 from mmer_jax.train.init_from import apply_init_from
 from mmer_jax.train.runtime import gather_strings, setup_runtime
@@ -167,6 +168,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path,
   workdir.mkdir(parents=True, exist_ok=True)
   setup_runtime(config)
   metric, metric_mode = _selection(config)
+  protocol = threshold_protocol(config)
   if mode == "train" and jax.process_index() == 0:
     # The resolved config travels with the run, so `--mode=predict` needs only the workdir.
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=1, sort_keys=True))
@@ -212,6 +214,12 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path,
     results["valid"] = evaluate_split(pipeline, "valid", eval_step, variables, mesh, config)
   if "test" in pipeline.splits:
     thresholds = results["valid"].thresholds if "valid" in results else None
+    if protocol == "samsemo":
+      if progress.train_thresholds is None:
+        raise ValueError(f"config.evaluation.threshold_protocol='samsemo' scores test with the thresholds tuned "
+                         f"on training outputs, but the run in {workdir} has none: it was trained with "
+                         f"another protocol. Retrain with 'samsemo' or evaluate with 'valid'.")
+      thresholds = np.asarray(progress.train_thresholds)
     results["test"] = evaluate_split(pipeline, "test", eval_step, variables, mesh, config, thresholds)
   if jax.process_index() == 0:
     report_dir = workdir / "report"
@@ -229,7 +237,11 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path,
 def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress, checkpointer, eval_step):
   metric, metric_mode = _selection(config)
   steps_per_epoch = pipeline.steps_per_epoch
-  train_step = step_lib.make_train_step(model, loss_fn, tx, mesh)
+  collect_outputs = threshold_protocol(config) == "samsemo"
+  train_step = step_lib.make_train_step(model, loss_fn, tx, mesh, return_outputs=collect_outputs)
+  # SAMSEMO's run.py appends every training step's outputs to a list it never clears and tunes the
+  # test thresholds on all of it at each epoch end; kept the same way (from the resumed epoch on).
+  train_outputs, train_labels = [], []
   compiled_by_shape: dict = {}  # one executable per input shape (bucket), compiled ahead of time
 
   def compiled_for(state, batch):
@@ -264,6 +276,9 @@ def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
         executable, _, step_flops = compiled_for(state, device_batch)
         new_state, step_metrics = executable(state, device_batch)
         flops_done += step_flops or 0.0
+        if collect_outputs:
+          train_outputs.append(step_lib.gather(step_metrics["outputs"]))
+          train_labels.append(step_lib.gather(device_batch[step_lib.LABEL_KEY]))
         loss = float(step_metrics["loss"])
         if not np.isfinite(loss):
           last = checkpointer.latest.latest_step()
@@ -298,6 +313,10 @@ def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
              "compiled_shapes": len(compiled_by_shape),
              "flops_share_of_peak": (flops_done / train_time / PEAK_FLOPS) if flops_done else None,
              **{f"valid/{k}": v for k, v in valid.scalars.items()}}
+      if collect_outputs and train_outputs:
+        progress.train_thresholds = tune_on_outputs(
+            config.task, np.concatenate(train_labels), np.concatenate(train_outputs)).tolist()
+        row["train/thresholds"] = progress.train_thresholds
       progress.history.append(row)
       metrics_file.write(json.dumps(row) + "\n")
       metrics_file.flush()
