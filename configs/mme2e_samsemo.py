@@ -2,7 +2,7 @@ r"""MME2E on SAMSEMO (seed 000: samsungnlp/samsemo), one config per Table 4 moda
 
   python launch.py --config=configs/mme2e_samsemo.py:mods=tav --workdir=workdirs/mme2e_samsemo_en_tav
   python launch.py --config=configs/mme2e_samsemo.py:mods=va,lang=pl --workdir=...
-  python launch.py --config=configs/mme2e_samsemo.py:mods=tav,protocol=faithful --workdir=...
+  python launch.py --config=configs/mme2e_samsemo.py:mods=tav,slices=traits,protocol=faithful --workdir=...
   python launch.py --config=configs/mme2e_samsemo.py:smoke --workdir=/tmp/smoke
 
 `mods` is any of v, a, t, va, vt, at, tav (the paper's V, A, T, VA, VT, AT, VAT rows); `lang` one
@@ -19,6 +19,9 @@ upstream's default). Epochs: 70 as in the paper (run.py's default is 50).
 `protocol=faithful` (`evaluation.threshold_protocol="samsemo"`): as SAMSEMO's run.py, validation is
 scored with thresholds tuned on itself and test with the thresholds tuned on the last epoch's
 training-step outputs (see mmer_jax/metrics/evaluate.py).
+`slices=language` (default) adds a per-language table to the report; `slices=traits` also slices
+by the speaker/scene traits the builder stores from samsemo.tsv (sex, age, race, covered_face,
+multiple_faces, movie_type; scenes without a tsv row fall under `<missing>`).
 
 Reported F1 (weighted "Ave", %, paper Table 4, E2E rows; EN DE ES PL KO ML):
   VAT 69.9 64.0 63.9 75.4 67.5 69.0 | VA 68.6 64.4 67.0 74.5 65.8 68.6 | VT 68.5 63.0 66.4 74.2 71.1 67.5
@@ -30,7 +33,9 @@ Report f1_macro too: the weighted average hides the weak surprise/sadness classe
 from configs import common
 
 EMOTIONS = ["anger", "happiness", "sadness", "surprise", "neutral"]
+TRAITS = ["sex", "age", "race", "covered_face", "multiple_faces", "movie_type"]  # builder's tsv traits
 PROTOCOLS = {"clean": "valid", "faithful": "samsemo"}  # protocol arg -> evaluation.threshold_protocol
+SLICES = ("language", "traits")
 TABLE4_E2E = {  # mods -> {lang: weighted F1 %}
     "tav": dict(en=69.9, de=64.0, es=63.9, pl=75.4, ko=67.5, all=69.0),
     "va": dict(en=68.6, de=64.4, es=67.0, pl=74.5, ko=65.8, all=68.6),
@@ -48,12 +53,15 @@ def canonical_mods(mods: str) -> str:
 
 
 def get_config(arg: str | None = None):
-  args = common.parse_arg(arg, smoke=False, mods="tav", lang="en", protocol="clean")
+  args = common.parse_arg(arg, smoke=False, mods="tav", lang="en", protocol="clean", slices="language")
   mods = canonical_mods(args.mods)
   if mods not in TABLE4_E2E:
     raise ValueError(f"mods={args.mods!r}; use one of {', '.join(TABLE4_E2E)}.")
   if args.protocol not in PROTOCOLS:
     raise ValueError(f"protocol={args.protocol!r}; use one of {', '.join(PROTOCOLS)}.")
+  if args.slices not in SLICES:
+    raise ValueError(f"slices={args.slices!r}; use one of {', '.join(SLICES)}.")
+  sliced = ["language", *(TRAITS if args.slices == "traits" else [])]
   c = common.base_config()
   c.seed = 0
   c.num_epochs = 70
@@ -70,7 +78,7 @@ def get_config(arg: str | None = None):
   c.input.preprocess.text_input = "cls"
   c.input.preprocess.max_faces = 16
   c.input.preprocess.max_pieces = 32
-  c.input.preprocess.meta_keys = ["id", "language"]
+  c.input.preprocess.meta_keys = ["id", *sliced]
   c.input.batch_size = 16
   c.input.eval_batch_size = 16
   c.task.type = "multi_label"
@@ -84,7 +92,7 @@ def get_config(arg: str | None = None):
   c.evaluation.selection_metric = "f1_samsemo_avg"
   c.evaluation.mode = "max"
   c.evaluation.early_stopping_patience = 3
-  c.evaluation.slice_by = ["meta/language"]
+  c.evaluation.slice_by = [f"meta/{key}" for key in sliced]
   c.evaluation.threshold_protocol = PROTOCOLS[args.protocol]
   c.reported = dict(metric="f1_samsemo_avg", percent=TABLE4_E2E[mods].get(args.lang))
   if args.smoke:
