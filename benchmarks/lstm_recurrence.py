@@ -1,0 +1,64 @@
+r"""The fused BiLSTM's cost per step on this CPU: forward and gradient of seed 002's 2-layer BiLSTM(128).
+
+  python benchmarks/lstm_recurrence.py                     # batch 32, T = 128 / 500 / 1000, 65 inputs
+  python benchmarks/lstm_recurrence.py --steps=256 --features=768
+
+Prints milliseconds per call and microseconds per sequential step (layers x T), the figure that
+bounds every recurrent model here: XLA:CPU runs each scan step as ~20 small kernels, so the cost is
+per-kernel overhead far more than FLOPs (a (2, 32, 128) @ (2, 128, 512) step matmul takes ~50 us
+for 4.2 MFLOP). Measured 2026-11-25, gradient at T=1000: 1,605 ms with the stacked (T, D, B, X)
+residual layout, 1,122 ms with per-direction buffers (lstm_recurrence.py's docstring says why).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from absl import app, flags  # noqa: E402
+
+_STEPS = flags.DEFINE_list("steps", ["128", "500", "1000"], "Sequence lengths to time.")
+_FEATURES = flags.DEFINE_integer("features", 65, "Input features per step (ComParE LLDs: 65).")
+_BATCH = flags.DEFINE_integer("batch_size", 32, "Batch size (seed 002: 32).")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls; the best is printed.")
+
+
+def _best_seconds(fn, *args) -> float:
+  import jax
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(_REPEATS.value):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return min(times)
+
+
+def main(argv):
+  del argv
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from mmer_jax.models.layers.rnn import StackedBiLSTM
+  rng = np.random.default_rng(0)
+  model = StackedBiLSTM(128, num_layers=2)
+  for steps in map(int, _STEPS.value):
+    x = jnp.asarray(rng.normal(size=(_BATCH.value, steps, _FEATURES.value)), jnp.float32)
+    mask = jnp.arange(steps)[None] < jnp.asarray(rng.integers(steps // 4, steps + 1, _BATCH.value))[:, None]
+    params = model.init(jax.random.PRNGKey(0), x, mask)
+    loss = lambda p, x, mask: model.apply(p, x, mask)[0].sum()
+    forward = _best_seconds(jax.jit(loss), params, x, mask)
+    gradient = _best_seconds(jax.jit(jax.grad(loss)), params, x, mask)
+    print(f"T={steps:5d} x {_FEATURES.value} features, batch {_BATCH.value}: forward {forward * 1e3:7.1f} ms "
+          f"({forward / (2 * steps) * 1e6:5.1f} us/layer-step), gradient {gradient * 1e3:7.1f} ms "
+          f"({gradient / (2 * steps) * 1e6:5.1f} us/layer-step)", flush=True)
+
+
+if __name__ == "__main__":
+  from mmer_jax.process_env import reexec_with_malloc_tunables
+  reexec_with_malloc_tunables()
+  app.run(main)
