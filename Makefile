@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 WORKDIR ?= workdirs/demo
 PYTEST_ARGS ?=
 SHELL := /bin/bash
+# Huge pages for XLA:CPU's large per-step buffers (see mmer_jax/process_env.py); launch.py sets it itself.
+export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 .SHELLFLAGS := -o pipefail -ec
 # This machine's pip config names missing find-links folders; drop that noise, keep real errors.
 QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }

@@ -9,12 +9,16 @@ Rerunning the same command resumes from the latest checkpoint in --workdir.
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
+if __name__ == "__main__":  # before jax loads: glibc reads its tunables at process start only
+  from mmer_jax.process_env import reexec_with_malloc_tunables
+  reexec_with_malloc_tunables()
 
-from absl import app, flags
-from absl import logging as absl_logging
-from ml_collections import config_flags
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+from absl import logging as absl_logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:args]).",
                                           lock_config=True)

@@ -130,4 +130,6 @@ def end_to_end(n: int, modalities) -> None:
 
 
 if __name__ == "__main__":
+  from mmer_jax.process_env import reexec_with_malloc_tunables
+  reexec_with_malloc_tunables()
   main()

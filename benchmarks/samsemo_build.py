@@ -174,4 +174,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+  from mmer_jax.process_env import reexec_with_malloc_tunables
+  reexec_with_malloc_tunables()
   main()

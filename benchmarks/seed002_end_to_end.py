@@ -3,6 +3,7 @@ r"""Seed 002 (Multi-Focus BLSTM) end to end: input pipeline + length-bucketed tr
   python benchmarks/seed002_end_to_end.py                         # MMMLA, the config's buckets
   python benchmarks/seed002_end_to_end.py --model=mmb --examples=960
   python benchmarks/seed002_end_to_end.py --no_buckets            # every batch at the maximum lengths
+  python benchmarks/seed002_end_to_end.py --audio_buckets=256,512,768,1000
 
 The fixed-shape figures of benchmarks/zoo1_throughput.py pad every utterance to 1,000 frames; the
 seed instead pads each batch to its own longest utterance and packs the sequences, so its 43
@@ -29,6 +30,7 @@ _MODEL = flags.DEFINE_enum("model", "mmmla", ["mmmla", "mmb"], "Which seed 002 f
 _EXAMPLES = flags.DEFINE_integer("examples", 960, "Training utterances (30 batches of 32).")
 _NO_BUCKETS = flags.DEFINE_bool("no_buckets", False, "Disable length grouping and buckets.")
 _SEED = flags.DEFINE_integer("seed", 0, "Length/feature draw seed.")
+_AUDIO_BUCKETS = flags.DEFINE_list("audio_buckets", None, "Audio frame buckets instead of the config's.")
 
 TARGET = 65  # samples/s: 1.5 x the seed's 43
 
@@ -73,6 +75,8 @@ def main(argv):
   config.num_epochs = 1
   config.input.cache = True
   config.evaluation.slice_by = []
+  if _AUDIO_BUCKETS.value:
+    config.input.buckets.audio = [int(b) for b in _AUDIO_BUCKETS.value]
   if _NO_BUCKETS.value:
     config.input.buckets = {}
     config.input.group_by_length = {}
@@ -88,4 +92,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  from mmer_jax.process_env import reexec_with_malloc_tunables
+  reexec_with_malloc_tunables()
   app.run(main)

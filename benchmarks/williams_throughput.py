@@ -89,4 +89,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  from mmer_jax.process_env import reexec_with_malloc_tunables
+  reexec_with_malloc_tunables()
   app.run(main)
