@@ -88,8 +88,10 @@ def _recurrence_bwd(residuals, d_hs):
   zeros = jnp.zeros((len(hs),) + hs[0].shape[1:], hs[0].dtype)  # (D, B, H)
   _, d_gates = jax.lax.scan(step, (zeros, zeros), (tuple(d_hs), tuple(valid), c_prev, tuple(cs),
                                                    tuple(activations)), reverse=True)
-  # dU_d = sum_t h_{t-1}^T dz_t, one (T*B, H)^T (T*B, 4H) matmul per direction.
-  dU = jnp.stack([jnp.einsum("tbh,tbg->hg", h[:-1], dz[1:]) for h, dz in zip(hs, d_gates)])
+  # dU_d = sum_t h_{t-1}^T dz_t, one 2-D (T*B, H)^T (T*B, 4H) matmul per direction (the 3-D einsum
+  # over t and b ran at half the speed on XLA:CPU).
+  flat = lambda x: x.reshape(-1, x.shape[-1])
+  dU = jnp.stack([flat(h[:-1]).T @ flat(dz[1:]) for h, dz in zip(hs, d_gates)])
   return tuple(d_gates), dU, tuple(None for _ in valid)
 
 

@@ -115,7 +115,7 @@ class BiLSTM(nn.Module):
     valid_forward = mask.T
     valid_backward = jnp.flip(valid_forward, 0)
     hs_forward, hs_backward = recurrence(
-        (x_tm @ forward[0] + forward[2], jnp.flip(x_tm, 0) @ backward[0] + backward[2]),
+        (_project(x_tm, *forward[::2]), _project(jnp.flip(x_tm, 0), *backward[::2])),
         jnp.stack([forward[1], backward[1]]), (valid_forward, valid_backward))   # 2 x (T, B, H)
     out_forward = jnp.where(valid_forward[..., None], hs_forward, 0.0)
     out_backward = jnp.flip(jnp.where(valid_backward[..., None], hs_backward, 0.0), 0)
@@ -123,6 +123,13 @@ class BiLSTM(nn.Module):
     outputs = outputs if self.time_major else outputs.transpose(1, 0, 2)
     # Final state: forward at its last valid step, backward after reading back to step 0.
     return outputs, jnp.concatenate([hs_forward[-1], hs_backward[-1]], -1)
+
+
+def _project(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+  """x (T, B, F) @ kernel + bias as one 2-D GEMM: XLA:CPU ran the weight gradient of the 3-D form
+  (a contraction over both T and B) at half the speed (73 vs 37 ms at T*B=32,000, F=256, 4H=512)."""
+  flat = x.reshape(-1, x.shape[-1]) @ kernel + bias
+  return flat.reshape(x.shape[:-1] + flat.shape[-1:])
 
 
 class StackedBiLSTM(nn.Module):
