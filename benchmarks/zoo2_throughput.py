@@ -1,6 +1,7 @@
 r"""Model zoo II throughput on this machine: MME2E (SAMSEMO), MESM, seed 004 fusion.
 
   python benchmarks/zoo2_throughput.py                        # MME2E VAT, SAMSEMO shapes, batch 16
+  python benchmarks/zoo2_throughput.py --nopack_items         # every face / piece slot through the CNNs
   python benchmarks/zoo2_throughput.py --model=mesm --batch_size=2
   python benchmarks/zoo2_throughput.py --model=ssl_fusion --batch_size=5 --audio_len=246000
 
@@ -35,6 +36,8 @@ _FACES = flags.DEFINE_list("faces", ["6", "16"], "Min, max valid faces per utter
 _PIECES = flags.DEFINE_list("pieces", ["5", "25"], "Min, max valid mel pieces per utterance.")
 _AUDIO_LEN = flags.DEFINE_integer("audio_len", 246_000, "Seed 004 waveform length (samples).")
 _SKIP_UNPACKED = flags.DEFINE_bool("skip_unpacked", False, "Skip the exact-FLOP unpacked MME2E run.")
+_PACK_ITEMS = flags.DEFINE_bool("pack_items", True, "MME2E: pack real faces / pieces on the host as the "
+                                "configs' input.pack_items does (mmer_jax/data/item_packing.py).")
 _SAVINGS_ONLY = flags.DEFINE_bool("mesm_savings_only", False,
                                   "MESM: only measure the share of conv compute sparse kernels would skip.")
 
@@ -58,9 +61,14 @@ def _setup(name: str, rng, batch: int, tmp: Path):
   from mmer_jax.models.mme2e import MME2E
   from mmer_jax.models.ssl_fusion import SslFusion
   if name == "mme2e":
+    import jax
+    from configs import mme2e_samsemo
+    from mmer_jax.data import item_packing
     buckets = tuple(float(b) for b in _BUCKETS.value)
-    return MME2E(num_classes=5, modalities="tav", compute_buckets=buckets), \
-        _mme2e_batch(rng, batch, rng.normal(size=(batch, 768)).astype(np.float32)), "sigmoid_bce"
+    data = _mme2e_batch(rng, batch, rng.normal(size=(batch, 768)).astype(np.float32))
+    if _PACK_ITEMS.value:
+      data = item_packing.pack_batch(data, mme2e_samsemo.pack_items("tav"), jax.local_device_count())
+    return MME2E(num_classes=5, modalities="tav", compute_buckets=buckets), data, "sigmoid_bce"
   if name == "mesm":
     data = _mme2e_batch(rng, batch, rng.normal(size=(batch, 768)).astype(np.float32))
     data["label"] = (rng.uniform(size=(batch, 6)) < 0.3).astype(np.float32)
@@ -145,7 +153,8 @@ def main(argv):
       return mesm_savings(batch)
     if _MODEL.value == "mme2e":
       print(f"valid faces/utterance {batch['vision_mask'].sum(1).mean():.1f} of 16, "
-            f"mel pieces {batch['audio_mask'].sum(1).mean():.1f} of 32")
+            f"mel pieces {batch['audio_mask'].sum(1).mean():.1f} of 32; CNN inputs per step: "
+            f"{batch['vision'].shape[0]} faces, {batch['audio'].shape[0]} pieces")
     r = _time_model(model, batch, loss)
     print(f"[{_MODEL.value}] batch {n}: compile {r['compile_s']:.0f} s; train {r['train_dt']:.2f} s/step = "
           f"{n / r['train_dt']:.3f} samples/s; eval {r['eval_dt']:.2f} s/step = {n / r['eval_dt']:.3f} samples/s "

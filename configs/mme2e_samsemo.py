@@ -52,6 +52,16 @@ def canonical_mods(mods: str) -> str:
   return {"tva": "tav", "tv": "vt", "ta": "at", "va": "va"}.get(key, key)
 
 
+# Real faces / mel pieces packed per device before the step, so the CNNs skip padded slots (about a
+# third of SAMSEMO's faces and half its pieces). Same results as encoding every slot (tested).
+PACK_FRACTIONS = (0.5, 0.625, 0.75, 0.875, 1.0)
+
+
+def pack_items(mods: str) -> dict:
+  """`input.pack_items` for MME2E: every item modality in `mods` (see mmer_jax/data/item_packing.py)."""
+  return {key: list(PACK_FRACTIONS) for m, key in (("v", "vision"), ("a", "audio")) if m in mods}
+
+
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, mods="tav", lang="en", protocol="clean", slices="language")
   mods = canonical_mods(args.mods)
@@ -81,6 +91,7 @@ def get_config(arg: str | None = None):
   c.input.preprocess.meta_keys = ["id", *sliced]
   c.input.batch_size = 16
   c.input.eval_batch_size = 16
+  c.input.pack_items = pack_items(mods)
   c.task.type = "multi_label"
   c.task.class_names = EMOTIONS
   c.task.threshold_step = 0.005

@@ -18,7 +18,7 @@ Reported: IEMOCAP 6-class average per-emotion accuracy 84.5 (paper, via issue #1
 F1 57.69 listed for the paper on a leaderboard (variant not stated). No verified MOSEI figures.
 """
 
-from configs import common
+from configs import common, mme2e_samsemo
 
 DATASETS = {
     "iemocap": dict(tfds_name="iemocap/mme2e", label_source="iemocap",
@@ -71,6 +71,7 @@ def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, dataset="iemocap", mods="tav", albert="")
   c = upstream_config(args, "mme2e")
   c.model.variant = "upstream"
+  c.input.pack_items = mme2e_samsemo.pack_items(args.mods)
   if args.smoke:
     c.num_epochs = 1
     c.model.cnn_channels = (8, 8, 8, 16, 16, 16)

@@ -7,6 +7,8 @@ Design choices and why:
 - Every host runs the same number of steps: steps per epoch = kept // global batch.
 - Variable-length inputs are padded to fixed lengths by the preprocessor, or, with `input.buckets`
   ({group: [lengths]}), to the smallest bucket that fits the batch: the step compiles once per bucket.
+- `input.pack_items` ({key: bucket fractions}) packs per-utterance items (MME2E's faces and mel
+  pieces) so only real ones reach the model's CNN; see item_packing.py.
 - Evaluation pads the last batch with copies of a real example flagged `_valid = False`, so shapes stay
   static (one compile) and every example is scored exactly once.
 - Statistics (normalisers, TF-IDF, scalers) are fitted on the train split only, before anything else.
@@ -29,7 +31,7 @@ from ml_collections import ConfigDict
 from tqdm import tqdm
 
 from mmer_jax import registry
-from mmer_jax.data import sources as sources_lib
+from mmer_jax.data import item_packing, sources as sources_lib
 from mmer_jax.data.preprocess.base import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -266,7 +268,11 @@ class InputPipeline:
     return grain.MapDataset.source(self._cache[split])
 
   def _collate(self, examples):
-    return collate(examples, dict(self.cfg.get("buckets", None) or {}))
+    batch = collate(examples, dict(self.cfg.get("buckets", None) or {}))
+    pack = self.cfg.get("pack_items", None)
+    if pack:  # encode only real faces / mel pieces (item_packing.py)
+      batch = item_packing.pack_batch(batch, dict(pack), jax.local_device_count(), self.host.count)
+    return batch
 
   def _read_options(self) -> grain.ReadOptions:
     return grain.ReadOptions(num_threads=int(self.cfg.get("num_threads", 2)),

@@ -154,6 +154,9 @@ class MESM(nn.Module):
     logits = [TorchDense(self.num_classes, name="t_out")(text_cls)]
     for m in order[1:]:
       key = {"v": "vision", "a": "audio"}[m]
+      if key + "_index" in inputs:  # item_packing's keys: the stages need the (B, S) item layout
+        raise ValueError(f"MESM reads {key!r} per utterance slot and cannot take packed items; "
+                         f"remove {key!r} from config.input.pack_items.")
       items = inputs[key][..., None] if m == "a" and inputs[key].ndim == 4 else inputs[key]
       batch, slots = items.shape[:2]
       mask = inputs.get(f"{key}_mask", jnp.ones((batch, slots), bool)).astype(bool)

@@ -20,6 +20,9 @@ transformer. By default every slot still goes through the CNN (fixed shapes). `c
 fitting buffer chosen at run time with `lax.switch`; results are identical (tested), and forward /
 evaluation gets cheaper, but on XLA:CPU the differentiated conditional runs pathologically slowly
 (a batch-4 audio train step: >4 min instead of 9.7 s unpacked), so training keeps it off.
+Packing on the host instead (`input.pack_items`, mmer_jax/data/item_packing.py) gives the model
+`<key>` (P, H, W, C) real items plus `<key>_index` (B, S) and `<key>_item_valid` (P,): no switch,
+same results, and the CNN work shrinks with the share of real items in training too.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from mmer_jax import registry
+from mmer_jax.data import item_packing
 from mmer_jax.models import pretrained
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init, torch_kernel_init
 
@@ -161,7 +165,11 @@ class PackedItemEncoder(nn.Module):
     self.encoder = encoder_class(self.channels, self.dim, self.hidden, self.dropout, self.stem_dropout,
                                  self.axis_name)
 
-  def __call__(self, items: jax.Array, mask: jax.Array, *, train: bool) -> jax.Array:
+  def __call__(self, items: jax.Array, mask: jax.Array, *, train: bool,
+               index: Optional[jax.Array] = None, item_valid: Optional[jax.Array] = None) -> jax.Array:
+    if index is not None:  # packed on the host (input.pack_items): items (P, H, W, C), index (B, S)
+      out = jnp.where(item_valid[:, None], self.encoder(items, item_valid, train), 0.0)
+      return jnp.where(mask[..., None], out[index], 0.0)
     batch, slots = mask.shape
     total = batch * slots
     flat = items.reshape((total,) + items.shape[2:])
@@ -230,14 +238,15 @@ class MME2E(nn.Module):
         out = TorchDense(self.num_classes, name="t_out")(self._text_cls(inputs, train))
       else:
         key = {"v": "vision", "a": "audio"}[m]
-        items = inputs[key]
-        if m == "a" and items.ndim == 4:
+        items, index = inputs[key], inputs.get(key + item_packing.INDEX_SUFFIX)
+        if m == "a" and items.ndim == (3 if index is not None else 4):
           items = items[..., None]  # mel pieces get their single channel
         mask = inputs.get(f"{key}_mask", jnp.ones(items.shape[:2], bool))
         feats = PackedItemEncoder(self.cnn_channels, self.trans_dim, self.flatten_hidden, cnn_dropout,
                                   stem_dropout=(m == "a" and cnn_dropout > 0), axis_name=self.axis_name,
                                   buckets=self.compute_buckets, remat=self.remat_items,
-                                  name=f"{m}_items")(items, mask, train=train)
+                                  name=f"{m}_items")(items, mask, train=train, index=index,
+                                                     item_valid=inputs.get(key + item_packing.ITEM_VALID_SUFFIX))
         cls = ClsTransformerEncoder(self.trans_dim, self.trans_layers, self.trans_heads, self.trans_ff,
                                     self.dropout, name=f"{m}_transformer")(feats, mask, train=train)
         out = TorchDense(self.num_classes, name=f"{m}_out")(cls)
