@@ -3,6 +3,11 @@ r"""Seed 004 (Patamia et al.; Ruddy202/multimodal-SEmoR): BERT + wav2vec2 + MoCa
   python launch.py --config=configs/ssl_fusion_iemocap.py:mods=tsm,bert=/models/bert-base-uncased,wav2vec2=/models/wav2vec2-base --workdir=workdirs/ssl_tsm
   python launch.py --config=configs/ssl_fusion_iemocap.py:mods=tsm,faithful,... # the seed's protocol
   python launch.py --config=configs/ssl_fusion_iemocap.py:smoke,bert=...,wav2vec2=... --workdir=/tmp/smoke
+  python launch.py --config=configs/ssl_fusion_iemocap.py:mods=tsm,speech_pool=masked_mean,... # cheaper
+
+`speech_pool=masked_mean` (ours, not the seed's) averages wav2vec2's valid frames instead of
+flattening all 768 frames of a 246,000-sample pad, so batches are grouped by length and padded to
+3 s buckets (48,000 samples); see the README's model table for the measured cost of both.
 
 `mods`: tsm (Concatenation_2), ts / tm / sm (Pairwise_Concat), t (TextBERT), s (Speech_Wav2vec),
 m (MoCap, `mocap_head=cnn|cnn_lstm|gru`). Checkpoint folders hold config.json + flax_model.msgpack
@@ -28,6 +33,7 @@ Reported (notebook outputs, accuracy on Session 5 = validation, max over epochs 
 from configs import common
 
 CLASSES = ["neu", "ang", "exc", "sad"]
+AUDIO_BUCKET = 48000  # samples (3 s at 16 kHz) per waveform bucket with speech_pool=masked_mean
 REPORTED_MAX_ACC = {"tsm": 0.7704, "ts": 0.7493, "tm": 0.7186, "sm": None, "t": 0.6931, "s": 0.6399, "m": 0.50}
 
 
@@ -67,6 +73,11 @@ def get_config(arg: str | None = None):
     c.input.splits = dict(train="session1+session2+session3", valid="session4", test="session5")
   c.input.batch_size = 5
   c.input.eval_batch_size = 5
+  if args.speech_pool == "masked_mean" and args.audio_len > AUDIO_BUCKET:
+    # No flatten layer fixes the frame count, so each batch of similar-length utterances is padded
+    # to the next multiple of 3 s instead of 246,000 samples (IEMOCAP turns average ~4.5 s).
+    c.input.buckets = {"audio": [*range(AUDIO_BUCKET, args.audio_len, AUDIO_BUCKET), args.audio_len]}
+    c.input.group_by_length = dict(key="audio", window_batches=50)
   c.task.type = "single_label"
   c.task.class_names = CLASSES
   c.loss.name = "softmax_ce"
@@ -81,6 +92,8 @@ def get_config(arg: str | None = None):
     c.num_epochs = 1
     c.input.preprocess.audio_len = min(args.audio_len, 16000)
     c.model.speech_pool = "masked_mean"
+    c.input.buckets = {"audio": [c.input.preprocess.audio_len // 2, c.input.preprocess.audio_len]}  # shrunk
+    c.input.group_by_length = dict(key="audio", window_batches=50)
     c.model.mocap_unimodal_channels = (8, 8, 8, 8, 8)
     c.model.mocap_gru_units = (16, 16, 16)
   return c
