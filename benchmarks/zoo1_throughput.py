@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from absl import app, flags  # noqa: E402
 
-_CASES = flags.DEFINE_list("cases", ["resnet1d", "mmmla", "mmmla_t500", "lf_rnn"], "Which cases to run.")
+_CASES = flags.DEFINE_list("cases", ["resnet1d", "mmmla", "mmmla_t500", "lf_rnn", "lf_transformer"],
+                           "Which cases to run.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps per case (the best and the median are printed).")
 
 PEAK = 98e9
@@ -36,6 +37,8 @@ def _cases():
   pre = mmmla.input.preprocess
   lf = lf_mme2e.get_config("model=rnn,data=mosei")
   lengths = lf.input.preprocess.max_lengths
+  lf_shapes = {"text": (lengths.text, 300), "audio": (lengths.audio, 74), "vision": (lengths.vision, 35)}
+  lf_shape_text = f"text {lengths.text}x300 audio {lengths.audio}x74 vision {lengths.vision}x35"
   return {
       # name: (config, {input: (steps, features) or (features,)}, description)
       "resnet1d": (resnet1d_iemocap.get_config(), {"features": (2740,)}, "seed 003 ResNet1D, input 2740"),
@@ -43,8 +46,9 @@ def _cases():
                 f"seed 002 MMMLA, audio {pre.max_audio_frames} x 65, text {pre.max_text_tokens} x 768 (config)"),
       "mmmla_t500": (multifocus_mmmla.get_config(), {"audio": (500, 65), "text": (64, 768)},
                      "seed 002 MMMLA, audio 500 x 65, text 64 x 768"),
-      "lf_rnn": (lf, {"text": (lengths.text, 300), "audio": (lengths.audio, 74), "vision": (lengths.vision, 35)},
-                 f"MME2E LF-RNN on MOSEI, text {lengths.text}x300 audio {lengths.audio}x74 vision {lengths.vision}x35"),
+      "lf_rnn": (lf, lf_shapes, f"MME2E LF-RNN on MOSEI, {lf_shape_text}"),
+      "lf_transformer": (lf_mme2e.get_config("model=transformer,data=mosei"), lf_shapes,
+                         f"MME2E LF-TRANSFORMER on MOSEI, {lf_shape_text} (no original figure)"),
   }
 
 
