@@ -14,7 +14,7 @@ from mmer_jax.models import param_count
 from mmer_jax.models.mme2e import MME2E
 from mmer_jax.train import trainer
 
-jax.config.update("jax_disable_most_optimizations", True)  # as tests/conftest.py: compile fast
+jax.config.update("jax_disable_most_optimizations", True)  # as the root conftest.py: compile fast
 COUNTS = json.loads((pathlib.Path(__file__).parent / "data" / "torch_param_counts.json").read_text())
 TINY = dict(cnn_channels=(4, 4, 4, 8, 8, 8), flatten_hidden=8, trans_dim=8, trans_layers=1, trans_heads=2,
             trans_ff=16)

