@@ -119,7 +119,8 @@ def test_learns_samsemo_shaped_fixture_through_the_trainer(tmp_path):
   config.input.preprocess.max_pieces = 4
   config.model.update(TINY)
   config.model.compute_buckets = (1.0,)  # in-model packing is tested above; one bucket compiles faster
-  assert set(config.input.pack_items) == {"vision", "audio"}  # trains on host-packed faces and pieces
+  assert set(config.input.pack_items) == {"vision", "audio"}  # trains on host-packed faces and pieces,
+  config.input.pack_items = {"vision": [1.0], "audio": [1.0]}  # in one bucket: each shape compiles
   config.optimizer.learning_rate = 3e-3
   config.evaluation.early_stopping_patience = None
   small = dict(face=16, mel_shape=(32, 16))
