@@ -24,6 +24,7 @@ from ml_collections import ConfigDict
 from mmer_jax import checkpoint, registry
 from mmer_jax.data.pipeline import collate, split_model_inputs
 from mmer_jax.features.media import MediaExample, MediaItem, MediaOptions
+from mmer_jax.metrics.evaluate import sigmoid
 
 
 def read_manifest(path: str | Path) -> list[MediaItem]:
@@ -101,7 +102,7 @@ class Predictor:
         table[f"prob_{name}"] = np.asarray(probs[:, k])
       table["prediction"] = [names[i] for i in outputs.argmax(axis=-1)]
     elif kind == "multi_label":
-      probs = 1 / (1 + np.exp(-outputs))
+      probs = sigmoid(outputs)
       for k, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, k]
       table["prediction"] = ["+".join(n for n, on in zip(names, row) if on) or "none"

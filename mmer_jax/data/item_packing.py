@@ -30,12 +30,15 @@ INDEX_SUFFIX = "_index"
 ITEM_VALID_SUFFIX = "_item_valid"
 
 
+def bucket_sizes(total: int, fractions: Sequence[float]) -> list[int]:
+  """`ceil(f * total)` for each fraction, plus `total` itself, ascending (the full size always fits)."""
+  return sorted({min(total, max(1, math.ceil(f * total))) for f in fractions} | {total})
+
+
 def packed_size(valid_counts: Sequence[int], slots_per_shard: int, fractions: Sequence[float]) -> int:
-  """The smallest bucket holding every shard's valid items (the full size always fits)."""
+  """The smallest bucket holding every shard's valid items."""
   need = max(valid_counts, default=0)
-  sizes = sorted({min(slots_per_shard, max(1, math.ceil(f * slots_per_shard))) for f in fractions}
-                 | {slots_per_shard})
-  return next(size for size in sizes if size >= need)
+  return next(size for size in bucket_sizes(slots_per_shard, fractions) if size >= need)
 
 
 def pack_items(batch: MutableMapping[str, np.ndarray], key: str, shards: int,

@@ -27,7 +27,6 @@ same results, and the CNN work shrinks with the share of real items in training 
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Optional, Sequence
 
 import flax.linen as nn
@@ -135,10 +134,6 @@ class ItemEncoder(nn.Module):
     return TorchDense(self.dim, name="flatten2")(x)
 
 
-def bucket_sizes(total: int, fractions: Sequence[float]) -> list[int]:
-  return sorted({min(total, max(1, math.ceil(f * total))) for f in fractions} | {total})
-
-
 class PackedItemEncoder(nn.Module):
   """Runs an `ItemEncoder` on the valid items only, packed into the smallest fitting bucket.
 
@@ -174,7 +169,7 @@ class PackedItemEncoder(nn.Module):
     total = batch * slots
     flat = items.reshape((total,) + items.shape[2:])
     valid = mask.reshape(total).astype(bool)
-    sizes = bucket_sizes(total, self.buckets)
+    sizes = item_packing.bucket_sizes(total, self.buckets)
 
     def run(size: int):
       def branch(module: "PackedItemEncoder", flat, valid):
