@@ -13,14 +13,32 @@ layout made each direction's weight gradient read a strided slice, and XLA:CPU c
 transposed those 65-131 MB slices before every dot (~450 ms of a 1.6 s gradient at T=1000, B=32).
 tests/test_rnn.py checks outputs against plain scans exactly and gradients to ~1e-6;
 benchmarks/lstm_recurrence.py times the layer (its docstring keeps the stacked layout's figures).
+
+On CPU, float32, both scans are replaced by an FFI kernel (mmer_jax/kernels/lstm_cpu.cc) that runs
+each direction's time loop on its own thread: XLA:CPU spends ~120 us per scan step on ~20 small
+thunks, one core at a time. `jax.lax.platform_dependent` keeps the scans for GPU/TPU lowerings;
+`MMER_JAX_CPU_KERNELS=0` (read when tracing) keeps them on CPU too, and they are used wherever the
+kernel cannot be compiled. tests/test_lstm_kernel.py holds the two paths equal.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+
+
+def use_cpu_kernel(dtype) -> bool:
+  """Whether CPU lowerings take the FFI kernel (mmer_jax/kernels/lstm_cpu.cc) instead of the scan.
+
+  Float32 only; `MMER_JAX_CPU_KERNELS=0` turns it off (e.g. to compare against the XLA path), and
+  it is off when the kernel cannot be compiled here (kernels.build logs why)."""
+  if jnp.dtype(dtype) != jnp.float32 or os.environ.get("MMER_JAX_CPU_KERNELS", "1") == "0":
+    return False
+  from mmer_jax.kernels import build
+  return build.load()
 
 
 def _cell(gx, h, c, U):
@@ -31,7 +49,7 @@ def _cell(gx, h, c, U):
   return o * jnp.tanh(c_new), c_new, jnp.concatenate([i, f, g, o], -1)
 
 
-def _scan_forward(gates_x, U, valid):
+def _xla_forward(gates_x, U, valid):
   batch, gates = gates_x[0].shape[1:]
   zeros = jnp.zeros((len(gates_x), batch, gates // 4), gates_x[0].dtype)
 
@@ -45,6 +63,21 @@ def _scan_forward(gates_x, U, valid):
 
   _, (hs, cs, activations) = jax.lax.scan(step, (zeros, zeros), (tuple(gates_x), tuple(valid)))
   return hs, cs, activations
+
+
+def _kernel_forward(gates_x, U, valid):
+  d = len(gates_x)
+  steps, batch, gates = gates_x[0].shape
+  state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
+  activation = jax.ShapeDtypeStruct((steps, batch, gates), jnp.float32)
+  out = jax.ffi.ffi_call("mmer_lstm_forward", [state] * (2 * d) + [activation] * d)(U, *gates_x, *valid)
+  return tuple(out[:d]), tuple(out[d:2 * d]), tuple(out[2 * d:])
+
+
+def _scan_forward(gates_x, U, valid):
+  if use_cpu_kernel(U.dtype):
+    return jax.lax.platform_dependent(gates_x, U, valid, cpu=_kernel_forward, default=_xla_forward)
+  return _xla_forward(gates_x, U, valid)
 
 
 @jax.custom_vjp
@@ -65,8 +98,7 @@ def _previous(x):
   return jnp.concatenate([jnp.zeros_like(x[:1]), x[:-1]], 0)
 
 
-def _recurrence_bwd(residuals, d_hs):
-  U, valid, hs, cs, activations = residuals
+def _xla_backward(U, d_hs, valid, cs, activations):
   c_prev = tuple(_previous(c) for c in cs)
   U_t = jnp.swapaxes(U, 1, 2)
 
@@ -85,9 +117,25 @@ def _recurrence_bwd(residuals, d_hs):
     dc_prev = jnp.where(v, dc_total * f, dc)
     return (dh_prev, dc_prev), tuple(dz)
 
-  zeros = jnp.zeros((len(hs),) + hs[0].shape[1:], hs[0].dtype)  # (D, B, H)
+  zeros = jnp.zeros((len(cs),) + cs[0].shape[1:], cs[0].dtype)  # (D, B, H)
   _, d_gates = jax.lax.scan(step, (zeros, zeros), (tuple(d_hs), tuple(valid), c_prev, tuple(cs),
                                                    tuple(activations)), reverse=True)
+  return tuple(d_gates)
+
+
+def _kernel_backward(U, d_hs, valid, cs, activations):
+  gates = jax.ShapeDtypeStruct(activations[0].shape, jnp.float32)
+  return tuple(jax.ffi.ffi_call("mmer_lstm_backward", [gates] * len(cs))(U, *d_hs, *valid, *cs,
+                                                                        *activations))
+
+
+def _recurrence_bwd(residuals, d_hs):
+  U, valid, hs, cs, activations = residuals
+  args = (U, tuple(d_hs), valid, cs, activations)
+  if use_cpu_kernel(U.dtype):
+    d_gates = jax.lax.platform_dependent(*args, cpu=_kernel_backward, default=_xla_backward)
+  else:
+    d_gates = _xla_backward(*args)
   # dU_d = sum_t h_{t-1}^T dz_t, one 2-D (T*B, H)^T (T*B, 4H) matmul per direction (the 3-D einsum
   # over t and b ran at half the speed on XLA:CPU).
   flat = lambda x: x.reshape(-1, x.shape[-1])

@@ -1,0 +1,106 @@
+"""The CPU FFI kernel (mmer_jax/kernels/lstm_cpu.cc) computes what the XLA scans compute.
+
+Shapes are deliberately awkward: a batch that is not a multiple of the kernel's 4-row blocks, a
+hidden size that is not a multiple of its 16-lane vectors, an empty sequence, and the time-flipped
+masks the backward direction uses (padding first).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mmer_jax.kernels import build
+from mmer_jax.models.layers import lstm_recurrence
+from mmer_jax.models.layers.rnn import StackedBiLSTM
+
+pytestmark = pytest.mark.skipif(not build.load(), reason="no C++ compiler for the CPU kernels here")
+
+
+def _inputs(steps=9, batch=5, hidden=20, seed=0):
+  rng = np.random.default_rng(seed)
+  gates_x = tuple(jnp.asarray(rng.normal(size=(steps, batch, 4 * hidden)), jnp.float32) for _ in range(2))
+  U = jnp.asarray(rng.normal(size=(2, hidden, 4 * hidden)) * 0.3, jnp.float32)
+  lengths = np.array([steps, 4, 1, 0, steps - 2])[:batch]
+  valid = jnp.asarray(np.arange(steps)[:, None] < lengths[None])
+  return gates_x, U, (valid, jnp.flip(valid, 0)), rng
+
+
+def test_kernel_forward_equals_the_scan_on_awkward_shapes():
+  gates_x, U, valid, _ = _inputs()
+  kernel = jax.jit(lstm_recurrence._kernel_forward)(gates_x, U, valid)
+  scan = jax.jit(lstm_recurrence._xla_forward)(gates_x, U, valid)
+  for name, a, b in zip(["hs", "cs", "activations"], kernel, scan):
+    for direction in range(2):
+      np.testing.assert_allclose(a[direction], b[direction], atol=1e-6, err_msg=f"{name}[{direction}]")
+  hs = kernel[0][0]
+  np.testing.assert_array_equal(hs[:, 3], 0.0)  # the empty sequence never leaves the zero state
+  np.testing.assert_array_equal(hs[4:, 1], np.broadcast_to(hs[3, 1], hs[4:, 1].shape))  # carried
+
+
+def test_kernel_backward_equals_the_scan_on_awkward_shapes():
+  gates_x, U, valid, rng = _inputs()
+  hs, cs, activations = jax.jit(lstm_recurrence._xla_forward)(gates_x, U, valid)
+  d_hs = tuple(jnp.asarray(rng.normal(size=h.shape), jnp.float32) for h in hs)
+  kernel = jax.jit(lstm_recurrence._kernel_backward)(U, d_hs, valid, cs, activations)
+  scan = jax.jit(lstm_recurrence._xla_backward)(U, d_hs, valid, cs, activations)
+  for a, b in zip(kernel, scan):
+    assert float(jnp.abs(b).max()) > 0.1  # a real gradient, not zeros on both sides
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(kernel[0][:, 3], 0.0)  # no gate gradient where nothing was valid
+
+
+def _stacked_loss_and_grad(monkeypatch, kernels: str):
+  monkeypatch.setenv("MMER_JAX_CPU_KERNELS", kernels)
+  x = jax.random.normal(jax.random.PRNGKey(0), (6, 11, 7))
+  mask = jnp.asarray(np.arange(11)[None] < np.array([[11], [8], [3], [1], [11], [6]]))
+  model = StackedBiLSTM(19, num_layers=2)
+  params = model.init(jax.random.PRNGKey(1), x, mask)
+  weights = jax.random.normal(jax.random.PRNGKey(2), (6, 11, 38))
+
+  def loss(p):
+    out, final = model.apply(p, x, mask)
+    return (out * weights).sum() + (final ** 2).sum()
+
+  fn = jax.jit(jax.value_and_grad(loss))  # a fresh jit: the switch is read when tracing
+  return fn(params), fn.lower(params).as_text()
+
+
+def test_the_switch_selects_the_kernel_and_both_paths_give_the_same_gradients(monkeypatch):
+  (value_k, grads_k), hlo_k = _stacked_loss_and_grad(monkeypatch, "1")
+  (value_s, grads_s), hlo_s = _stacked_loss_and_grad(monkeypatch, "0")
+  assert "mmer_lstm_forward" in hlo_k and "mmer_lstm_backward" in hlo_k
+  assert "mmer_lstm" not in hlo_s
+  np.testing.assert_allclose(value_k, value_s, rtol=1e-6)
+  for a, b in zip(jax.tree_util.tree_leaves(grads_k), jax.tree_util.tree_leaves(grads_s)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_only_float32_takes_the_kernel():
+  assert lstm_recurrence.use_cpu_kernel(jnp.float32)
+  assert not lstm_recurrence.use_cpu_kernel(jnp.float64)
+  assert not lstm_recurrence.use_cpu_kernel(jnp.bfloat16)
+
+
+def test_a_missing_compiler_falls_back_with_a_message(caplog):
+  assert build.build_library("no-such-c++-compiler") is None
+  assert "no C++ compiler 'no-such-c++-compiler'" in caplog.text
+
+
+def test_a_failing_build_names_the_command_and_keeps_no_partial_library(tmp_path, monkeypatch):
+  monkeypatch.setenv("MMER_JAX_KERNEL_CACHE", str(tmp_path))
+  broken = tmp_path / "broken.cc"
+  broken.write_text("this is not C++\n")
+  monkeypatch.setattr(build, "SOURCE", broken)
+  assert build.build_library() is None
+  assert list(tmp_path.glob("*.so")) == []
+
+
+@pytest.mark.parametrize("platform", ["cuda", "tpu"])
+def test_accelerator_lowerings_keep_the_scan(platform):
+  x = jnp.ones((2, 5, 3))
+  model = StackedBiLSTM(4, num_layers=1)
+  params = model.init(jax.random.PRNGKey(0), x)
+  grad = jax.jit(jax.grad(lambda p: model.apply(p, x)[0].sum()))
+  module = jax.export.export(grad, platforms=(platform,))(params).mlir_module()
+  assert "mmer_lstm" not in module and "while" in module
