@@ -21,15 +21,16 @@ def _inputs(steps=9, batch=5, hidden=20, seed=0):
   rng = np.random.default_rng(seed)
   gates_x = tuple(jnp.asarray(rng.normal(size=(steps, batch, 4 * hidden)), jnp.float32) for _ in range(2))
   U = jnp.asarray(rng.normal(size=(2, hidden, 4 * hidden)) * 0.3, jnp.float32)
+  bias = jnp.asarray(rng.normal(size=(2, 4 * hidden)), jnp.float32)
   lengths = np.array([steps, 4, 1, 0, steps - 2])[:batch]
   valid = jnp.asarray(np.arange(steps)[:, None] < lengths[None])
-  return gates_x, U, (valid, jnp.flip(valid, 0)), rng
+  return gates_x, U, bias, (valid, jnp.flip(valid, 0)), rng
 
 
 def test_kernel_forward_equals_the_scan_on_awkward_shapes():
-  gates_x, U, valid, _ = _inputs()
-  kernel = jax.jit(lstm_recurrence._kernel_forward)(gates_x, U, valid)
-  scan = jax.jit(lstm_recurrence._xla_forward)(gates_x, U, valid)
+  gates_x, U, bias, valid, _ = _inputs()
+  kernel = jax.jit(lstm_recurrence._kernel_forward)(gates_x, U, bias, valid)
+  scan = jax.jit(lstm_recurrence._xla_forward)(gates_x, U, bias, valid)
   for name, a, b in zip(["hs", "cs", "activations"], kernel, scan):
     for direction in range(2):
       np.testing.assert_allclose(a[direction], b[direction], atol=1e-6, err_msg=f"{name}[{direction}]")
@@ -39,8 +40,8 @@ def test_kernel_forward_equals_the_scan_on_awkward_shapes():
 
 
 def test_kernel_backward_equals_the_scan_on_awkward_shapes():
-  gates_x, U, valid, rng = _inputs()
-  hs, cs, activations = jax.jit(lstm_recurrence._xla_forward)(gates_x, U, valid)
+  gates_x, U, bias, valid, rng = _inputs()
+  hs, cs, activations = jax.jit(lstm_recurrence._xla_forward)(gates_x, U, bias, valid)
   d_hs = tuple(jnp.asarray(rng.normal(size=h.shape), jnp.float32) for h in hs)
   kernel = jax.jit(lstm_recurrence._kernel_backward)(U, d_hs, valid, cs, activations)
   scan = jax.jit(lstm_recurrence._xla_backward)(U, d_hs, valid, cs, activations)
@@ -104,3 +105,12 @@ def test_accelerator_lowerings_keep_the_scan(platform):
   grad = jax.jit(jax.grad(lambda p: model.apply(p, x)[0].sum()))
   module = jax.export.export(grad, platforms=(platform,))(params).mlir_module()
   assert "mmer_lstm" not in module and "while" in module
+
+
+def test_vmapped_calls_run_one_kernel_call_per_member():
+  gates_x, U, bias, valid, _ = _inputs(batch=4)
+  stacked = jax.tree_util.tree_map(lambda a: jnp.stack([a, a * 0.5]), (gates_x, U, bias))
+  out = jax.vmap(lambda g, u, b: lstm_recurrence._kernel_forward(g, u, b, valid))(*stacked)
+  for member in range(2):
+    expected = lstm_recurrence._xla_forward(*jax.tree_util.tree_map(lambda a: a[member], stacked), valid)
+    np.testing.assert_allclose(out[0][0][member], expected[0][0], atol=1e-6)

@@ -6,7 +6,7 @@
 // thread, with the step matmul register-blocked and the gate nonlinearities vectorised.
 //
 // Calls (D directions, each argument a separate contiguous buffer, as in lstm_recurrence.py):
-//   mmer_lstm_forward(U (D,H,4H), gates_x[D] (T,B,4H), valid[D] (T,B) pred)
+//   mmer_lstm_forward(U (D,H,4H), bias (D,4H), gates_x[D] (T,B,4H), valid[D] (T,B) pred)
 //       -> hs[D] (T,B,H), cs[D] (T,B,H), activations[D] (T,B,4H)
 //   mmer_lstm_backward(U, d_hs[D] (T,B,H), valid[D], cs[D], activations[D]) -> d_gates[D] (T,B,4H)
 // hs/cs are the carried states (unchanged at an invalid step); activations are i, f, g, o.
@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -73,16 +74,18 @@ inline vf vtanh(vf x) {
   return ax < 0.625f ? small : large;
 }
 
-// C (M x N) = C0 + A (M x K) @ Bm (K x N), all row-major and contiguous (C0 may be C). Blocks of
-// 4 rows x 64 columns keep 16 accumulators in registers, so each loaded row of Bm feeds 4 rows of A.
-void gemm(const float* A, const float* Bm, const float* C0, float* C, int M, int K, int N) {
+// C (M x N) = C0 + row_bias + A (M x K) @ Bm (K x N), all row-major and contiguous (C0 may be C;
+// row_bias has length N). Blocks of 4 rows x 64 columns keep 16 accumulators in registers, so each
+// loaded row of Bm feeds 4 rows of A.
+void gemm(const float* A, const float* Bm, const float* C0, const float* row_bias, float* C, int M,
+          int K, int N) {
   int n0 = 0;
   for (; n0 + 4 * kLanes <= N; n0 += 4 * kLanes) {
     int m = 0;
     for (; m + 4 <= M; m += 4) {
       vf acc[4][4];
       for (int r = 0; r < 4; ++r)
-        for (int j = 0; j < 4; ++j) acc[r][j] = load(C0 + (m + r) * N + n0 + j * kLanes);
+        for (int j = 0; j < 4; ++j) acc[r][j] = load(C0 + (m + r) * N + n0 + j * kLanes) + load(row_bias + n0 + j * kLanes);
       for (int k = 0; k < K; ++k) {
         const float* b = Bm + k * N + n0;
         vf b0 = load(b), b1 = load(b + kLanes), b2 = load(b + 2 * kLanes), b3 = load(b + 3 * kLanes);
@@ -99,7 +102,7 @@ void gemm(const float* A, const float* Bm, const float* C0, float* C, int M, int
     }
     for (; m < M; ++m) {
       vf acc[4];
-      for (int j = 0; j < 4; ++j) acc[j] = load(C0 + m * N + n0 + j * kLanes);
+      for (int j = 0; j < 4; ++j) acc[j] = load(C0 + m * N + n0 + j * kLanes) + load(row_bias + n0 + j * kLanes);
       for (int k = 0; k < K; ++k) {
         float a = A[m * K + k];
         for (int j = 0; j < 4; ++j) acc[j] += a * load(Bm + k * N + n0 + j * kLanes);
@@ -109,14 +112,14 @@ void gemm(const float* A, const float* Bm, const float* C0, float* C, int M, int
   }
   for (; n0 + kLanes <= N; n0 += kLanes) {
     for (int m = 0; m < M; ++m) {
-      vf acc = load(C0 + m * N + n0);
+      vf acc = load(C0 + m * N + n0) + load(row_bias + n0);
       for (int k = 0; k < K; ++k) acc += A[m * K + k] * load(Bm + k * N + n0);
       store(C + m * N + n0, acc);
     }
   }
   for (; n0 < N; ++n0) {  // columns left over when N is not a multiple of 16
     for (int m = 0; m < M; ++m) {
-      float acc = C0[m * N + n0];
+      float acc = C0[m * N + n0] + row_bias[n0];
       for (int k = 0; k < K; ++k) acc += A[m * K + k] * Bm[k * N + n0];
       C[m * N + n0] = acc;
     }
@@ -148,6 +151,7 @@ struct Direction {
   const float* gates_x;  // (T, B, 4H)
   const bool* valid;     // (T, B)
   const float* U;        // (H, 4H)
+  const float* bias;     // (4H)
   float* hs;             // (T, B, H)
   float* cs;             // (T, B, H)
   float* activations;    // (T, B, 4H)
@@ -157,7 +161,7 @@ void forward_direction(const Direction& d, int T, int B, int H) {
   const int G = 4 * H;
   std::vector<float> h(B * H, 0.0f), c(B * H, 0.0f), z(B * G);
   for (int t = 0; t < T; ++t) {
-    gemm(h.data(), d.U, d.gates_x + size_t(t) * B * G, z.data(), B, H, G);
+    gemm(h.data(), d.U, d.gates_x + size_t(t) * B * G, d.bias, z.data(), B, H, G);
     for (int b = 0; b < B; ++b) {
       const float* zb = z.data() + b * G;
       float* act = d.activations + (size_t(t) * B + b) * G;
@@ -197,7 +201,7 @@ void backward_direction(const DirectionGrad& d, int T, int B, int H) {
   std::vector<float> U_t(G * H);  // (4H, H), so dz @ U^T is a row-major GEMM
   for (int k = 0; k < H; ++k)
     for (int g = 0; g < G; ++g) U_t[g * H + k] = d.U[k * G + g];
-  std::vector<float> dh(B * H, 0.0f), dc(B * H, 0.0f), dh_in(B * H), dh_prev(B * H);
+  std::vector<float> dh(B * H, 0.0f), dc(B * H, 0.0f), dh_in(B * H), dh_prev(B * H), zeros(H, 0.0f);
   for (int t = T - 1; t >= 0; --t) {
     float* dz_t = d.d_gates + size_t(t) * B * G;
     for (int b = 0; b < B; ++b) {
@@ -229,7 +233,7 @@ void backward_direction(const DirectionGrad& d, int T, int B, int H) {
       });
     }
     std::fill(dh_prev.begin(), dh_prev.end(), 0.0f);
-    gemm(dz_t, U_t.data(), dh_prev.data(), dh_prev.data(), B, G, H);
+    gemm(dz_t, U_t.data(), dh_prev.data(), zeros.data(), dh_prev.data(), B, G, H);
     for (int b = 0; b < B; ++b) {
       const bool valid = d.valid[size_t(t) * B + b];
       std::memcpy(dh.data() + b * H, (valid ? dh_prev : dh_in).data() + b * H, sizeof(float) * H);
@@ -238,10 +242,16 @@ void backward_direction(const DirectionGrad& d, int T, int B, int H) {
 }
 
 // Runs fn(0..D-1), one thread per direction beyond the first (the directions are independent).
+// If the OS refuses a thread, the directions it would have run run on the calling thread.
 template <typename Fn>
 void parallel_directions(int D, Fn fn) {
   std::vector<std::thread> threads;
-  for (int i = 1; i < D; ++i) threads.emplace_back(fn, i);
+  int next = 1;
+  try {
+    for (; next < D; ++next) threads.emplace_back(fn, next);
+  } catch (const std::system_error&) {
+  }
+  for (int i = next; i < D; ++i) fn(i);
   fn(0);
   for (auto& thread : threads) thread.join();
 }
@@ -255,11 +265,13 @@ ffi::Error check_f32(ffi::AnyBuffer buffer, const char* what) {
   return ffi::Error::Success();
 }
 
-ffi::Error LstmForward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::RemainingRets rets) {
+ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args,
+                       ffi::RemainingRets rets) {
   const int D = static_cast<int>(args.size() / 2);
   if (D < 1 || args.size() != size_t(2 * D) || rets.size() != size_t(3 * D))
-    return ffi::Error::InvalidArgument("mmer_lstm_forward: expects U, D gate inputs, D masks");
+    return ffi::Error::InvalidArgument("mmer_lstm_forward: expects U, bias, D gate inputs, D masks");
   if (auto error = check_f32(U, "U"); error.failure()) return error;
+  if (auto error = check_f32(bias, "bias"); error.failure()) return error;
   auto u_dims = U.dimensions();
   const int H = static_cast<int>(u_dims[1]);
   std::vector<Direction> dirs(D);
@@ -276,7 +288,8 @@ ffi::Error LstmForward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::Remaining
     T = static_cast<int>(gx->dimensions()[0]);
     B = static_cast<int>(gx->dimensions()[1]);
     dirs[i] = Direction{data_of<const float>(*gx), data_of<const bool>(*valid),
-                        data_of<const float>(U) + size_t(i) * H * 4 * H, data_of<float>(**hs),
+                        data_of<const float>(U) + size_t(i) * H * 4 * H,
+                        data_of<const float>(bias) + size_t(i) * 4 * H, data_of<float>(**hs),
                         data_of<float>(**cs), data_of<float>(**act)};
   }
   parallel_directions(D, [&](int i) { forward_direction(dirs[i], T, B, H); });
@@ -313,6 +326,10 @@ ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::Remainin
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmForward, LstmForward,
-                              ffi::Ffi::Bind().Arg<ffi::AnyBuffer>().RemainingArgs().RemainingRets());
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .RemainingArgs()
+                                  .RemainingRets());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmBackward, LstmBackward,
                               ffi::Ffi::Bind().Arg<ffi::AnyBuffer>().RemainingArgs().RemainingRets());
