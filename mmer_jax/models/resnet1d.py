@@ -15,7 +15,7 @@ Parameter count: 15,398,854 trainable parameters (PyTorch `parameters()`: conv w
 scale/bias, linear weight/bias). BN running means and variances (19,968 scalars in `batch_stats`) are
 buffers in PyTorch and are not part of that figure. The count does not depend on input length.
 
-Layout is NWC (batch, length, channels), XLA:CPU's preferred conv layout. Initialisation follows
+Layout is NWC (batch, length, channels); the convolutions run as GEMMs (`layers/conv1d.py`). Initialisation follows
 PyTorch (kaiming-uniform(a=sqrt(5)) weights, U(+-1/sqrt(fan_in)) linear bias), BN follows
 PyTorch's momentum 0.1 (= Flax momentum 0.9) and eps 1e-5.
 """
@@ -29,13 +29,14 @@ import jax
 import jax.numpy as jnp
 
 from mmer_jax import registry
+from mmer_jax.models.layers.conv1d import Conv1D
 from mmer_jax.models.layers.transformer import TorchDense, torch_kernel_init
 
 
-def _conv(features: int, kernel: int, stride: int, name: str) -> nn.Conv:
-  # PyTorch pads kernel//2 on both sides (p=3 for k7, p=1 for k3, p=0 for k1).
-  return nn.Conv(features, (kernel,), strides=(stride,), padding=[(kernel // 2, kernel // 2)],
-                 use_bias=False, kernel_init=torch_kernel_init, name=name)
+def _conv(features: int, kernel: int, stride: int, name: str) -> Conv1D:
+  # PyTorch pads kernel//2 on both sides (p=3 for k7, p=1 for k3, p=0 for k1), as Conv1D does.
+  # Conv1D has nn.Conv's parameters but runs as GEMMs (layers/conv1d.py says why).
+  return Conv1D(features, kernel, stride, kernel_init=torch_kernel_init, name=name)
 
 
 class BasicBlock1D(nn.Module):
