@@ -114,3 +114,10 @@ def test_vmapped_calls_run_one_kernel_call_per_member():
   for member in range(2):
     expected = lstm_recurrence._xla_forward(*jax.tree_util.tree_map(lambda a: a[member], stacked), valid)
     np.testing.assert_allclose(out[0][0][member], expected[0][0], atol=1e-6)
+
+
+def test_inconsistent_shapes_are_refused_not_read_out_of_bounds():
+  gates_x, U, bias, valid, _ = _inputs()
+  short_mask = (valid[0][:-1], valid[1][:-1])  # one step fewer than the gate inputs
+  with pytest.raises(Exception, match="inconsistent shapes"):
+    jax.block_until_ready(jax.jit(lstm_recurrence._kernel_forward)(gates_x, U, bias, short_mask))

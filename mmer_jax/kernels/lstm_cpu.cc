@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -265,6 +267,22 @@ ffi::Error check_f32(ffi::AnyBuffer buffer, const char* what) {
   return ffi::Error::Success();
 }
 
+// True when `buffer` has exactly `dims` (a guard against calls from other code than
+// lstm_recurrence.py: a wrong shape would otherwise read or write out of bounds).
+bool has_dims(ffi::AnyBuffer buffer, std::initializer_list<int64_t> dims) {
+  auto actual = buffer.dimensions();
+  if (actual.size() != dims.size()) return false;
+  size_t i = 0;
+  for (int64_t d : dims)
+    if (actual[i++] != d) return false;
+  return true;
+}
+
+ffi::Error shape_error(const char* call) {
+  return ffi::Error::InvalidArgument(std::string(call) +
+                                     ": inconsistent shapes (see lstm_cpu.cc for the expected ones)");
+}
+
 ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args,
                        ffi::RemainingRets rets) {
   const int D = static_cast<int>(args.size() / 2);
@@ -272,8 +290,8 @@ ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs
     return ffi::Error::InvalidArgument("mmer_lstm_forward: expects U, bias, D gate inputs, D masks");
   if (auto error = check_f32(U, "U"); error.failure()) return error;
   if (auto error = check_f32(bias, "bias"); error.failure()) return error;
-  auto u_dims = U.dimensions();
-  const int H = static_cast<int>(u_dims[1]);
+  if (U.dimensions().size() != 3) return shape_error("mmer_lstm_forward");
+  const int H = static_cast<int>(U.dimensions()[1]);
   std::vector<Direction> dirs(D);
   int T = 0, B = 0;
   for (int i = 0; i < D; ++i) {
@@ -285,8 +303,13 @@ ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs
     if (!gx || !valid || !hs || !cs || !act)
       return ffi::Error::InvalidArgument("mmer_lstm_forward: unreadable buffer");
     if (auto error = check_f32(*gx, "gates_x"); error.failure()) return error;
+    if (gx->dimensions().size() != 3) return shape_error("mmer_lstm_forward");
     T = static_cast<int>(gx->dimensions()[0]);
     B = static_cast<int>(gx->dimensions()[1]);
+    if (!has_dims(U, {D, H, 4 * H}) || !has_dims(bias, {D, 4 * H}) || !has_dims(*gx, {T, B, 4 * H}) ||
+        !has_dims(*valid, {T, B}) || !has_dims(**hs, {T, B, H}) || !has_dims(**cs, {T, B, H}) ||
+        !has_dims(**act, {T, B, 4 * H}) || valid->element_type() != ffi::PRED)
+      return shape_error("mmer_lstm_forward");
     dirs[i] = Direction{data_of<const float>(*gx), data_of<const bool>(*valid),
                         data_of<const float>(U) + size_t(i) * H * 4 * H,
                         data_of<const float>(bias) + size_t(i) * 4 * H, data_of<float>(**hs),
@@ -301,6 +324,7 @@ ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::Remainin
   if (D < 1 || args.size() != size_t(4 * D) || rets.size() != size_t(D))
     return ffi::Error::InvalidArgument("mmer_lstm_backward: expects U, D x (d_hs, masks, cs, activations)");
   if (auto error = check_f32(U, "U"); error.failure()) return error;
+  if (U.dimensions().size() != 3) return shape_error("mmer_lstm_backward");
   const int H = static_cast<int>(U.dimensions()[1]);
   std::vector<DirectionGrad> dirs(D);
   int T = 0, B = 0;
@@ -313,8 +337,14 @@ ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::Remainin
     if (!d_hs || !valid || !cs || !act || !d_gates)
       return ffi::Error::InvalidArgument("mmer_lstm_backward: unreadable buffer");
     if (auto error = check_f32(*d_hs, "d_hs"); error.failure()) return error;
+    if (d_hs->dimensions().size() != 3) return shape_error("mmer_lstm_backward");
     T = static_cast<int>(d_hs->dimensions()[0]);
     B = static_cast<int>(d_hs->dimensions()[1]);
+    if (!has_dims(U, {D, H, 4 * H}) || !has_dims(*valid, {T, B}) || !has_dims(*cs, {T, B, H}) ||
+        !has_dims(*act, {T, B, 4 * H}) || !has_dims(**d_gates, {T, B, 4 * H}) ||
+        valid->element_type() != ffi::PRED || cs->element_type() != ffi::F32 ||
+        act->element_type() != ffi::F32)
+      return shape_error("mmer_lstm_backward");
     dirs[i] = DirectionGrad{data_of<const float>(*d_hs), data_of<const bool>(*valid),
                             data_of<const float>(*cs), data_of<const float>(*act),
                             data_of<const float>(U) + size_t(i) * H * 4 * H, data_of<float>(**d_gates)};
