@@ -29,8 +29,8 @@ def _inputs(steps=9, batch=5, hidden=20, seed=0):
 
 def test_kernel_forward_equals_the_scan_on_awkward_shapes():
   gates_x, U, bias, valid, _ = _inputs()
-  kernel = jax.jit(lstm_recurrence._kernel_forward)(gates_x, U, bias, valid)
-  scan = jax.jit(lstm_recurrence._xla_forward)(gates_x, U, bias, valid)
+  kernel = jax.jit(lstm_recurrence._kernel_forward)(U, bias, gates_x, valid)
+  scan = jax.jit(lstm_recurrence._xla_forward)(U, bias, gates_x, valid)
   for name, a, b in zip(["hs", "cs", "activations"], kernel, scan):
     for direction in range(2):
       np.testing.assert_allclose(a[direction], b[direction], atol=1e-6, err_msg=f"{name}[{direction}]")
@@ -41,7 +41,7 @@ def test_kernel_forward_equals_the_scan_on_awkward_shapes():
 
 def test_kernel_backward_equals_the_scan_on_awkward_shapes():
   gates_x, U, bias, valid, rng = _inputs()
-  hs, cs, activations = jax.jit(lstm_recurrence._xla_forward)(gates_x, U, bias, valid)
+  hs, cs, activations = jax.jit(lstm_recurrence._xla_forward)(U, bias, gates_x, valid)
   d_hs = tuple(jnp.asarray(rng.normal(size=h.shape), jnp.float32) for h in hs)
   kernel = jax.jit(lstm_recurrence._kernel_backward)(U, d_hs, valid, cs, activations)
   scan = jax.jit(lstm_recurrence._xla_backward)(U, d_hs, valid, cs, activations)
@@ -110,9 +110,10 @@ def test_accelerator_lowerings_keep_the_scan(platform):
 def test_vmapped_calls_run_one_kernel_call_per_member():
   gates_x, U, bias, valid, _ = _inputs(batch=4)
   stacked = jax.tree_util.tree_map(lambda a: jnp.stack([a, a * 0.5]), (gates_x, U, bias))
-  out = jax.vmap(lambda g, u, b: lstm_recurrence._kernel_forward(g, u, b, valid))(*stacked)
+  out = jax.vmap(lambda g, u, b: lstm_recurrence._kernel_forward(u, b, g, valid))(*stacked)
   for member in range(2):
-    expected = lstm_recurrence._xla_forward(*jax.tree_util.tree_map(lambda a: a[member], stacked), valid)
+    g, u, b = jax.tree_util.tree_map(lambda a: a[member], stacked)
+    expected = lstm_recurrence._xla_forward(u, b, g, valid)
     np.testing.assert_allclose(out[0][0][member], expected[0][0], atol=1e-6)
 
 
@@ -120,4 +121,4 @@ def test_inconsistent_shapes_are_refused_not_read_out_of_bounds():
   gates_x, U, bias, valid, _ = _inputs()
   short_mask = (valid[0][:-1], valid[1][:-1])  # one step fewer than the gate inputs
   with pytest.raises(Exception, match="inconsistent shapes"):
-    jax.block_until_ready(jax.jit(lstm_recurrence._kernel_forward)(gates_x, U, bias, short_mask))
+    jax.block_until_ready(jax.jit(lstm_recurrence._kernel_forward)(U, bias, gates_x, short_mask))

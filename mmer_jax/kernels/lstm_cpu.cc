@@ -128,8 +128,8 @@ void gemm(const float* A, const float* Bm, const float* C0, const float* row_bia
   }
 }
 
-// Runs `fn(j, lanes)` over [0, n) in vector chunks; the last chunk may be partial (lanes < 16).
-// Partial chunks go through zero-padded scratch vectors, so `fn` always sees whole vectors.
+// A run of up to 16 consecutive elements. A partial run (the last one when n is not a multiple of
+// 16) goes through zero-padded scratch vectors, so the maths always sees whole vectors.
 struct Chunk {
   int start, lanes;
   vf get(const float* p) const {
@@ -144,6 +144,7 @@ struct Chunk {
   }
 };
 
+// Runs fn(chunk) over [0, n) in chunks of 16 elements.
 template <typename Fn>
 inline void for_chunks(int n, Fn fn) {
   for (int j = 0; j < n; j += kLanes) fn(Chunk{j, std::min(kLanes, n - j)});
@@ -203,7 +204,8 @@ void backward_direction(const DirectionGrad& d, int T, int B, int H) {
   std::vector<float> U_t(G * H);  // (4H, H), so dz @ U^T is a row-major GEMM
   for (int k = 0; k < H; ++k)
     for (int g = 0; g < G; ++g) U_t[g * H + k] = d.U[k * G + g];
-  std::vector<float> dh(B * H, 0.0f), dc(B * H, 0.0f), dh_in(B * H), dh_prev(B * H), zeros(H, 0.0f);
+  std::vector<float> dh(B * H, 0.0f), dc(B * H, 0.0f), dh_in(B * H), dh_prev(B * H);
+  const std::vector<float> zero_state(B * H, 0.0f), zero_bias(H, 0.0f);  // dh_prev = 0 + dz @ U^T
   for (int t = T - 1; t >= 0; --t) {
     float* dz_t = d.d_gates + size_t(t) * B * G;
     for (int b = 0; b < B; ++b) {
@@ -234,8 +236,7 @@ void backward_direction(const DirectionGrad& d, int T, int B, int H) {
         k.put(dcb, dc_total * f);
       });
     }
-    std::fill(dh_prev.begin(), dh_prev.end(), 0.0f);
-    gemm(dz_t, U_t.data(), dh_prev.data(), zeros.data(), dh_prev.data(), B, G, H);
+    gemm(dz_t, U_t.data(), zero_state.data(), zero_bias.data(), dh_prev.data(), B, G, H);
     for (int b = 0; b < B; ++b) {
       const bool valid = d.valid[size_t(t) * B + b];
       std::memcpy(dh.data() + b * H, (valid ? dh_prev : dh_in).data() + b * H, sizeof(float) * H);
@@ -292,6 +293,7 @@ ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs
   if (auto error = check_f32(bias, "bias"); error.failure()) return error;
   if (U.dimensions().size() != 3) return shape_error("mmer_lstm_forward");
   const int H = static_cast<int>(U.dimensions()[1]);
+  if (!has_dims(U, {D, H, 4 * H}) || !has_dims(bias, {D, 4 * H})) return shape_error("mmer_lstm_forward");
   std::vector<Direction> dirs(D);
   int T = 0, B = 0;
   for (int i = 0; i < D; ++i) {
@@ -306,8 +308,7 @@ ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs
     if (gx->dimensions().size() != 3) return shape_error("mmer_lstm_forward");
     T = static_cast<int>(gx->dimensions()[0]);
     B = static_cast<int>(gx->dimensions()[1]);
-    if (!has_dims(U, {D, H, 4 * H}) || !has_dims(bias, {D, 4 * H}) || !has_dims(*gx, {T, B, 4 * H}) ||
-        !has_dims(*valid, {T, B}) || !has_dims(**hs, {T, B, H}) || !has_dims(**cs, {T, B, H}) ||
+    if (!has_dims(*gx, {T, B, 4 * H}) || !has_dims(*valid, {T, B}) || !has_dims(**hs, {T, B, H}) || !has_dims(**cs, {T, B, H}) ||
         !has_dims(**act, {T, B, 4 * H}) || valid->element_type() != ffi::PRED)
       return shape_error("mmer_lstm_forward");
     dirs[i] = Direction{data_of<const float>(*gx), data_of<const bool>(*valid),
@@ -326,6 +327,7 @@ ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::Remainin
   if (auto error = check_f32(U, "U"); error.failure()) return error;
   if (U.dimensions().size() != 3) return shape_error("mmer_lstm_backward");
   const int H = static_cast<int>(U.dimensions()[1]);
+  if (!has_dims(U, {D, H, 4 * H})) return shape_error("mmer_lstm_backward");
   std::vector<DirectionGrad> dirs(D);
   int T = 0, B = 0;
   for (int i = 0; i < D; ++i) {
@@ -340,7 +342,7 @@ ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::Remainin
     if (d_hs->dimensions().size() != 3) return shape_error("mmer_lstm_backward");
     T = static_cast<int>(d_hs->dimensions()[0]);
     B = static_cast<int>(d_hs->dimensions()[1]);
-    if (!has_dims(U, {D, H, 4 * H}) || !has_dims(*valid, {T, B}) || !has_dims(*cs, {T, B, H}) ||
+    if (!has_dims(*valid, {T, B}) || !has_dims(*cs, {T, B, H}) ||
         !has_dims(*act, {T, B, 4 * H}) || !has_dims(**d_gates, {T, B, 4 * H}) ||
         valid->element_type() != ffi::PRED || cs->element_type() != ffi::F32 ||
         act->element_type() != ffi::F32)

@@ -15,9 +15,9 @@ Parameter count: 15,398,854 trainable parameters (PyTorch `parameters()`: conv w
 scale/bias, linear weight/bias). BN running means and variances (19,968 scalars in `batch_stats`) are
 buffers in PyTorch and are not part of that figure. The count does not depend on input length.
 
-Layout is NWC (batch, length, channels); the convolutions run as GEMMs (`layers/conv1d.py`). Initialisation follows
-PyTorch (kaiming-uniform(a=sqrt(5)) weights, U(+-1/sqrt(fan_in)) linear bias), BN follows
-PyTorch's momentum 0.1 (= Flax momentum 0.9) and eps 1e-5.
+Layout is NWC (batch, length, channels); the convolutions run as GEMMs (`layers/conv1d.py`).
+Initialisation follows PyTorch (kaiming-uniform(a=sqrt(5)) weights, U(+-1/sqrt(fan_in)) linear
+bias), BN follows PyTorch's momentum 0.1 (= Flax momentum 0.9) and eps 1e-5.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The LSTM recurrence for several directions at once, with a hand-written backward pass.
 
 `recurrence(gates_x, U, bias, valid)` runs D independent LSTMs (e.g. forward and time-reversed
-backward) in one `lax.scan`: each step is a single batched (D, B, H) @ (D, H, 4H) matmul, so a BiLSTM takes T
-sequential steps, not 2T. The custom VJP keeps the gate activations from the forward scan, runs one
+backward) in one `lax.scan`: each step is a single batched (D, B, H) @ (D, H, 4H) matmul, so a
+BiLSTM takes T sequential steps, not 2T. The custom VJP keeps the gate activations from the forward scan, runs one
 reverse scan for the input-gate gradients and computes dU with one matmul per direction after the
 loop instead of autodiff's per-step accumulation. Invalid (padded) steps leave the carried state
 unchanged.
@@ -41,6 +41,13 @@ def use_cpu_kernel(dtype) -> bool:
   return build.load()
 
 
+def _lower(kernel_fn, xla_fn, *args):
+  """kernel_fn(*args) in CPU lowerings when the kernel is on, else xla_fn(*args) (args[0]: U)."""
+  if use_cpu_kernel(args[0].dtype):
+    return jax.lax.platform_dependent(*args, cpu=kernel_fn, default=xla_fn)
+  return xla_fn(*args)
+
+
 def _cell(gx, h, c, U):
   z = gx + jnp.einsum("dbh,dhg->dbg", h, U)
   i, f, g, o = jnp.split(z, 4, -1)
@@ -49,7 +56,7 @@ def _cell(gx, h, c, U):
   return o * jnp.tanh(c_new), c_new, jnp.concatenate([i, f, g, o], -1)
 
 
-def _xla_forward(gates_x, U, bias, valid):
+def _xla_forward(U, bias, gates_x, valid):
   batch, gates = gates_x[0].shape[1:]
   zeros = jnp.zeros((len(gates_x), batch, gates // 4), gates_x[0].dtype)
 
@@ -65,7 +72,7 @@ def _xla_forward(gates_x, U, bias, valid):
   return hs, cs, activations
 
 
-def _kernel_forward(gates_x, U, bias, valid):
+def _kernel_forward(U, bias, gates_x, valid):
   d = len(gates_x)
   steps, batch, gates = gates_x[0].shape
   state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
@@ -74,13 +81,6 @@ def _kernel_forward(gates_x, U, bias, valid):
                           vmap_method="sequential")
   out = call(U, bias, *gates_x, *valid)
   return tuple(out[:d]), tuple(out[d:2 * d]), tuple(out[2 * d:])
-
-
-def _scan_forward(gates_x, U, bias, valid):
-  if use_cpu_kernel(U.dtype):
-    return jax.lax.platform_dependent(gates_x, U, bias, valid, cpu=_kernel_forward,
-                                      default=_xla_forward)
-  return _xla_forward(gates_x, U, bias, valid)
 
 
 @jax.custom_vjp
@@ -92,11 +92,11 @@ def recurrence(gates_x: Sequence[jax.Array], U: jax.Array, bias: jax.Array,
   The bias is added inside the loop: as a separate pass over the (T, B, 4H) projections it cost
   ~10 ms per direction and layer at T=500, B=32 (a memory-bound XLA:CPU fusion).
   Returns D arrays (T, B, H) of carried hidden states (at an invalid step: the last valid state)."""
-  return _scan_forward(gates_x, U, bias, valid)[0]
+  return _lower(_kernel_forward, _xla_forward, U, bias, gates_x, valid)[0]
 
 
 def _recurrence_fwd(gates_x, U, bias, valid):
-  hs, cs, activations = _scan_forward(gates_x, U, bias, valid)
+  hs, cs, activations = _lower(_kernel_forward, _xla_forward, U, bias, gates_x, valid)
   return hs, (U, valid, hs, cs, activations)
 
 
@@ -137,11 +137,7 @@ def _kernel_backward(U, d_hs, valid, cs, activations):
 
 def _recurrence_bwd(residuals, d_hs):
   U, valid, hs, cs, activations = residuals
-  args = (U, tuple(d_hs), valid, cs, activations)
-  if use_cpu_kernel(U.dtype):
-    d_gates = jax.lax.platform_dependent(*args, cpu=_kernel_backward, default=_xla_backward)
-  else:
-    d_gates = _xla_backward(*args)
+  d_gates = _lower(_kernel_backward, _xla_backward, U, tuple(d_hs), valid, cs, activations)
   # dU_d = sum_t h_{t-1}^T dz_t, one 2-D (T*B, H)^T (T*B, 4H) matmul per direction (the 3-D einsum
   # over t and b ran at half the speed on XLA:CPU). Shifting h (H wide) instead of slicing dz[1:]
   # (4H wide) keeps XLA from copying the larger array.
