@@ -8,6 +8,7 @@ None when the utterance is outside the task (the preprocessor's `keep` drops it)
 | `iemocap_4class` | ang, hap (= hap + exc), neu, sad | 1103 + 1636 + 1708 + 1084 = **5,531** |
 | `seed004_4class` | neu, ang, exc, sad (exc only, no merge) | 1708 + 1103 + 1041 + 1084 = **4,936** |
 | `mme2e_6class` | ang, exc, fru, hap, neu, sad (multi-label one-hot, BCE) | **7,380** (= MME2E's 5162 + 737 + 1481) |
+| `iemocap_6class` | ang, exc, fru, hap, neu, sad (single label, softmax) | **7,380** |
 | `seed003_6class` | ang, hap (+exc), sad (+fru), fea, sur, neu | 1103 + 1636 + 2933 + 40 + 107 + 1708 = **7,527** |
 
 Raw counts (dataset_formats.md §1.2): xxx 2507, fru 1849, neu 1708, ang 1103, sad 1084, exc 1041,
@@ -17,6 +18,9 @@ Notes on the seeds:
 - `iemocap_4class` index order is seed 002's alphabetical LabelEncoder (ang 0, hap 1, neu 2, sad 3).
   Seed 002 additionally drops 1 utterance without a .wdseg and 10 noise-only transcripts (5,520).
 - `seed004_4class` is seed 004's MoCap/fusion order (neu 0, ang 1, exc 2, sad 3).
+- `iemocap_6class` is the six-class task of the conversation-emotion literature (Session 5 as test),
+  as one class index per utterance. Papers in that line quote 7,433 utterances: their labels come
+  from a different tie resolution than the EmoEvaluation majority code this scheme reads.
 - `seed003_6class` merges sad with fru (the seed's comment "change 7 to 2"); the seed's 31x fear and
   11x surprise oversampling before the split is a data-loader option, not part of the scheme.
 """
@@ -103,6 +107,9 @@ SCHEMES: dict[str, LabelScheme] = {s.name: s for s in (
     LabelScheme("mme2e_6class", ("ang", "exc", "fru", "hap", "neu", "sad"),
                 {"ang": 0, "exc": 1, "fru": 2, "hap": 3, "neu": 4, "sad": 5}, multi_label=True,
                 description="MME2E / MESM: six classes as one-hot targets for a sigmoid BCE loss."),
+    LabelScheme("iemocap_6class", ("ang", "exc", "fru", "hap", "neu", "sad"),
+                {"ang": 0, "exc": 1, "fru": 2, "hap": 3, "neu": 4, "sad": 5},
+                description="Six classes of the conversation-emotion literature, one index per utterance."),
     LabelScheme("seed003_6class", ("ang", "hap", "sad", "fea", "sur", "neu"),
                 {"ang": 0, "hap": 1, "exc": 1, "sad": 2, "fru": 2, "fea": 3, "sur": 4, "neu": 5},
                 description="Seed 003 (Sahu 2019 lineage): hap+exc and sad+fru merged."),
@@ -113,3 +120,64 @@ def get_scheme(name: str) -> LabelScheme:
   if name not in SCHEMES:
     raise KeyError(f"Unknown label scheme {name!r}. Known schemes: {', '.join(sorted(SCHEMES))}.")
   return SCHEMES[name]
+
+
+# ---- Datasets that store one value per class (SAMSEMO `labels`, CMU-MOSEI raw `emotions`) --------
+# Their builders already store 0/1 vectors, so a scheme only chooses between the multi-label task
+# (the vector as it is) and a single-label one, which keeps the examples with exactly one class
+# present: an example annotated with two emotions has no single right answer.
+
+SAMSEMO_EMOTIONS = ("anger", "happiness", "sadness", "surprise", "neutral")  # builder's layout.EMOTIONS
+MOSEI_EMOTIONS = ("anger", "disgust", "fear", "happy", "sad", "surprise")    # MME2E's order, score > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class VectorScheme:
+  """A label read from a stored per-class vector `field` (values > 0 = class present)."""
+  name: str
+  field: str
+  class_names: tuple[str, ...]
+  multi_label: bool = True
+  description: str = ""
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  def target(self, vector) -> np.ndarray | None:
+    present = np.asarray(vector, np.float32) > 0
+    if present.shape != (self.num_classes,):
+      raise ValueError(f"Scheme {self.name!r} expects {self.field!r} of shape ({self.num_classes},), "
+                       f"got {present.shape}.")
+    if self.multi_label:
+      return present.astype(np.float32)
+    return np.int32(np.flatnonzero(present)[0]) if present.sum() == 1 else None
+
+
+VECTOR_SCHEMES: dict[str, VectorScheme] = {s.name: s for s in (
+    VectorScheme("samsemo_multi", "labels", SAMSEMO_EMOTIONS,
+                 description="SAMSEMO's five emotions as a multi-hot target (the paper's task)."),
+    VectorScheme("samsemo_single", "labels", SAMSEMO_EMOTIONS, multi_label=False,
+                 description="SAMSEMO scenes with exactly one emotion, as a class index."),
+    VectorScheme("mosei_multi", "emotions", MOSEI_EMOTIONS,
+                 description="CMU-MOSEI emotions present (mean score > 0), multi-hot (MME2E)."),
+    VectorScheme("mosei_single", "emotions", MOSEI_EMOTIONS, multi_label=False,
+                 description="CMU-MOSEI clips with exactly one emotion present, as a class index."),
+)}
+
+# Which schemes fit which dataset (the raw-code schemes need IEMOCAP's `label` field).
+DATASET_SCHEMES: dict[str, tuple[str, ...]] = {
+    "iemocap": tuple(SCHEMES),
+    "samsemo": ("samsemo_multi", "samsemo_single"),
+    "cmu_mosei": ("mosei_multi", "mosei_single"),
+}
+
+
+def scheme_for(dataset: str, name: str) -> LabelScheme | VectorScheme:
+  """The scheme `name` for `dataset`; an unknown pair names the schemes that fit the dataset."""
+  if dataset not in DATASET_SCHEMES:
+    raise KeyError(f"Unknown dataset {dataset!r} for label schemes; known: {', '.join(DATASET_SCHEMES)}.")
+  if name not in DATASET_SCHEMES[dataset]:
+    raise KeyError(f"Label scheme {name!r} does not fit {dataset}; use one of "
+                   f"{', '.join(DATASET_SCHEMES[dataset])}.")
+  return SCHEMES[name] if dataset == "iemocap" else VECTOR_SCHEMES[name]
