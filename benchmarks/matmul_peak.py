@@ -1,16 +1,17 @@
-r"""This machine's f32 matmul peak under XLA:CPU, the denominator of every "share of peak" figure.
+r"""This host's f32 matmul peak under XLA, the denominator of every "share of peak" figure.
 
-  python benchmarks/matmul_peak.py
+  python benchmarks/matmul_peak.py              # measure now (and refresh the per-host cache)
+  python benchmarks/matmul_peak.py --cached     # the cached figure, measured only if missing
 
-The project brief and anchors.md D.2 give ~98 GFLOP/s for the 2-core development CPU; the hosts
-handed out since then differ (2026-11-25: an AVX-512 Xeon measuring ~360 GFLOP/s at 1024^3), so the
-benchmarks' shares are printed against the brief's figure and this measured one.
+The measurement and its per-CPU-model cache live in `mmer_jax.perf` (the trainer divides by the same
+figure). The brief and anchors.md D.2 give ~98 GFLOP/s for the original 2-core development CPU; the
+hosts handed out since differ (an AVX-512 Xeon measured ~360 GFLOP/s at 1024^3), so the brief's
+figure is printed only for comparison.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -18,28 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 BRIEF_PEAK = 98e9
 
 
-def measured_peak(sizes=(512, 1024, 2048), repeats: int = 10) -> float:
-  """Best f32 matmul FLOP/s over square sizes (random operands, jitted, after a warm-up call)."""
-  import jax
-  import jax.numpy as jnp
-  best = 0.0
-  matmul = jax.jit(jnp.matmul)
-  for n in sizes:
-    a, b = (jax.random.normal(jax.random.PRNGKey(i), (n, n), jnp.float32) for i in (0, 1))
-    jax.block_until_ready(matmul(a, b))
-    start = time.perf_counter()
-    for _ in range(repeats):
-      out = matmul(a, b)
-    jax.block_until_ready(out)
-    best = max(best, 2 * n ** 3 * repeats / (time.perf_counter() - start))
-  return best
-
-
 def main():
   import jax
-  peak = measured_peak()
-  print(f"{jax.devices()[0].device_kind} x {jax.device_count()}: f32 matmul peak {peak / 1e9:.0f} GFLOP/s "
-        f"({peak / BRIEF_PEAK:.1f}x the brief's {BRIEF_PEAK / 1e9:.0f})")
+  from mmer_jax import perf
+  peak = perf.measured_peak_flops(refresh="--cached" not in sys.argv[1:])
+  print(f"{perf.peak_label()} ({jax.device_count()} XLA device(s)): peak {peak / 1e9:.0f} GFLOP/s "
+        f"({peak / BRIEF_PEAK:.1f}x the brief's {BRIEF_PEAK / 1e9:.0f}); cached in {perf.cache_path()}")
 
 
 if __name__ == "__main__":
