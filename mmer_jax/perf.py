@@ -87,7 +87,10 @@ def _read_cache() -> dict:
 
 
 def measured_peak_flops(platform: Optional[str] = None, *, refresh: bool = False) -> float:
-  """This host's f32 matmul peak in FLOP/s: the env override, else the cache, else measured now."""
+  """This host's f32 matmul peak in FLOP/s: the env override, else the cache, else measured now.
+
+  `refresh` measures again; the cache keeps the higher of the stored and the new figure, because
+  other load on the host only ever lowers a peak measurement."""
   override = os.environ.get(ENV_PEAK)
   if override:
     value = float(override)
@@ -100,7 +103,10 @@ def measured_peak_flops(platform: Optional[str] = None, *, refresh: bool = False
   if entry and not refresh and float(entry.get("flops", 0)) > 0:
     return float(entry["flops"])
   peak = measure_matmul_peak(platform)
-  cache[key] = {"flops": peak, "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+  if entry and float(entry.get("flops", 0)) > peak:
+    return float(entry["flops"])  # load can only lower a peak measurement: keep the highest seen
+  cache[key] = {"flops": peak, "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
   path = cache_path()
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_suffix(f".{os.getpid()}.tmp")  # atomic replace: concurrent runs never read half a file

@@ -40,6 +40,15 @@ def test_measures_once_per_host_then_reads_the_cache(cache, monkeypatch):
   assert len(calls) == 2
 
 
+def test_refresh_keeps_the_highest_peak_seen(cache, monkeypatch):
+  figures = iter([3.0e11, 1.0e11, 4.0e11])  # the second measurement ran under load
+  monkeypatch.setattr(perf, "measure_matmul_peak", lambda platform=None: next(figures))
+  assert perf.measured_peak_flops() == 3.0e11
+  assert perf.measured_peak_flops(refresh=True) == 3.0e11
+  assert perf.measured_peak_flops(refresh=True) == 4.0e11
+  assert json.loads(cache.read_text())[perf.host_key()]["flops"] == 4.0e11
+
+
 def test_cache_is_keyed_per_cpu_model(cache, monkeypatch):
   monkeypatch.setattr(perf, "measure_matmul_peak", lambda platform=None: 1.0e11)
   cache.write_text(json.dumps({"cpu|Some Other CPU|2 cores": {"flops": 9.9e12}}))
