@@ -1,10 +1,14 @@
 """Metrics against hand-computed cases."""
 
+import json
+import warnings
+
 import numpy as np
 import pytest
 from ml_collections import ConfigDict
+from sklearn import metrics as skm
 
-from mmer_jax.metrics import classification, multilabel, regression
+from mmer_jax.metrics import classification, multilabel, regression, report
 from mmer_jax.metrics.evaluate import evaluate_predictions, threshold_protocol, tune_on_outputs
 
 
@@ -112,3 +116,77 @@ def test_threshold_protocol_is_validated_with_the_field_name():
   config.evaluation.threshold_protocol, config.task.type = "samsemo", "single_label"
   with pytest.raises(ValueError, match="task.type='single_label'"):
     threshold_protocol(config)
+
+
+# Macro averages run over the classes present in the split's labels (issue 15): a class without
+# support keeps its table row but does not add a 0 to the mean.
+
+def test_single_label_macro_skips_a_class_absent_from_the_labels():
+  y_true = np.array([0, 0, 1, 1, 2, 2])
+  y_pred = np.array([0, 3, 1, 1, 2, 0])  # one prediction of "d", which no example has
+  scalars, table, _ = classification.single_label_metrics(y_true, y_pred, ["a", "b", "c", "d"])
+  assert table["support"].tolist() == [2, 2, 2, 0] and table["f1"].iloc[3] == 0.0
+  # a: P=1/2 R=1/2; b: 1; c: P=1 R=1/2 -> 2/3. Over 3 present classes, not 4.
+  assert scalars["f1_macro"] == pytest.approx((1 / 2 + 1 + 2 / 3) / 3)
+  assert scalars["balanced_accuracy"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+  with warnings.catch_warnings():  # sklearn warns that y_pred holds a class y_true lacks
+    warnings.simplefilter("ignore")
+    assert scalars["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+
+
+def test_multilabel_macro_means_skip_emotions_without_positives():
+  y = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
+  probs = np.array([[0.9, 0.1, 0.1], [0.8, 0.2, 0.7], [0.1, 0.9, 0.1], [0.6, 0.1, 0.1]])
+  scalars, table = multilabel.multilabel_metrics(y, probs, np.full(3, 0.5), ["x", "y", "z"])
+  # x: tp2 fp1 -> P 2/3 R 1 F1 .8; y: tp1 fn1 -> P 1 R 1/2 F1 2/3; z: no positives, one false alarm.
+  assert table["support"].tolist() == [2, 2, 0]
+  assert scalars["f1_macro"] == pytest.approx((0.8 + 2 / 3) / 2)
+  assert scalars["precision_mean"] == pytest.approx((2 / 3 + 1) / 2)
+  assert scalars["recall_mean"] == pytest.approx((1 + 1 / 2) / 2)
+  # Accuracy is defined on an all-negative column, so its mean keeps every emotion.
+  assert scalars["accuracy_mean"] == pytest.approx((3 / 4 + 3 / 4 + 3 / 4) / 3)
+
+
+def test_multilabel_macro_is_zero_when_no_emotion_has_a_positive():
+  scalars, _ = multilabel.multilabel_metrics(np.zeros((3, 2)), np.full((3, 2), 0.9), np.full(2, 0.5), ["x", "y"])
+  assert scalars["f1_macro"] == 0.0 and scalars["recall_mean"] == 0.0
+
+
+def _williams_case():
+  """Every segment shows an emotion, so the neutral column has no support (Williams on MOSEI)."""
+  y_true = np.array([[1, 0, 0, 0, 0, 0], [0, 2, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0],
+                     [0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 1]], float)
+  y_pred = y_true.copy()
+  y_pred[2] = [0.9, 0.1, 0, 0, 0, 0]   # sad missed
+  y_pred[7] = 0.1                      # nothing snaps above 0: predicted neutral
+  return y_true, y_pred
+
+
+def test_regression_presence_macro_is_over_the_six_present_emotions_not_seven():
+  y_true, y_pred = _williams_case()
+  scalars, table = regression.regression_metrics(y_true, y_pred)
+  presence = table[table["task"] == "presence"].set_index("class")
+  assert presence.loc["neutral", "support"] == 0
+  # happy tp2 fn1 -> .8; sad tp1 fn1 -> 2/3; fear tp1 fn1 -> 2/3; anger, surprise, disgust 1.
+  six = [0.8, 2 / 3, 1, 1, 1, 2 / 3]
+  assert presence["f1"].drop("neutral").tolist() == pytest.approx(six)
+  assert scalars["presence_f1_macro"] == pytest.approx(np.mean(six))
+  assert scalars["presence_f1_macro"] > sum(six) / 7 + 0.1          # what averaging in the 0 gave
+  assert scalars["presence_recall_macro"] == pytest.approx((2 / 3 + 1 / 2 + 1 + 1 + 1 + 1 / 2) / 6)
+
+
+def test_report_records_absent_classes_in_json_and_says_so_under_the_tables(tmp_path):
+  task = ConfigDict(dict(type="regression", class_names=list(regression.EMOTIONS), neutral_class=True))
+  y_true, y_pred = _williams_case()
+  result = evaluate_predictions(task, y_true, y_pred, loss=0.5)
+  report.write_split(tmp_path, "test", result, task)
+  payload = json.loads((tmp_path / "test_metrics.json").read_text())
+  assert payload["macro_average"]["presence"] == {"classes": 7, "present": 6, "absent": ["neutral"]}
+  # Dominant emotions: row 2 ties happy/sad, row 7 happy/fear; neutral never dominant, the rest are.
+  assert payload["macro_average"]["dominant"]["absent"] == ["neutral"]
+  summary = report.write_summary(tmp_path, {"test": result}, [], "presence_f1_macro", "williams").read_text()
+  assert "presence: 6 of 7 classes present; absent: neutral" in summary
+  single = ConfigDict(dict(type="single_label", class_names=["a", "b", "c"]))
+  full = evaluate_predictions(single, np.array([0, 1, 2]), np.eye(3), loss=0.1)
+  assert report.macro_coverage(full.table) == {"all": {"classes": 3, "present": 3, "absent": []}}
+  assert "(3 of 3 classes present)" in report.coverage_note(full.table)

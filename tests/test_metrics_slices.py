@@ -46,7 +46,8 @@ def test_multi_label_rows_match_hand_computed_f1(multi_label_case):
   en = table.set_index("value").loc["EN"]
   # EN: anger F1 1; happiness tp1 fp1 fn0 -> 2/3; neutral tp0 fn1 -> 0; sadness/surprise absent -> 0.
   assert en["f1/anger"] == 1.0 and en["f1/happiness"] == pytest.approx(2 / 3) and en["f1/neutral"] == 0.0
-  assert en["f1_macro"] == pytest.approx((1 + 2 / 3) / 5)
+  # Macro over the 3 classes with positives in EN (anger, happiness, neutral), not all 5.
+  assert en["f1_macro"] == pytest.approx((1 + 2 / 3 + 0) / 3) and en["macro_classes"] == 3
   # SAMSEMO weights by positives: anger 1, happiness 1, neutral 1 of 3.
   assert en["f1_weighted"] == pytest.approx((1 + 2 / 3 + 0) / 3)
   assert en["pos/neutral"] == 1 and en["pos/surprise"] == 0
@@ -90,6 +91,20 @@ def test_single_label_accuracy_balanced_accuracy_and_score_argmax():
   assert rows.loc["male", "accuracy"] == pytest.approx(1 / 3)
   assert rows.loc["male", "f1_macro"] == pytest.approx((2 / 3) / 3)
   assert isinstance(table, pd.DataFrame)
+
+
+def test_single_label_slice_macro_averages_only_the_classes_in_that_slice():
+  y_true = np.array([0, 0, 1, 2, 2, 2])
+  y_pred = np.array([0, 1, 1, 2, 2, 0])
+  meta = {"session": np.array(["s1", "s1", "s1", "s2", "s2", "s2"])}
+  rows = slice_table(meta, y_true, y_pred, task_type="single_label", class_names=["a", "b", "c"],
+                     slice_keys=["session"]).set_index("value")
+  # s1 holds a and b only: a P1 R1/2 -> 2/3, b P1/2 R1 -> 2/3; c has no example there, so no 0 for it.
+  assert rows.loc["s1", "f1_macro"] == pytest.approx(2 / 3) and rows.loc["s1", "macro_classes"] == 2
+  assert rows.loc["s1", "balanced_accuracy"] == pytest.approx((1 / 2 + 1) / 2)
+  # s2 holds only c: R 2/3, P 1 -> F1 .8; the one prediction of a does not add a class.
+  assert rows.loc["s2", "f1_macro"] == pytest.approx(0.8) and rows.loc["s2", "macro_classes"] == 1
+  assert rows.loc["all", "macro_classes"] == 3
 
 
 def test_bad_inputs_fail_with_clear_messages(multi_label_case):

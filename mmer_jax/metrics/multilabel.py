@@ -6,6 +6,11 @@ instead (see `mmer_jax.metrics.evaluate`).
 Averages: `f1_macro` (plain mean, upstream MME2E) and `f1_samsemo_avg` (SAMSEMO's "Ave": per-emotion
 F1 weighted by each emotion's number of positives). `wacc` is MME2E/CMU's weighted accuracy
 (TP * N/P + TN) / (2N).
+
+The macro means of F1, precision, recall, AUC and WAcc run over the emotions with at least one
+positive in the split: an emotion without positives has no recall, and its F1 of 0 would measure the
+split, not the model. `accuracy_mean` keeps every emotion (accuracy is defined on all-negative
+columns). The per-emotion table keeps all rows with their support.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+
+from mmer_jax.metrics.classification import present_mean
 
 
 def threshold_grid(step: float = 0.005) -> np.ndarray:
@@ -70,11 +77,11 @@ def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, thresholds: np.nda
   table = pd.DataFrame(rows)
   support = table["support"].to_numpy(float)
   scalars = {
-      "f1_macro": table["f1"].mean(),
+      "f1_macro": present_mean(table["f1"], support),
       "f1_samsemo_avg": float(np.dot(table["f1"], support / support.sum())) if support.sum() else 0.0,
       "accuracy_mean": table["accuracy"].mean(),
-      "precision_mean": table["precision"].mean(),
-      "recall_mean": table["recall"].mean(),
+      "precision_mean": present_mean(table["precision"], support),
+      "recall_mean": present_mean(table["recall"], support),
       "auc_mean": np.nanmean(table["auc"]) if table["auc"].notna().any() else float("nan"),
       "wacc_mean": np.nanmean(table["wacc"]) if table["wacc"].notna().any() else float("nan"),
       "f1_micro": skm.f1_score(y_true, y_pred, average="micro", zero_division=0),

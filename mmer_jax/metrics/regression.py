@@ -8,6 +8,10 @@ Predictions (N, 6) in [happy, sad, anger, surprise, disgust, fear] order (sentim
   with `neutral_class`, a row with no emotion gets a 7th "neutral" column;
 - multilabel classification metrics for presence and dominance: exact-set accuracy, per-class and
   macro/weighted F1 and recall, and ROC-AUC computed on the binary predictions, as the seed does.
+
+Unlike the seed (sklearn's macro over all columns), macro F1 and recall average only the classes
+with support in the split: with `neutral_class` a split where every segment shows some emotion has
+no `neutral` row, and its F1 of 0 would pull presence F1 macro down by a seventh.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+
+from mmer_jax.metrics.classification import present_mean
 
 EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 
@@ -45,24 +51,26 @@ def _with_neutral(classes: np.ndarray) -> np.ndarray:
 
 def _classification(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], prefix: str
                     ) -> tuple[dict[str, float], pd.DataFrame]:
+  support = y_true.sum(axis=0)
+  f1 = skm.f1_score(y_true, y_pred, average=None, zero_division=0)
+  recall = skm.recall_score(y_true, y_pred, average=None, zero_division=0)
   scalars = {
       f"{prefix}_accuracy": skm.accuracy_score(y_true, y_pred),
-      f"{prefix}_f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+      f"{prefix}_f1_macro": present_mean(f1, support),
       f"{prefix}_f1_weighted": skm.f1_score(y_true, y_pred, average="weighted", zero_division=0),
-      f"{prefix}_recall_macro": skm.recall_score(y_true, y_pred, average="macro", zero_division=0),
+      f"{prefix}_recall_macro": present_mean(recall, support),
       f"{prefix}_recall_weighted": skm.recall_score(y_true, y_pred, average="weighted", zero_division=0),
   }
+  # AUC needs both outcomes, so it already skips classes without positives (and all-positive ones).
   aucs = [skm.roc_auc_score(y_true[:, k], y_pred[:, k]) if 0 < y_true[:, k].sum() < len(y_true) else np.nan
           for k in range(y_true.shape[1])]
   valid = ~np.isnan(aucs)
-  support = y_true.sum(axis=0)
   scalars[f"{prefix}_roc_auc_macro"] = float(np.nanmean(aucs)) if valid.any() else float("nan")
   scalars[f"{prefix}_roc_auc_weighted"] = (float(np.average(np.asarray(aucs)[valid], weights=support[valid]))
                                           if valid.any() and support[valid].sum() else float("nan"))
   table = pd.DataFrame({
       "task": prefix, "class": list(names),
-      "f1": skm.f1_score(y_true, y_pred, average=None, zero_division=0),
-      "recall": skm.recall_score(y_true, y_pred, average=None, zero_division=0),
+      "f1": f1, "recall": recall,
       "roc_auc": aucs, "support": support})
   return {k: float(v) for k, v in scalars.items()}, table
 

@@ -22,7 +22,7 @@ def write_split(report_dir: Path, split: str, result: EvalResult, task: ConfigDi
       "table": report_dir / f"{split}_per_class.csv",
       "predictions": report_dir / f"{split}_predictions.csv",
   }
-  payload = {"split": split, "metrics": result.scalars}
+  payload = {"split": split, "metrics": result.scalars, "macro_average": macro_coverage(result.table)}
   if result.thresholds is not None:
     payload["thresholds"] = dict(zip(task.class_names, map(float, result.thresholds)))
   paths["metrics"].write_text(json.dumps(payload, indent=1))
@@ -54,6 +54,33 @@ def slice_table(result: EvalResult, task: ConfigDict, slice_keys: Sequence[str])
                             class_names=list(task.class_names), slice_keys=keys)
 
 
+def macro_coverage(table: pd.DataFrame) -> dict[str, dict]:
+  """Which classes the split's macro averages cover, read off the per-class table's support.
+
+  The metric modules average only classes with support (`classification.present_mean`); this says
+  which those were. One entry per group of classes: "all" for single- and multi-label tables,
+  "presence" and "dominant" for the regression task's two classifications.
+  """
+  name_column = "class" if "class" in table.columns else "emotion"
+  groups = table.groupby("task", sort=False) if "task" in table.columns else [("all", table)]
+  coverage = {}
+  for group, rows in groups:
+    absent = rows.loc[rows["support"].to_numpy() <= 0, name_column].astype(str).tolist()
+    coverage[str(group)] = {"classes": len(rows), "present": len(rows) - len(absent), "absent": absent}
+  return coverage
+
+
+def coverage_note(table: pd.DataFrame) -> str:
+  """One line for under a table, e.g. "macro over 6 of 7 classes present; absent: neutral"."""
+  parts = []
+  for group, c in macro_coverage(table).items():
+    text = f"{c['present']} of {c['classes']} classes present"
+    if c["absent"]:
+      text += f"; absent: {', '.join(c['absent'])}"
+    parts.append(text if group == "all" else f"{group}: {text}")
+  return "Macro averages are over the classes present in the split (" + "; ".join(parts) + ")."
+
+
 def write_summary(report_dir: Path, results: Mapping[str, EvalResult], history: Sequence[dict],
                   selection_metric: str, header: str) -> Path:
   """report.md: headline metrics per split, per-class tables and links to the plots."""
@@ -63,12 +90,14 @@ def write_summary(report_dir: Path, results: Mapping[str, EvalResult], history: 
     lines += ["![learning curves](learning_curves.png)", ""]
   headline = pd.DataFrame({split: r.scalars for split, r in results.items()}).T
   lines += ["## Metrics", "", _markdown(headline.reset_index(names="split")), ""]
+  lines += [f"- {split}: {coverage_note(r.table)}" for split, r in results.items()] + [""]
   for split, result in results.items():
-    lines += [f"## {split}", "", _markdown(result.table), ""]
+    lines += [f"## {split}", "", _markdown(result.table), "", f"_{coverage_note(result.table)}_", ""]
     if (report_dir / f"{split}_confusion.png").exists():
       lines += [f"![{split} confusion]({split}_confusion.png)", ""]
     if (report_dir / f"{split}_slices.csv").exists():
-      lines += ["### Slices", "", _markdown(pd.read_csv(report_dir / f"{split}_slices.csv")), ""]
+      lines += ["### Slices", "", _markdown(pd.read_csv(report_dir / f"{split}_slices.csv")), "",
+                "_Each row's macro averages are over the classes present in that slice (`macro_classes`)._", ""]
   path = report_dir / "report.md"
   path.write_text("\n".join(lines))
   return path

@@ -7,13 +7,16 @@ writer decides where the table goes.
 
 Metrics (scikit-learn):
 - multi_label: per-class binary F1 (`f1/<class>`), the number of positives per class
-  (`pos/<class>`), macro F1 (unweighted mean over classes) and SAMSEMO's "average" F1, which
-  weights each class's F1 by its share of the positive labels in the slice (`f1_weighted`;
-  `src/evaluate.eval_emo` in samsungnlp/samsemo, although its README calls it a plain average).
-  Undefined binary F1 (no true and no predicted positives) counts as 0, as sklearn's
-  `zero_division=0`, so slice figures match the global ones.
-- single_label: accuracy, balanced accuracy (mean recall over the classes present in the slice)
-  and macro F1 over all `class_names`.
+  (`pos/<class>`), macro F1 and SAMSEMO's "average" F1, which weights each class's F1 by its share
+  of the positive labels in the slice (`f1_weighted`; `src/evaluate.eval_emo` in
+  samsungnlp/samsemo, although its README calls it a plain average). Undefined binary F1 (no true
+  and no predicted positives) counts as 0, as sklearn's `zero_division=0`, so slice figures match
+  the global ones.
+- single_label: accuracy, balanced accuracy and macro F1.
+
+Macro F1 and balanced accuracy average the classes present in the slice's labels, as the split-level
+metrics do (`classification.present_mean`): a small slice lacks some classes, and counting their F1
+as 0 would make every small slice look bad. `macro_classes` gives how many classes each row averaged.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+
+from mmer_jax.metrics.classification import present_mean
 
 ALL = "all"
 MISSING = "<missing>"
@@ -144,15 +149,19 @@ def _row(key, value, mask, y_true, y_pred, task_type, class_names, min_support) 
     # Small slices lack some classes; the zero_division/absent-class conventions are documented.
     warnings.simplefilter("ignore")
     if task_type == "multi_label":
+      support = t.sum(axis=0)
       f1s = skm.f1_score(t, p, average=None, zero_division=0) if enough else [math.nan] * len(class_names)
-      for name, f1, pos in zip(class_names, f1s, t.sum(axis=0)):
+      for name, f1, pos in zip(class_names, f1s, support):
         row[f"f1/{name}"] = float(f1)
         row[f"pos/{name}"] = int(pos)
-      row["f1_macro"] = float(np.mean(f1s)) if enough else math.nan
+      row["f1_macro"] = present_mean(f1s, support) if enough else math.nan
       row["f1_weighted"] = samsemo_weighted_f1(t, p) if enough else math.nan
     else:
       labels = list(range(len(class_names)))
+      support = np.bincount(t, minlength=len(class_names))
+      _, recall, f1s, _ = skm.precision_recall_fscore_support(t, p, labels=labels, zero_division=0)
       row["accuracy"] = float(skm.accuracy_score(t, p)) if enough else math.nan
-      row["balanced_accuracy"] = float(skm.balanced_accuracy_score(t, p)) if enough else math.nan
-      row["f1_macro"] = float(skm.f1_score(t, p, labels=labels, average="macro", zero_division=0)) if enough else math.nan
+      row["balanced_accuracy"] = present_mean(recall, support) if enough else math.nan
+      row["f1_macro"] = present_mean(f1s, support) if enough else math.nan
+  row["macro_classes"] = int((support > 0).sum())
   return row
