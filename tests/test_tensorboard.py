@@ -76,6 +76,16 @@ def test_scalars_round_trip_and_non_numbers_are_skipped(tmp_path):
     writer.write(30, {"train/loss": 0.1})
 
 
+def test_a_resumed_writer_in_the_same_second_keeps_the_first_file(tmp_path):
+  # tensorboardX alone names both files alike (second + host) and the second truncates the first.
+  for step in (1, 2):
+    with ScalarWriter(tmp_path) as writer:
+      writer.write(step, {"train/loss": float(step)})
+  files = sorted(tmp_path.glob("events.out.tfevents.*"))
+  assert len(files) == 2
+  assert sorted(s for f in files for s, _, _ in _scalars(_read_events(f))) == [1, 2]
+
+
 def test_disabled_writer_creates_nothing(tmp_path):
   writer = ScalarWriter(tmp_path / "tb", enabled=False)
   assert writer.write(1, {"train/loss": 1.0}) == []

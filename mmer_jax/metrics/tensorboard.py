@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import uuid
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -51,7 +53,10 @@ class ScalarWriter:
     if self.enabled:
       from tensorboardX import SummaryWriter  # noqa: PLC0415  (disabled processes never import it)
       self.logdir.mkdir(parents=True, exist_ok=True)
-      self._writer = SummaryWriter(logdir=str(self.logdir), flush_secs=flush_secs)
+      # tensorboardX names files by the second and the host and opens them with "wb": a run resumed
+      # within the same second would truncate the first file. A unique suffix keeps both.
+      suffix = f".{os.getpid()}.{uuid.uuid4().hex[:8]}"
+      self._writer = SummaryWriter(logdir=str(self.logdir), flush_secs=flush_secs, filename_suffix=suffix)
 
   def write(self, step: int, scalars: Mapping[str, Any]) -> list[str]:
     """Writes each finite number of `scalars` under its key as tag; returns the tags written."""
