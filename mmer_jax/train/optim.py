@@ -1,5 +1,14 @@
 """Optimisers from `config.optimizer`: schedules, weight decay as the original framework applies it,
-gradient clipping, and per-parameter-group learning rates (e.g. MME2E's text encoder at lr/10)."""
+gradient clipping, and per-parameter-group learning rates (e.g. MME2E's text encoder at lr/10).
+
+Fields beyond name / learning_rate / weight_decay / clip_norm / schedule:
+- `param_group_lr` {regex searched in the '/'-joined parameter path: lr factor}, disjoint regexes;
+  factor 0 freezes. A regex that matches no parameter is an error: a misspelt group would otherwise
+  silently leave the layers it meant at the default rate.
+- `warmup_fraction` (share of all steps) or `warmup_epochs`: linear warm-up of the warmup_* schedules.
+- `weight_decay_exclude`: regex of parameters without weight decay (BERT practice: biases and
+  LayerNorm scales).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,14 @@ import optax
 from ml_collections import ConfigDict
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "warmup_linear", "step")
+
+
+def warmup_steps(cfg: ConfigDict, steps_per_epoch: int, total: int) -> int:
+  """Warm-up length: `warmup_fraction` of all steps when set, else `warmup_epochs` (default 1)."""
+  fraction = cfg.get("warmup_fraction", None)
+  steps = round(float(fraction) * total) if fraction is not None else int(cfg.get("warmup_epochs", 1) * steps_per_epoch)
+  return max(1, int(steps))
 
 
 def make_schedule(cfg: ConfigDict, steps_per_epoch: int, num_epochs: int) -> optax.Schedule:
@@ -24,24 +40,42 @@ def make_schedule(cfg: ConfigDict, steps_per_epoch: int, num_epochs: int) -> opt
   if name == "cosine":
     return optax.cosine_decay_schedule(lr, total)
   if name == "warmup_cosine":
-    warmup = int(cfg.get("warmup_epochs", 1) * steps_per_epoch)
-    return optax.warmup_cosine_decay_schedule(0.0, lr, max(1, warmup), total)
+    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps(cfg, steps_per_epoch, total), total)
+  if name == "warmup_linear":  # BERT's schedule: 0 -> lr over the warm-up, then linearly to 0 at the end
+    warmup = warmup_steps(cfg, steps_per_epoch, total)
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup),
+                                 optax.linear_schedule(lr, 0.0, max(1, total - warmup))], [warmup])
   if name == "step":  # multiply by `decay_factor` every `decay_epochs` (MME2E's `when`).
     every = int(cfg.get("decay_epochs", 20)) * steps_per_epoch
     return optax.exponential_decay(lr, every, float(cfg.get("decay_factor", 0.1)), staircase=True)
   raise ValueError(f"config.optimizer.schedule={name!r}; known schedules: {', '.join(SCHEDULES)}.")
 
 
+def _path(key_path) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in key_path)
+
+
+def _decay_mask(cfg: ConfigDict):
+  """None (decay everything), or a function marking the parameters that get weight decay."""
+  exclude = cfg.get("weight_decay_exclude", None)
+  if not exclude:
+    return None
+  rx = re.compile(exclude)
+  return lambda params: jax.tree_util.tree_map_with_path(lambda p, _: not rx.search(_path(p)), params)
+
+
 def _base(cfg: ConfigDict, lr: Any) -> optax.GradientTransformation:
   name = cfg.name
   wd = float(cfg.get("weight_decay", 0.0))
+  mask = _decay_mask(cfg)
   # PyTorch's Adam/SGD/RMSprop `weight_decay` is an L2 term added to the gradient (coupled);
   # `adamw` is the decoupled variant.
-  coupled = [optax.add_decayed_weights(wd)] if wd and name != "adamw" else []
+  coupled = [optax.add_decayed_weights(wd, mask=mask)] if wd and name != "adamw" else []
   if name == "adam":
     opt = optax.adam(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999), eps=cfg.get("eps", 1e-8))
   elif name == "adamw":
-    opt = optax.adamw(lr, weight_decay=wd)
+    opt = optax.adamw(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999), eps=cfg.get("eps", 1e-8),
+                      weight_decay=wd, mask=mask)
   elif name == "sgd":
     opt = optax.sgd(lr, momentum=cfg.get("momentum", 0.0) or None)
   elif name == "rmsprop":
@@ -55,11 +89,32 @@ def _scaled(schedule: optax.Schedule, factor: float) -> optax.Schedule:
   return lambda step: schedule(step) * factor
 
 
+class ParamGroupError(ValueError):
+  """A `param_group_lr` regex selects no parameter of the model."""
+
+
 def param_group_labels(params: Any, groups: dict[str, float]) -> Any:
-  """Labels each parameter with the first regex (on its '/'-joined path) that matches, else 'default'."""
+  """Labels each parameter with the regex (searched in its '/'-joined path) that matches, else 'default'.
+
+  Raises ParamGroupError when a regex labels nothing, naming it and the model's top-level parameter
+  names, or when a parameter matches two regexes: ConfigDict keeps keys sorted, so "the first
+  match" would be an accident of spelling; the groups must be disjoint.
+  """
   patterns = [(re.compile(p), p) for p in groups]
   flat = flax.traverse_util.flatten_dict(params, sep="/")
-  labels = {path: next((name for rx, name in patterns if rx.search(path)), "default") for path in flat}
+  labels = {}
+  for path in flat:
+    hits = [name for rx, name in patterns if rx.search(path)]
+    if len(hits) > 1:
+      raise ParamGroupError(f"config.optimizer.param_group_lr: parameter {path!r} matches several groups "
+                            f"{hits}; make the regexes disjoint.")
+    labels[path] = hits[0] if hits else "default"
+  unused = [name for _, name in patterns if name not in set(labels.values())]
+  if unused:
+    raise ParamGroupError(
+        f"config.optimizer.param_group_lr: group {unused[0]!r} matches no parameter. The model's top-level "
+        f"parameters are {sorted(params)}; regexes are searched in the '/'-joined paths, e.g. "
+        f"{next(iter(flat), '')!r}.")
   return flax.traverse_util.unflatten_dict(labels, sep="/")
 
 

@@ -1,0 +1,87 @@
+"""Inputs of the `text_classifier` model: the transcript as token ids of the checkpoint's tokenizer,
+and a label read from the dataset's stored fields through a label scheme.
+
+Options (`config.input.preprocess`, all read in `__init__`):
+- `dataset`: iemocap | samsemo | cmu_mosei (which stored field holds the label);
+- `labels`: a scheme of `label_schemes.DATASET_SCHEMES[dataset]` (IEMOCAP: the raw code `label`
+  through e.g. `iemocap_6class`; SAMSEMO: the multi-hot `labels`; CMU-MOSEI raw: `emotions`);
+  examples outside the scheme are dropped by `keep`;
+- `tokenizer`: the checkpoint folder (its tokenizer files are read, nothing is downloaded);
+- `max_length`: tokens per transcript including [CLS]/[SEP]; None = min(128, the checkpoint's
+  limit), since IEMOCAP and SAMSEMO utterances are short and attention cost grows with the square;
+- `text_field`: the transcript field (`text`; SAMSEMO also stores the English `text_en`);
+- `meta_keys`: stored fields copied to `meta/*` for sliced reports.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+from ml_collections import ConfigDict
+
+from mmer_jax import registry
+from mmer_jax.data import label_schemes
+from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields
+
+DEFAULT_MAX_LENGTH = 128
+_UNLIMITED = 1_000_000  # tokenizers without a limit report a huge model_max_length
+
+
+def checkpoint_max_length(folder: str | pathlib.Path) -> int:
+  """The longest input a checkpoint takes: its position table, and the shorter limits that
+  sentence-transformers (`max_seq_length`) or the tokenizer (`model_max_length`) set."""
+  from mmer_jax.models import pretrained  # noqa: PLC0415  (imports transformers)
+  folder = pathlib.Path(folder).expanduser()
+  limits = [int(pretrained.load_config(folder).max_position_embeddings)]
+  for name, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
+    if (folder / name).is_file():
+      value = json.loads((folder / name).read_text()).get(key)
+      if isinstance(value, (int, float)) and 0 < value < _UNLIMITED:
+        limits.append(int(value))
+  return min(limits)
+
+
+class TextClassifierPreprocessor(Preprocessor):
+
+  def __init__(self, cfg: ConfigDict):
+    self.dataset = cfg.get("dataset", "iemocap")
+    self.scheme = label_schemes.scheme_for(self.dataset, cfg.get("labels", "iemocap_6class"))
+    self.label_field = "label" if isinstance(self.scheme, label_schemes.LabelScheme) else self.scheme.field
+    self.tokenizer_folder = cfg.get("tokenizer", None)
+    if not self.tokenizer_folder:
+      raise ValueError("preprocess.tokenizer is not set: point config.text.checkpoint at a local BERT-family "
+                       "folder (its tokenizer encodes the transcripts).")
+    limit = checkpoint_max_length(self.tokenizer_folder)
+    self.max_length = int(cfg.get("max_length", None) or min(DEFAULT_MAX_LENGTH, limit))
+    if not 2 < self.max_length <= limit:
+      raise ValueError(f"preprocess.max_length={self.max_length}; {self.tokenizer_folder} takes 3..{limit} tokens.")
+    self.text_field = cfg.get("text_field", "text")
+    self.meta_keys = tuple(cfg.get("meta_keys", ("id",)))
+    self._tokenizer = None  # loaded on first use: construction stays cheap and picklable
+
+  def label(self, example: Example):
+    return self.scheme.target(example[self.label_field])
+
+  def keep(self, example: Example) -> bool:
+    return self.label(example) is not None
+
+  def tokenize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    if self._tokenizer is None:
+      from transformers import AutoTokenizer  # noqa: PLC0415
+      self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
+    enc = self._tokenizer(text, max_length=self.max_length, padding="max_length", truncation=True,
+                          return_tensors="np")
+    return enc["input_ids"][0].astype(np.int32), enc["attention_mask"][0].astype(bool)
+
+  def __call__(self, example: Example) -> dict[str, np.ndarray]:
+    ids, mask = self.tokenize(as_str(example[self.text_field]))
+    out = {"text": ids, "text_mask": mask, "label": self.label(example)}
+    out.update(meta_fields(example, self.meta_keys))
+    return out
+
+
+@registry.PREPROCESSORS.register("text_classifier")
+def make(cfg: ConfigDict) -> TextClassifierPreprocessor:
+  return TextClassifierPreprocessor(cfg)

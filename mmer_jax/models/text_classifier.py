@@ -1,0 +1,107 @@
+"""A text classifier that fine-tunes a local BERT-family checkpoint: encoder -> pooling -> dropout -> linear.
+
+Inputs: `text` (batch, length) token ids and `text_mask` (True = real token), from the
+`text_classifier` preprocessor. Output: logits (batch, num_classes), for softmax cross-entropy
+(single label) or sigmoid BCE (multi-label) alike.
+
+- The encoder is `pretrained.TextEncoder` under `text_encoder/encoder`, so the trainer loads the
+  checkpoint's weights there on a fresh run (`pretrained_folders`) and `^text_encoder/` selects it
+  for its own learning rate (`config.optimizer.param_group_lr`).
+- `pooling`: `cls` (the first token's state) or `mean` (average of the real tokens' states, as
+  sentence-transformers computes sentence embeddings). None = what the checkpoint was trained with:
+  a sentence-transformers folder says so in its Pooling module's config (all-MiniLM-L6-v2:
+  `pooling_mode_mean_tokens`); a plain BERT/ALBERT folder gets `cls`.
+- `dropout` None = the checkpoint's classifier dropout, as Hugging Face's sequence classifiers pick it
+  (BERT: `classifier_dropout`, else `hidden_dropout_prob`; ALBERT: `classifier_dropout_prob`).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Mapping, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mmer_jax import registry
+from mmer_jax.models import pretrained
+
+POOLINGS = ("cls", "mean")
+# sentence-transformers Pooling config key -> our pooling name (only the modes implemented here).
+_ST_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
+
+
+def checkpoint_pooling(folder: str | pathlib.Path) -> str:
+  """The pooling a checkpoint folder was trained with: its sentence-transformers Pooling module's
+  mode when it has one, else `cls` (BERT's classification token)."""
+  folder = pathlib.Path(folder).expanduser()
+  pooling_dir = folder / "1_Pooling"
+  if (folder / "modules.json").is_file():  # the Pooling module's folder is listed there
+    modules = json.loads((folder / "modules.json").read_text())
+    paths = [m.get("path", "") for m in modules if str(m.get("type", "")).endswith(".Pooling")]
+    pooling_dir = folder / paths[0] if paths else pooling_dir
+  config_file = pooling_dir / "config.json"
+  if not config_file.is_file():
+    return "cls"
+  config = json.loads(config_file.read_text())
+  modes = [name for key, name in _ST_MODES.items() if config.get(key)]
+  others = sorted(k for k, v in config.items() if k.startswith("pooling_mode_") and v and k not in _ST_MODES)
+  if len(modes) != 1 or others:
+    raise ValueError(f"{config_file} asks for pooling {modes + others}; this classifier implements one of "
+                     f"{POOLINGS}. Set model.pooling explicitly.")
+  return modes[0]
+
+
+def classifier_dropout(config) -> float:
+  """The dropout Hugging Face's *ForSequenceClassification puts before the head for this config."""
+  for key in ("classifier_dropout", "classifier_dropout_prob", "hidden_dropout_prob"):
+    if getattr(config, key, None) is not None:
+      return float(getattr(config, key))
+  return 0.1
+
+
+def pool(hidden: jax.Array, mask: jax.Array, pooling: str) -> jax.Array:
+  """(batch, length, dim) -> (batch, dim). `mean` averages the masked-in states (sentence-transformers'
+  recipe: sum over real tokens / max(count, 1e-9))."""
+  if pooling == "cls":
+    return hidden[:, 0]
+  if pooling == "mean":
+    weights = mask.astype(hidden.dtype)[..., None]
+    return jnp.sum(hidden * weights, axis=1) / jnp.maximum(jnp.sum(weights, axis=1), 1e-9)
+  raise ValueError(f"pooling={pooling!r}; use one of {POOLINGS}.")
+
+
+@registry.MODELS.register("text_classifier")
+class TextClassifier(nn.Module):
+  checkpoint: str                  # local BERT/ALBERT folder (config.json + weights)
+  num_classes: int
+  pooling: Optional[str] = None    # None: the checkpoint's own (see checkpoint_pooling)
+  dropout: Optional[float] = None  # None: the checkpoint's classifier dropout
+  # Frozen encoder (config `text=frozen`): no backward pass through it. Pair it with a zero lr factor
+  # for `^text_encoder/`, or AdamW's weight decay would still shrink the frozen weights.
+  freeze_encoder: bool = False
+
+  def pretrained_folders(self) -> dict[str, str]:
+    return {"text_encoder/encoder": self.checkpoint}
+
+  def resolved_pooling(self) -> str:
+    pooling = self.pooling or checkpoint_pooling(self.checkpoint)
+    if pooling not in POOLINGS:
+      raise ValueError(f"model.pooling={pooling!r}; use one of {POOLINGS} (or None for the checkpoint's own).")
+    return pooling
+
+  @nn.compact
+  def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
+    ids = inputs["text"]
+    mask = inputs.get("text_mask", jnp.ones(ids.shape, bool))
+    hidden = pretrained.TextEncoder(self.checkpoint, stop_gradient=self.freeze_encoder,
+                                    name="text_encoder")(ids, mask, train=train)
+    pooled = pool(hidden, mask, self.resolved_pooling())
+    self.sow("intermediates", "pooled", pooled)
+    config = pretrained.load_config(self.checkpoint)
+    rate = classifier_dropout(config) if self.dropout is None else self.dropout
+    pooled = nn.Dropout(rate)(pooled, deterministic=not train)
+    init = nn.initializers.normal(stddev=getattr(config, "initializer_range", 0.02))
+    return nn.Dense(self.num_classes, kernel_init=init, name="head")(pooled)
