@@ -9,7 +9,7 @@ from ml_collections import ConfigDict
 from sklearn import metrics as skm
 
 from mmer_jax.metrics import classification, multilabel, regression, report
-from mmer_jax.metrics.evaluate import evaluate_predictions, threshold_protocol, tune_on_outputs
+from mmer_jax.metrics.evaluate import evaluate_predictions, tune_on_outputs
 
 
 def test_single_label_wa_ua_f1_and_confusion():
@@ -105,17 +105,6 @@ def test_samsemo_protocol_scores_test_with_train_thresholds_not_valid_ones():
   samsemo = evaluate_predictions(task, y, test_logits, loss=0.0, thresholds=train_thresholds)
   assert clean.y_pred.ravel().tolist() == [1, 0, 0, 0] and clean.scalars["f1_macro"] == pytest.approx(2 / 3)
   assert samsemo.y_pred.ravel().tolist() == [1, 1, 1, 0] and samsemo.scalars["f1_macro"] == pytest.approx(0.8)
-
-
-def test_threshold_protocol_is_validated_with_the_field_name():
-  config = ConfigDict(dict(evaluation=dict(threshold_protocol="samsemo"), task=dict(type="multi_label")))
-  assert threshold_protocol(config) == "samsemo"
-  config.evaluation.threshold_protocol = "train"
-  with pytest.raises(ValueError, match=r"config\.evaluation\.threshold_protocol='train'; use one of valid, samsemo"):
-    threshold_protocol(config)
-  config.evaluation.threshold_protocol, config.task.type = "samsemo", "single_label"
-  with pytest.raises(ValueError, match="task.type='single_label'"):
-    threshold_protocol(config)
 
 
 # Macro averages run over the classes present in the split's labels (issue 15): a class without

@@ -78,7 +78,8 @@ def coverage_note(table: pd.DataFrame) -> str:
     if c["absent"]:
       text += f"; absent: {', '.join(c['absent'])}"
     parts.append(text if group == "all" else f"{group}: {text}")
-  return "Macro averages are over the classes present in the split (" + "; ".join(parts) + ")."
+  return "Macro averages (F1, precision, recall, UA, AUC) are over the classes present in the split (" + \
+      "; ".join(parts) + ")."
 
 
 def write_summary(report_dir: Path, results: Mapping[str, EvalResult], history: Sequence[dict],
