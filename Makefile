@@ -12,7 +12,7 @@ export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 # This machine's pip config names missing find-links folders; drop that noise, keep real errors.
 QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench clean venv-torch venv-keras vs-originals
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -33,6 +33,36 @@ test: venv
 
 bench: venv
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Side-by-side speed against the original implementations (benchmarks/vs_originals.py). The
+# originals run in their own virtualenvs, never the project's: CPU torch (the machine's local
+# 2.13.0 wheel, so no CUDA build is pulled in) + transformers 4.57.6 for the PyTorch originals, and
+# tensorflow-cpu for the Keras ones. ORIGINALS is a folder of checkouts named by originals.tsv's keys.
+ORIGINALS ?= ../originals
+VS_ARGS ?=
+TORCH_VENV ?= .venv-torch
+KERAS_VENV ?= .venv-keras
+
+venv-torch: $(TORCH_VENV)/.installed
+$(TORCH_VENV)/.installed:
+	test -x $(TORCH_VENV)/bin/python || $(PY) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/pip install -q -U pip $(QUIET)
+	# lightning: SAMSEMO imports it at module level. No torchvision: PyPI's build does not load with the
+	# CPU torch wheel; the originals use it only for face detection, which the benchmark skips (torch_shims.py).
+	$(TORCH_VENV)/bin/pip install -q torch==2.13.0 transformers==4.57.6 lightning numpy $(QUIET)
+	touch $@
+
+venv-keras: $(KERAS_VENV)/.installed
+$(KERAS_VENV)/.installed:
+	test -x $(KERAS_VENV)/bin/python || $(PY) -m venv $(KERAS_VENV)
+	$(KERAS_VENV)/bin/pip install -q -U pip $(QUIET)
+	$(KERAS_VENV)/bin/pip install -q tensorflow-cpu==2.21.0 numpy $(QUIET)
+	touch $@
+
+vs-originals: venv venv-torch venv-keras
+	$(BIN)/python benchmarks/vs_originals.py --originals=$(ORIGINALS) --torch_python=$(TORCH_VENV)/bin/python \
+	  --keras_python=$(KERAS_VENV)/bin/python --json=workdirs/vs_originals.json \
+	  --markdown=workdirs/vs_originals.md $(VS_ARGS)
 
 clean:
 	rm -rf $(VENV) workdirs

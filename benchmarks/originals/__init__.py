@@ -1,0 +1,1 @@
+"""benchmarks/vs_originals.py's parts: specs, harness arithmetic, notebook loading, per-side workers."""

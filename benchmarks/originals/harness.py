@@ -1,0 +1,132 @@
+"""The side-by-side comparison's own arithmetic: round order, per-round rates, ratios, table.
+
+Pure Python (no numpy, torch or jax) so the CI tests exercise it with fake timings. Sides are named
+ORIGINAL and MMER_JAX; a round holds N train-step and N eval-step times (seconds) per side.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Optional, Sequence
+
+ORIGINAL, MMER_JAX = "original", "mmer_jax"
+PHASES = ("train", "eval")
+LOAD_WARN = 1.5  # 1-minute load average above which a ratio is not trusted (2 cores)
+
+
+def round_orders(rounds: int) -> list[tuple[str, str]]:
+  """Which side runs first in each round: the original first, then mmer_jax first, alternating,
+  so slow drifts in the machine's state (thermal, other tenants) hit both sides equally."""
+  if rounds < 1:
+    raise ValueError(f"need at least one round, got {rounds}")
+  return [(ORIGINAL, MMER_JAX) if r % 2 == 0 else (MMER_JAX, ORIGINAL) for r in range(rounds)]
+
+
+def rate(step_times: Sequence[float], batch: int) -> float:
+  """Samples/s of one round: the batch over the round's median step time (robust to one hiccup)."""
+  if not step_times:
+    raise ValueError("a round needs at least one timed step")
+  median = statistics.median(step_times)
+  if median <= 0:
+    raise ValueError(f"non-positive step time {median}")
+  return batch / median
+
+
+def spread(step_times: Sequence[float]) -> dict:
+  """Step-time spread over every timed step: min, median, max (ms) and (max - min) / median."""
+  median = statistics.median(step_times)
+  lo, hi = min(step_times), max(step_times)
+  return {"min_ms": 1e3 * lo, "median_ms": 1e3 * median, "max_ms": 1e3 * hi,
+          "rel_range": (hi - lo) / median if median > 0 else None}
+
+
+def _stats(values: Sequence[float]) -> dict:
+  return {"median": statistics.median(values), "min": min(values), "max": max(values),
+          "per_round": list(values)}
+
+
+def summarise(rounds: Sequence[dict], batch: int) -> dict:
+  """rounds: [{side: {"train": [s, ...], "eval": [s, ...]}}, ...] -> per side and phase the
+  samples/s (median, min, max, per round) and step-time spread; per phase the paired ratio
+  mmer_jax / original of each round (both sides' rates from the same round) and its median."""
+  out: dict = {}
+  for side in (ORIGINAL, MMER_JAX):
+    out[side] = {}
+    for phase in PHASES:
+      per_round = [rate(r[side][phase], batch) for r in rounds]
+      every_step = [t for r in rounds for t in r[side][phase]]
+      out[side][phase] = {**_stats(per_round), "spread": spread(every_step)}
+  out["ratio"] = {}
+  for phase in PHASES:
+    paired = [m / o for m, o in zip(out[MMER_JAX][phase]["per_round"], out[ORIGINAL][phase]["per_round"])]
+    out["ratio"][phase] = _stats(paired)
+  return out
+
+
+def load_warning(before: Sequence[float], after: Sequence[float], threshold: float = LOAD_WARN) -> Optional[str]:
+  """A warning when the 1-minute load average before or after a model's rounds exceeds the
+  threshold: the two sides then compete with other work and their ratio can move by 2x."""
+  worst = max(before[0], after[0])
+  if worst > threshold:
+    return (f"load average {worst:.2f} > {threshold} (before {before[0]:.2f}, after {after[0]:.2f}): "
+            "the machine was not quiet; do not quote these ratios")
+  return None
+
+
+def _num(x: float) -> str:
+  """Three significant figures without scientific notation for the table."""
+  if x >= 100:
+    return f"{x:.0f}"
+  if x >= 10:
+    return f"{x:.1f}"
+  if x >= 1:
+    return f"{x:.2f}"
+  return f"{x:.3g}"
+
+
+def _cell(stats: dict) -> str:
+  return f"{_num(stats['median'])} ({_num(stats['min'])}–{_num(stats['max'])})"
+
+
+def _mem(side: dict) -> str:
+  mb = side.get("peak_rss_mb")
+  return f"{mb / 1024:.2f}" if mb else "?"
+
+
+def markdown_table(results: Sequence[dict]) -> str:
+  """One row per model: samples/s median (min–max over rounds) per side and phase, the paired
+  ratio, peak resident memory (GB) and the step-time spread; a failed model gets its error."""
+  head = ("| model (batch, shapes) | original train / eval samples/s | mmer_jax train / eval | "
+          "ratio train / eval (paired, per round) | peak RSS GB original / mmer_jax | "
+          "step-time range/median original / mmer_jax (train; eval) | load before → after |")
+  lines = [head, "|" + "---|" * 7]
+  for r in results:
+    name = f"{r['title']} ({r['batch']}; {r['shapes']})"
+    if r.get("error"):
+      lines.append(f"| {name} | not run: {r['error']} | | | | | |")
+      continue
+    s = r["summary"]
+    o, m, q = s[ORIGINAL], s[MMER_JAX], s["ratio"]
+    rr = lambda side, ph: f"{100 * side[ph]['spread']['rel_range']:.0f}%"  # noqa: E731
+    lines.append(
+        f"| {name} | {_cell(o['train'])} / {_cell(o['eval'])} | {_cell(m['train'])} / {_cell(m['eval'])} | "
+        f"{_cell(q['train'])} / {_cell(q['eval'])} | {_mem(r['sides'][ORIGINAL])} / {_mem(r['sides'][MMER_JAX])} | "
+        f"{rr(o, 'train')} / {rr(m, 'train')}; {rr(o, 'eval')} / {rr(m, 'eval')} | "
+        f"{r['load_before'][0]:.2f} → {r['load_after'][0]:.2f}{' ⚠' if r.get('warnings') else ''} |")
+  return "\n".join(lines) + "\n"
+
+
+def interleave(run_side, rounds: int, steps: int) -> list[dict]:
+  """Runs `rounds` rounds through `run_side(side, round_index, steps) -> {"train": [...], "eval": [...]}`
+  in `round_orders` order and returns the per-round records `summarise` takes."""
+  records = []
+  for r, order in enumerate(round_orders(rounds)):
+    record = {}
+    for side in order:
+      timings = run_side(side, r, steps)
+      for phase in PHASES:
+        if len(timings[phase]) != steps:
+          raise ValueError(f"{side} returned {len(timings[phase])} {phase} steps in round {r}, expected {steps}")
+      record[side] = {phase: list(timings[phase]) for phase in PHASES}
+    records.append(record)
+  return records

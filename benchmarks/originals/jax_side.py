@@ -1,0 +1,135 @@
+"""The mmer_jax side: the trainer's own jitted shard_map train and eval steps on the spec's shapes.
+
+Runs in the project virtualenv. Model, loss and optimiser come from each model's config as the
+trainer builds them (`trainer.build_model`, `losses.make_loss`, `optim.make_optimizer`); a train
+step is `make_train_step` + `float(loss)` (the trainer reads the loss every step, like the
+originals' `.item()`), an eval step is `make_eval_step` + `gather` to host numpy, as
+`trainer.evaluate_split` does per batch. Inputs are random, every sequence at full length, and
+packed (faces / mel pieces) exactly when the config's input pipeline packs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+
+@dataclasses.dataclass
+class Runner:
+  train_step: Callable[[], float]
+  eval_step: Callable[[], Any]
+  info: dict
+
+
+def _seq(rng, b, length, dim, name, batch):
+  batch[name] = rng.normal(size=(b, length, dim)).astype(np.float32)
+  batch[f"{name}_mask"] = np.ones((b, length), bool)
+
+
+def _labels(config, rng, b, batch):
+  classes = len(config.task.class_names) if config.task.get("class_names", None) else config.model.num_classes
+  if config.task.type in ("multi_label", "regression"):
+    kind = config.task.type
+    batch["label"] = ((rng.uniform(size=(b, classes)) < 0.3) if kind == "multi_label"
+                      else rng.normal(size=(b, classes))).astype(np.float32)
+  else:
+    batch["label"] = rng.integers(0, classes, b).astype(np.int32)
+
+
+def _config_and_batch(spec, rng, tmp: Path):
+  d, b = spec.dims, spec.batch
+  batch: dict = {}
+  if spec.key in ("lf_rnn", "lf_transformer"):
+    from configs import lf_mme2e
+    config = lf_mme2e.get_config(f"model={'rnn' if spec.key == 'lf_rnn' else 'transformer'},data=mosei")
+    for m in ("text", "audio", "vision"):
+      _seq(rng, b, d[m], d[f"{m}_dim"], m, batch)
+  elif spec.key in ("mmmla", "mmb", "unimodal_audio", "unimodal_text"):
+    from configs import multifocus_mmb, multifocus_mmmla, multifocus_unimodal
+    config = {"mmmla": multifocus_mmmla.get_config, "mmb": multifocus_mmb.get_config,
+              "unimodal_audio": lambda: multifocus_unimodal.get_config("modality=audio,pooling=attention"),
+              "unimodal_text": lambda: multifocus_unimodal.get_config("modality=text,pooling=last")}[spec.key]()
+    if spec.key != "unimodal_text":
+      _seq(rng, b, d["audio"], d["audio_dim"], "audio", batch)
+    if spec.key != "unimodal_audio":
+      _seq(rng, b, d["text"], d["text_dim"], "text", batch)
+  elif spec.key == "resnet1d":
+    from configs import resnet1d_iemocap
+    config = resnet1d_iemocap.get_config()
+    batch["features"] = rng.normal(size=(b, d["features"])).astype(np.float32)
+  elif spec.key == "williams":
+    from configs import williams_sample
+    config = williams_sample.get_config()
+    _seq(rng, b, d["steps"], d["features"], "features", batch)
+  elif spec.key == "samsemo_mme2e":
+    from configs import mme2e_samsemo
+    config = mme2e_samsemo.get_config()
+    batch["text"] = rng.normal(size=(b, d["text_dim"])).astype(np.float32)  # the precomputed CLS
+    _items(rng, b, d, batch)
+  elif spec.key in ("mme2e_upstream", "mesm"):
+    from configs import mesm_upstream, mme2e_upstream
+    folder = _albert_folder(tmp, d["tokens"])
+    config = (mesm_upstream if spec.key == "mesm" else mme2e_upstream).get_config(f"albert={folder}")
+    batch["text"] = rng.integers(5, 30000, (b, d["tokens"])).astype(np.int32)
+    batch["text_mask"] = np.ones((b, d["tokens"]), bool)
+    _items(rng, b, d, batch)
+  else:
+    raise KeyError(f"no mmer_jax side for {spec.key!r}")
+  _labels(config, rng, b, batch)
+  pack = config.input.get("pack_items", None)
+  if pack:  # as the input pipeline's collate does (mmer_jax/data/pipeline.py)
+    from mmer_jax.data import item_packing
+    batch = item_packing.pack_batch(batch, dict(pack), jax.local_device_count())
+  return config, batch
+
+
+def _items(rng, b, d, batch):
+  batch["vision"] = rng.uniform(0, 255, (b, d["faces"], 48, 48, 3)).astype(np.float32)
+  batch["vision_mask"] = np.ones((b, d["faces"]), bool)
+  batch["audio"] = rng.normal(size=(b, d["pieces"], 128, 32)).astype(np.float32)
+  batch["audio_mask"] = np.ones((b, d["pieces"]), bool)
+
+
+def _albert_folder(tmp: Path, tokens: int) -> str:
+  """A randomly initialised Flax ALBERT-base, the same architecture the torch side builds."""
+  from transformers import AlbertConfig, FlaxAlbertModel
+  config = AlbertConfig(hidden_size=768, num_attention_heads=12, intermediate_size=3072, embedding_size=128,
+                        num_hidden_layers=12, max_position_embeddings=max(512, tokens))
+  FlaxAlbertModel(config, seed=0).save_pretrained(tmp / "albert-base-v2")
+  return str(tmp / "albert-base-v2")
+
+
+def build(spec, originals, threads: int) -> Runner:
+  del originals, threads  # XLA:CPU uses every core this process may run on
+  from mmer_jax.train import losses, optim, state as state_lib, step as step_lib, trainer
+  rng = np.random.default_rng(0)
+  tmp = Path(tempfile.mkdtemp(prefix="vs_originals_jax_"))
+  config, batch = _config_and_batch(spec, rng, tmp)
+  mesh = step_lib.make_mesh()
+  model = trainer.build_model(config)
+  tx = optim.make_optimizer(config.optimizer, 100, int(config.num_epochs))
+  classes = batch["label"].shape[-1] if batch["label"].ndim == 2 else None
+  pos_weight = [1.0] * classes if config.loss.get("pos_weight", None) == "auto" and classes else None
+  loss_fn = losses.make_loss(config.loss, pos_weight)
+  inputs = {k: v for k, v in batch.items() if k != "label"}
+  state = step_lib.replicate(state_lib.create(model, tx, inputs, 0), mesh)
+  device_batch = step_lib.to_global(batch, mesh)
+  train = step_lib.make_train_step(model, loss_fn, tx, mesh)
+  evaluate = step_lib.make_eval_step(model, loss_fn, mesh)
+  box = {"state": state}
+
+  def train_step() -> float:
+    box["state"], metrics = train(box["state"], device_batch)
+    return float(metrics["loss"])
+
+  def eval_step():
+    return step_lib.gather(evaluate(box["state"].variables(), device_batch))
+
+  params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
+  return Runner(train_step, eval_step, {"framework": f"jax {jax.__version__}", "devices": jax.device_count(),
+                                        "params": int(params), "model": config.model_name})

@@ -1,0 +1,95 @@
+r"""One side of one model in its own process (and its own virtualenv), driven over stdin/stdout.
+
+  <venv>/bin/python benchmarks/originals/worker.py --side=torch|keras|jax --model=lf_rnn \
+      --originals=../originals --threads=2 --warmup=2
+
+Builds the model and its fixed batch, warms up (the first jax call compiles), prints a READY
+line, then answers one JSON command per stdin line: {"cmd": "round", "steps": N} -> N timed train
+steps, then N timed eval steps, each synchronised; {"cmd": "quit"} -> peak memory, then exit.
+Replies are single lines prefixed with MARKER so the libraries' own prints cannot be mistaken for
+them. Standard library only here: the side modules import their framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+MARKER = "@@vs_originals@@ "
+HERE = Path(__file__).resolve().parent
+SIDES = {"torch": "torch_side", "keras": "keras_side", "jax": "jax_side"}
+
+
+def reply(obj) -> None:
+  sys.stdout.write(MARKER + json.dumps(obj) + "\n")
+  sys.stdout.flush()
+
+
+def peak_memory_mb() -> dict:
+  """VmHWM (this process image's peak resident set) and ru_maxrss, in MB."""
+  out = {"ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+  try:
+    for line in Path("/proc/self/status").read_text().splitlines():
+      if line.startswith("VmHWM:"):
+        out["vmhwm_mb"] = int(line.split()[1]) / 1024
+  except OSError:
+    pass
+  out["peak_rss_mb"] = max(out.values())
+  return out
+
+
+def timed(fn, steps: int) -> list[float]:
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    fn()  # each side's step returns only after its results exist (blocks / .item() / numpy)
+    times.append(time.perf_counter() - t0)
+  return times
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--side", choices=sorted(SIDES), required=True)
+  parser.add_argument("--model", required=True)
+  parser.add_argument("--originals", default="")
+  parser.add_argument("--threads", type=int, default=2)
+  parser.add_argument("--warmup", type=int, default=2)
+  args = parser.parse_args()
+  if args.side == "jax":  # mmer_jax as its scripts run: re-executed once with its malloc tunables
+    sys.path.insert(0, str(HERE.parents[1]))
+    from mmer_jax.process_env import reexec_with_malloc_tunables
+    reexec_with_malloc_tunables()
+  sys.path.insert(0, str(HERE.parent))
+  from originals import specs
+  side = importlib.import_module(f"originals.{SIDES[args.side]}")
+  spec = specs.SPECS[args.model]
+  t0 = time.perf_counter()
+  try:
+    runner = side.build(spec, Path(args.originals).expanduser().resolve() if args.originals else None, args.threads)
+    setup_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    timed(runner.train_step, args.warmup)
+    timed(runner.eval_step, args.warmup)
+  except Exception as e:  # reported to the driver, which puts it in the table and goes on
+    reply({"error": f"{type(e).__name__}: {e}"})
+    raise
+  reply({"ready": True, "setup_s": setup_s, "warmup_s": time.perf_counter() - t0, "info": runner.info,
+         "pid": os.getpid()})
+  for line in sys.stdin:
+    cmd = json.loads(line)
+    if cmd["cmd"] == "round":
+      reply({"train": timed(runner.train_step, cmd["steps"]), "eval": timed(runner.eval_step, cmd["steps"]),
+             "loadavg": os.getloadavg()})
+    elif cmd["cmd"] == "quit":
+      reply(peak_memory_mb())
+      return
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,227 @@
+r"""mmer_jax against the original implementations, side by side on this machine, in one run.
+
+  make vs-originals ORIGINALS=../originals                    # every model, 4 rounds (see below)
+  .venv/bin/python benchmarks/vs_originals.py --originals=../originals --models=lf_rnn,mmmla \
+      --rounds=4 --steps=10 --json=workdirs/vs.json --markdown=workdirs/vs.md \
+      --torch_python=.venv-torch/bin/python --keras_python=.venv-keras/bin/python
+
+The originals are read at run time from checkouts of their public repositories at the commits in
+`benchmarks/originals/specs.py` (= ../shared/specs/originals.tsv), one folder per key under
+--originals (`git clone https://github.com/<owner>/<name> <key> && git -C <key> checkout <commit>`).
+The PyTorch side runs in `.venv-torch` (`make venv-torch`), the Keras side in `.venv-keras`
+(`make venv-keras`), mmer_jax in the project venv; each side of each model is its own process.
+
+Per model: both sides build the same batch shapes (benchmarks/originals/specs.py), warm up
+(--warmup steps each; jax compiles then), and run --rounds interleaved rounds (the original first
+in even rounds, mmer_jax first in odd ones) of N train steps then N eval steps; each round's
+median step time gives samples/s, and the round's mmer_jax/original rate is its paired ratio.
+Reported: median and min–max over rounds, the paired ratios, peak resident memory of each process
+(VmHWM), the step-time spread, the 1-minute load average before and after, and a warning above
+--load_threshold. Torch runs --threads threads; XLA:CPU uses the same cores.
+
+Expected duration on an idle 2-core host with the defaults (4 rounds, the specs' steps): about
+40-50 min, most of it SAMSEMO MME2E (one process at a time, ~2 min start-up + compile per round
+and side, ~30 s steps) and upstream MME2E (~10 s steps); without those two, ~12 min.
+Without --originals the script says how to get them and exits 0 (so `make bench` passes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO))
+
+from absl import app, flags  # noqa: E402
+
+from originals import harness, specs  # noqa: E402
+from originals.worker import MARKER  # noqa: E402
+
+_ORIGINALS = flags.DEFINE_string("originals", os.environ.get("MMER_JAX_ORIGINALS", ""),
+                                 "Folder holding one checkout per originals.tsv key (samsemo, mme2e_upstream, ...).")
+_MODELS = flags.DEFINE_list("models", list(specs.SPECS), f"Models to compare: {', '.join(specs.SPECS)}.")
+_ROUNDS = flags.DEFINE_integer("rounds", 4, "Interleaved rounds per model (>= 4 for quotable figures).")
+_STEPS = flags.DEFINE_integer("steps", 0, "Train and eval steps per round; 0 = each model's default (specs.py).")
+_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed train and eval steps per process before the rounds.")
+_THREADS = flags.DEFINE_integer("threads", len(os.sched_getaffinity(0)), "Torch / TF threads.")
+_JSON = flags.DEFINE_string("json", "", "Write every figure here (JSON).")
+_MARKDOWN = flags.DEFINE_string("markdown", "", "Write the table here (markdown).")
+_TORCH_PY = flags.DEFINE_string("torch_python", str(REPO / ".venv-torch/bin/python"), "Python of the torch venv.")
+_KERAS_PY = flags.DEFINE_string("keras_python", str(REPO / ".venv-keras/bin/python"), "Python of the Keras venv.")
+_JAX_PY = flags.DEFINE_string("jax_python", sys.executable, "Python of the mmer_jax venv.")
+_LOAD = flags.DEFINE_float("load_threshold", harness.LOAD_WARN, "Warn above this 1-minute load average.")
+_LOG_DIR = flags.DEFINE_string("log_dir", str(REPO / "workdirs" / "vs_originals_logs"), "Workers' stderr logs.")
+
+
+class WorkerError(RuntimeError):
+  pass
+
+
+class Worker:
+  """One side of one model: a worker.py process, spoken to one JSON line at a time."""
+
+  def __init__(self, python: str, side: str, model: str):
+    log_dir = Path(_LOG_DIR.value)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    self.log_path = log_dir / f"{model}.{side}.log"
+    self.log = open(self.log_path, "a")
+    cmd = [python, str(REPO / "benchmarks/originals/worker.py"), f"--side={side}", f"--model={model}",
+           f"--originals={_ORIGINALS.value}", f"--threads={_THREADS.value}", f"--warmup={_WARMUP.value}"]
+    self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                 text=True, cwd=REPO)
+    self.ready = self._read()
+
+  def _read(self) -> dict:
+    for line in self.proc.stdout:
+      if line.startswith(MARKER):
+        reply = json.loads(line[len(MARKER):])
+        if "error" in reply:
+          self.kill()
+          raise WorkerError(reply["error"])
+        return reply
+      self.log.write(line)  # the libraries' own prints
+    code = self.proc.wait()
+    self.log.flush()
+    tail = self.log_path.read_text().strip().splitlines()[-1:] or ["(no output)"]
+    raise WorkerError(f"worker exited with {code}: {tail[0][:300]} (log: {self.log_path})")
+
+  def _send(self, obj) -> dict:
+    self.proc.stdin.write(json.dumps(obj) + "\n")
+    self.proc.stdin.flush()
+    return self._read()
+
+  def round(self, steps: int) -> dict:
+    return self._send({"cmd": "round", "steps": steps})
+
+  def quit(self) -> dict:
+    memory = self._send({"cmd": "quit"})
+    self.proc.wait(timeout=120)
+    self.log.close()
+    return memory
+
+  def kill(self) -> None:
+    if self.proc.poll() is None:
+      self.proc.kill()
+      self.proc.wait()
+
+
+def _python(side: str) -> str:
+  return {"torch": _TORCH_PY.value, "keras": _KERAS_PY.value, "jax": _JAX_PY.value}[side]
+
+
+def _checkout_warning(spec) -> str | None:
+  folder = Path(_ORIGINALS.value).expanduser() / spec.original
+  repo, commit = specs.ORIGINALS[spec.original]
+  try:
+    head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return f"{folder} is not a git checkout of {repo}"
+  return None if head == commit else f"{folder} is at {head[:12]}, not the pinned {commit[:12]}"
+
+
+def compare(spec) -> dict:
+  """Both sides of one model through the interleaved rounds; an error on either side is recorded."""
+  steps = _STEPS.value or spec.steps
+  sides = {harness.ORIGINAL: spec.framework, harness.MMER_JAX: "jax"}
+  result = {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": spec.shapes, "dims": spec.dims,
+            "steps_per_round": steps, "rounds": _ROUNDS.value, "note": spec.note, "warnings": [],
+            "load_before": list(os.getloadavg()),
+            "sides": {s: {"framework": fw, "peak_rss_mb": 0.0, "setup_s": [], "warmup_s": []} for s, fw in sides.items()}}
+  warning = _checkout_warning(spec)
+  if warning:
+    result["warnings"].append(warning)
+  workers: dict = {}
+
+  def start(side):
+    w = Worker(_python(sides[side]), sides[side], spec.key)
+    rec = result["sides"][side]
+    rec["setup_s"].append(w.ready["setup_s"])
+    rec["warmup_s"].append(w.ready["warmup_s"])
+    rec["info"] = w.ready["info"]
+    return w
+
+  def stop(side):
+    memory = workers.pop(side).quit()
+    rec = result["sides"][side]
+    rec["peak_rss_mb"] = max(rec["peak_rss_mb"], memory["peak_rss_mb"])
+    rec.setdefault("memory", []).append(memory)
+
+  def run_side(side, r, n):
+    if spec.restart_each_round:  # one process at a time: both sides' peaks together exceed the RAM
+      workers[side] = start(side)
+    timings = workers[side].round(n)
+    if spec.restart_each_round:
+      stop(side)
+    print(f"  round {r} {side:8s} train {harness.rate(timings['train'], spec.batch):8.3f} samples/s, "
+          f"eval {harness.rate(timings['eval'], spec.batch):8.3f} (load {timings['loadavg'][0]:.2f})", flush=True)
+    return timings
+
+  try:
+    if not spec.restart_each_round:
+      for side in (harness.ORIGINAL, harness.MMER_JAX):  # the original first: it fails more often
+        workers[side] = start(side)
+    rounds = harness.interleave(run_side, _ROUNDS.value, steps)
+    for side in list(workers):
+      stop(side)
+  except WorkerError as e:
+    result["error"] = str(e)
+    for w in workers.values():
+      w.kill()
+    return result
+  result["load_after"] = list(os.getloadavg())
+  result["timings"] = rounds
+  result["summary"] = harness.summarise(rounds, spec.batch)
+  warning = harness.load_warning(result["load_before"], result["load_after"], _LOAD.value)
+  if warning:
+    result["warnings"].append(warning)
+  return result
+
+
+def _meta() -> dict:
+  from mmer_jax import perf
+  return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()), "cpu": perf.cpu_model_name(),
+          "cores": len(os.sched_getaffinity(0)), "threads": _THREADS.value, "rounds": _ROUNDS.value,
+          "warmup": _WARMUP.value, "argv": sys.argv[1:]}
+
+
+def main(argv):
+  del argv
+  if not _ORIGINALS.value:
+    print("vs_originals: skipped, no --originals folder (or MMER_JAX_ORIGINALS). Clone each repository of "
+          "benchmarks/originals/specs.py ORIGINALS into <folder>/<key> and check out its commit; see the README.")
+    return
+  unknown = [m for m in _MODELS.value if m not in specs.SPECS]
+  if unknown:
+    raise app.UsageError(f"unknown models {unknown}; known: {', '.join(specs.SPECS)}")
+  meta, results = _meta(), []
+  for key in _MODELS.value:
+    spec = specs.SPECS[key]
+    print(f"== {spec.title} (batch {spec.batch}; {spec.shapes}) vs {specs.ORIGINALS[spec.original][0]}", flush=True)
+    result = compare(spec)
+    results.append(result)
+    for w in result["warnings"]:
+      print(f"  WARNING: {w}", flush=True)
+    if result.get("error"):
+      print(f"  not run: {result['error']}", flush=True)
+    if _JSON.value:  # rewritten after every model: a long run keeps what it has measured
+      Path(_JSON.value).parent.mkdir(parents=True, exist_ok=True)
+      Path(_JSON.value).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+  frameworks = {r["sides"][s].get("info", {}).get("framework") for r in results for s in r["sides"]}
+  table = (f"{meta['date_utc']}, {meta['cpu']} x {meta['cores']} cores, {meta['threads']} threads; "
+           f"{', '.join(sorted(f for f in frameworks if f))}; {meta['rounds']} interleaved rounds\n\n"
+           + harness.markdown_table(results))
+  print(table)
+  if _MARKDOWN.value:
+    Path(_MARKDOWN.value).parent.mkdir(parents=True, exist_ok=True)
+    Path(_MARKDOWN.value).write_text(table)
+
+
+if __name__ == "__main__":
+  app.run(main)
