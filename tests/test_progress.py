@@ -86,7 +86,7 @@ def test_a_log_file_gets_lines_and_iterate_yields_everything(tmp_path, monkeypat
   path = tmp_path / "train.log"
   with path.open("w") as log:
     assert progress.resolve_mode(None, log) == "lines"
-    items = list(progress.iterate(range(7), total=7, desc="eval valid", stream=log))
+    items = list(progress.iterate(range(7), desc="eval valid", stream=log))  # total from len()
     progress.log_lines("epoch | loss", "1 | 0.5", stream=log)
   assert items == list(range(7))
   text = path.read_text()
@@ -99,3 +99,6 @@ def test_unknown_total_counts_without_percentages():
   bar = progress.Bar(None, "eval", stream=io.StringIO(), mode="lines", clock=FakeClock())
   bar.update(3)
   assert bar.line() == "eval: 3 batches, 0.0 s"
+  log = io.StringIO()
+  assert list(progress.iterate(iter("abc"), desc="lengths", unit="examples", stream=log)) == ["a", "b", "c"]
+  assert len(log.getvalue().splitlines()) == 1 and log.getvalue().startswith("lengths: 3 examples, ")

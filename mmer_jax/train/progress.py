@@ -140,7 +140,12 @@ class Bar:
 
 
 def iterate(iterable: Iterable, total: Optional[int] = None, desc: str = "", **bar_kwargs) -> Iterator:
-  """Yields from `iterable`, counting each item on a `Bar` that is closed however the loop ends."""
+  """Yields from `iterable`, counting each item on a `Bar` that is closed however the loop ends.
+
+  A drop-in for `tqdm(iterable, desc=...)`: `total` defaults to `len(iterable)` where it has one.
+  """
+  if total is None and hasattr(iterable, "__len__"):
+    total = len(iterable)
   with Bar(total, desc, **bar_kwargs) as bar:
     for item in iterable:
       yield item
