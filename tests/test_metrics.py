@@ -174,8 +174,8 @@ def test_report_records_absent_classes_in_json_and_says_so_under_the_tables(tmp_
   # Dominant emotions: row 2 ties happy/sad, row 7 happy/fear; neutral never dominant, the rest are.
   assert payload["macro_average"]["dominant"]["absent"] == ["neutral"]
   summary = report.write_summary(tmp_path, {"test": result}, [], "presence_f1_macro", "williams").read_text()
-  assert "presence: 6 of 7 classes present; absent: neutral" in summary
+  assert "present in the split: presence 6 of 7 (absent: neutral); dominant 6 of 7 (absent: neutral)." in summary
   single = ConfigDict(dict(type="single_label", class_names=["a", "b", "c"]))
   full = evaluate_predictions(single, np.array([0, 1, 2]), np.eye(3), loss=0.1)
   assert report.macro_coverage(full.table) == {"all": {"classes": 3, "present": 3, "absent": []}}
-  assert "(3 of 3 classes present)" in report.coverage_note(full.table)
+  assert report.coverage_note(full.table).endswith("present in the split: 3 of 3.")

@@ -71,15 +71,13 @@ def macro_coverage(table: pd.DataFrame) -> dict[str, dict]:
 
 
 def coverage_note(table: pd.DataFrame) -> str:
-  """One line for under a table, e.g. "macro over 6 of 7 classes present; absent: neutral"."""
+  """One line for under a table: "... over the classes present in the split: 6 of 7 (absent: neutral)."."""
   parts = []
   for group, c in macro_coverage(table).items():
-    text = f"{c['present']} of {c['classes']} classes present"
-    if c["absent"]:
-      text += f"; absent: {', '.join(c['absent'])}"
-    parts.append(text if group == "all" else f"{group}: {text}")
-  return "Macro averages (F1, precision, recall, UA, AUC) are over the classes present in the split (" + \
-      "; ".join(parts) + ")."
+    text = f"{c['present']} of {c['classes']}" + (f" (absent: {', '.join(c['absent'])})" if c["absent"] else "")
+    parts.append(text if group == "all" else f"{group} {text}")
+  return "Macro averages (F1, precision, recall, UA, AUC) are over the classes present in the split: " + \
+      "; ".join(parts) + "."
 
 
 def write_summary(report_dir: Path, results: Mapping[str, EvalResult], history: Sequence[dict],
