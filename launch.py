@@ -1,10 +1,15 @@
-r"""Launches training or evaluation of a config.
+r"""Launches training, evaluation or prediction of a config.
 
   python launch.py --config=configs/williams_sample.py --workdir=workdirs/demo
   python launch.py --config=configs/williams_sample.py:smoke --workdir=/tmp/w --config.num_epochs=1
   python launch.py --config=configs/williams_sample.py --workdir=workdirs/demo --mode=evaluate
+  python launch.py --mode=predict --workdir=workdirs/run --predict_manifest=clips.csv
 
 Rerunning the same command resumes from the latest checkpoint in --workdir.
+
+Exit status: 0 done; 2 a user error (a wrong name, option, file or run: one or two lines on stderr,
+no traceback unless --verbose); 75 preempted by SIGTERM/SIGINT after saving the latest checkpoint
+(rerun to resume; 75 is EX_TEMPFAIL, which schedulers treat as "try again").
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ if __name__ == "__main__":  # before jax loads: glibc reads its tunables at proc
   reexec_with_malloc_tunables()
 
 import logging  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
+
+EXIT_USER_ERROR = 2
+EXIT_PREEMPTED = 75
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:args]).",
                                           lock_config=True)
@@ -29,22 +38,30 @@ _MANIFEST = flags.DEFINE_string("predict_manifest", None, "predict: CSV with id 
 _TEXT_CKPT = flags.DEFINE_string("predict_text_checkpoint", None, "predict: local text encoder folder.")
 _OUTPUT = flags.DEFINE_string("predict_output", None, "predict: output CSV (default <workdir>/predictions.csv).")
 _PRINT_CONFIG = flags.DEFINE_bool("print_config", False, "Print the resolved config (after overrides) and exit.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show the full traceback of user errors too.")
 flags.mark_flags_as_required(["workdir"])
 
 
 def prepare_data_dir(config, workdir: Path) -> None:
-  """Defaults input.data_dir to <workdir>/data and builds self-contained sample datasets if asked."""
+  """Defaults input.data_dir to <workdir>/data and builds self-contained sample datasets if asked.
+
+  On several hosts only process 0 builds; the others wait for it at a barrier.
+  """
+  from mmer_jax.data import sources  # noqa: PLC0415
+  from mmer_jax.train import runtime  # noqa: PLC0415
   with config.unlocked():
     if not config.input.data_dir:
       config.input.data_dir = str(workdir / "data")
-  if config.input.get("build_if_missing", False):
-    from mmer_jax.data import sources  # noqa: PLC0415
+  if not config.input.get("build_if_missing", False):
+    return
+  if runtime.is_main_process():
     try:
       sources.tfds_source(config.input.tfds_name, config.input.splits.train, config.input.data_dir)
     except sources.DatasetNotBuiltError:
       from tfds_builders import build  # noqa: PLC0415
-      logging.info("Building %s into %s", config.input.tfds_name, config.input.data_dir)
+      logging.getLogger("mmer_jax").info("Building %s into %s", config.input.tfds_name, config.input.data_dir)
       build.build(config.input.tfds_name, config.input.data_dir)
+  runtime.barrier("mmer_jax_sample_dataset_built")
 
 
 def predict(workdir: Path) -> None:
@@ -59,14 +76,9 @@ def predict(workdir: Path) -> None:
   print(f"Predictions: {output}")
 
 
-def main(argv):
-  del argv
-  # Orbax and grain log every save at INFO through absl; keep the console to our own progress.
-  absl_logging.set_verbosity(absl_logging.WARNING)
-  logging.getLogger("mmer_jax").setLevel(logging.INFO)
-  from mmer_jax.train import trainer  # noqa: PLC0415  (after flag parsing: grain reads absl flags)
-  config, workdir = _CONFIG.value, Path(_WORKDIR.value).expanduser()
-  if _MODE.value == "predict":
+def run(config, workdir: Path, mode: str) -> None:
+  from mmer_jax.train import experiment, runtime, trainer  # noqa: PLC0415  (grain reads absl flags)
+  if mode == "predict":
     predict(workdir)
     return
   if config is None:
@@ -74,14 +86,52 @@ def main(argv):
   if _PRINT_CONFIG.value:
     print(config.to_json_best_effort(indent=1, sort_keys=True))
     return
+  experiment.check_names(config)  # before anything is built or written
+  runtime.setup_runtime(config)
   prepare_data_dir(config, workdir)
-  results = trainer.train_and_evaluate(config, workdir, mode=_MODE.value)
-  for split, metrics in results.items():
-    headline = {k: round(v, 4) for k, v in list(metrics.items())[:8]}
-    print(f"{split}: {headline}")
-  if results:
-    print(f"Report: {workdir / 'report' / 'report.md'}")
+  results = trainer.train_and_evaluate(config, workdir, mode=mode)
+  if runtime.is_main_process():
+    for split, metrics in results.items():
+      headline = {k: round(v, 4) for k, v in list(metrics.items())[:8]}
+      print(f"{split}: {headline}")
+    if results:
+      print(f"Report: {workdir / 'report' / 'report.md'}")
+
+
+def main(argv):
+  del argv
+  # Orbax and grain log every save at INFO through absl; keep the console to our own progress.
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  logging.getLogger("mmer_jax").setLevel(logging.INFO)
+  from mmer_jax.errors import UserError  # noqa: PLC0415
+  from mmer_jax.train.trainer import Preempted  # noqa: PLC0415
+  try:
+    run(_CONFIG.value, Path(_WORKDIR.value).expanduser(), _MODE.value)
+  except Preempted as stop:
+    print(f"Preempted: {stop}", file=sys.stderr)
+    sys.exit(EXIT_PREEMPTED)
+  except UserError as error:
+    if _VERBOSE.value:
+      raise
+    print(f"Error: {error}", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def parse_flags(argv):
+  """absl's parser, except that a config override naming no field (`--config.optim.lrr=1`) or a config
+  file that fails to load is said in one or two lines instead of a long traceback."""
+  hint = "Run `python launch.py --config=<file> --workdir=<dir> --print_config` to see the config's fields."
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as error:
+    print(f"Error: {error}\n{hint}", file=sys.stderr)
+  except (AttributeError, KeyError, ValueError, TypeError) as error:
+    if "--verbose" in argv:
+      raise
+    print(f"Error in the config file or a --config override: {str(error).strip(chr(34) + chr(39))}\n{hint}",
+          file=sys.stderr)
+  sys.exit(EXIT_USER_ERROR)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

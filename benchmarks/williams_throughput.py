@@ -33,6 +33,7 @@ def main(argv):
   import numpy as np
 
   from configs import williams_sample
+  from mmer_jax import batch as batch_keys
   from mmer_jax.data import pipeline as pipeline_lib
   from mmer_jax.train import losses, optim, state as state_lib, step as step_lib, trainer
   from tfds_builders import build
@@ -55,7 +56,7 @@ def main(argv):
   model = trainer.build_model(config)
   tx = optim.make_optimizer(config.optimizer, pipe.steps_per_epoch, 1)
   loss_fn = losses.make_loss(config.loss)
-  batch, _ = pipeline_lib.split_model_inputs(next(pipe.train_epoch(0)))
+  batch, _ = batch_keys.split_host_meta(next(pipe.train_epoch(0)))
   inputs = {k: v for k, v in batch.items() if k != "label"}
   state = step_lib.replicate(state_lib.create(model, tx, inputs, 0), mesh)
   device_batch = step_lib.to_global(batch, mesh)
@@ -79,7 +80,7 @@ def main(argv):
     it = pipe.train_epoch(epoch)
     for _ in range(pipe.steps_per_epoch):
       tw = time.perf_counter()
-      b, _ = pipeline_lib.split_model_inputs(next(it))
+      b, _ = batch_keys.split_host_meta(next(it))
       wait += time.perf_counter() - tw
       state, m = compiled(state, step_lib.to_global(b, mesh))
       float(m["loss"])

@@ -25,7 +25,13 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.num_epochs = 10
+  # Multi-host (README "Multi-host runs"): jax.distributed discovers TPU pods and SLURM by itself;
+  # elsewhere give the coordinator, the number of processes and this process's index.
   c.distributed = False
+  c.coordinator_address = ml_collections.config_dict.placeholder(str)
+  c.num_processes = ml_collections.config_dict.placeholder(int)
+  c.process_id = ml_collections.config_dict.placeholder(int)
+  c.compilation_cache_dir = ml_collections.config_dict.placeholder(str)
   c.stop_after_steps = ml_collections.config_dict.placeholder(int)
   c.model_name = ""
   c.model = ml_collections.ConfigDict()
@@ -37,10 +43,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss = ml_collections.ConfigDict(dict(name="softmax_ce", pos_weight=None, double_softmax=False))
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=1e-3, weight_decay=0.0, clip_norm=None, schedule="constant", param_group_lr={}))
-  # threshold_protocol (multi-label): "valid" (clean) or "samsemo"; see mmer_jax/metrics/evaluate.py.
   c.evaluation = ml_collections.ConfigDict(dict(
-      selection_metric="loss", mode="min", early_stopping_patience=None, slice_by=[],
-      threshold_protocol="valid"))
-  c.checkpoint = ml_collections.ConfigDict(dict(keep_best=1, every_steps=0, also_best=[]))
+      selection_metric="loss", mode="min", early_stopping_patience=None, slice_by=[]))
+  # restart=True discards a run in the workdir that cannot be resumed, instead of refusing to start.
+  c.checkpoint = ml_collections.ConfigDict(dict(keep_best=1, every_steps=0, also_best=[], restart=False))
+  # Epoch-end actions beyond validate / select best / early stop: {name: dict(type=...)}
+  # (mmer_jax/train/epoch_actions.py).
+  c.evals = ml_collections.ConfigDict()
   c.init_from = []
   return c

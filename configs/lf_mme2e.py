@@ -48,20 +48,17 @@ def get_config(arg: str | None = None):
   c.model.num_classes = 6
   c.model.masked = not args.faithful
   c.input.preprocessor = "late_fusion"
-  c.input.preprocess.dataset = args.data
   c.input.preprocess.normalize = True
   if args.data == "mosei":
     c.model.modalities = ["text", "audio", "vision"]
     c.input.tfds_name = "cmu_mosei/csd_unaligned"
     c.input.splits = dict(train="train", valid="validation", test="test")
-    c.input.preprocess.modalities = ["text", "audio", "vision"]
     c.input.preprocess.max_lengths = dict(text=50, audio=500, vision=150)
     c.task.class_names = list(MOSEI_EMOTIONS)
   else:
     c.model.modalities = ["text", "audio"]
     c.input.tfds_name = "iemocap/seed002"
     c.input.splits = dict(train="session1+session2+session3", valid="session4", test="session5")
-    c.input.preprocess.modalities = ["text", "audio"]
     c.input.preprocess.max_lengths = dict(text=128, audio=1000)
     c.input.preprocess.label_scheme = "mme2e_6class"
     c.task.class_names = list(IEMOCAP_CLASSES)
@@ -86,7 +83,7 @@ def get_config(arg: str | None = None):
     c.num_epochs = 1
     c.input.batch_size = 8
     c.input.eval_batch_size = 16
-    c.input.preprocess.max_lengths = {m: 16 for m in c.input.preprocess.modalities}
+    c.input.preprocess.max_lengths = {m: 16 for m in c.model.modalities}
     if args.model == "transformer":
       c.model.num_layers = 1
       c.model.dim_feedforward = 32

@@ -24,7 +24,6 @@ def get_config(arg: str | None = None):
   c.model.sparse_threshold = args.threshold
   c.input.batch_size = 2
   c.input.eval_batch_size = 2
-  c.reported = dict(avg_accuracy=84.4, threshold=0.7) if args.dataset == "iemocap" else {}
   if args.smoke:
     c.num_epochs = 1
     c.input.batch_size = c.input.eval_batch_size = 4

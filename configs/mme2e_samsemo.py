@@ -16,7 +16,7 @@ thresholds on arange(0.005, 1, 0.005), selection on the support-weighted F1 (`f1
 with Lightning's default early-stopping patience 3; dropout 0.1 (run.py never defines it; 0.1 is
 upstream's default). Epochs: 70 as in the paper (run.py's default is 50).
 `protocol=clean` (default): thresholds tuned on validation and applied to test.
-`protocol=faithful` (`evaluation.threshold_protocol="samsemo"`): as SAMSEMO's run.py, validation is
+`protocol=faithful` (`evals.train_thresholds`, type samsemo_train_thresholds): as SAMSEMO's run.py, validation is
 scored with thresholds tuned on itself and test with the thresholds tuned on the last epoch's
 training-step outputs (see mmer_jax/metrics/evaluate.py).
 `slices=language` (default) adds a per-language table to the report; `slices=traits` also slices
@@ -34,7 +34,7 @@ from configs import common
 
 EMOTIONS = ["anger", "happiness", "sadness", "surprise", "neutral"]
 TRAITS = ["sex", "age", "race", "covered_face", "multiple_faces", "movie_type"]  # builder's tsv traits
-PROTOCOLS = {"clean": "valid", "faithful": "samsemo"}  # protocol arg -> evaluation.threshold_protocol
+PROTOCOLS = ("clean", "faithful")
 SLICES = ("language", "traits")
 TABLE4_E2E = {  # mods -> {lang: weighted F1 %}
     "tav": dict(en=69.9, de=64.0, es=63.9, pl=75.4, ko=67.5, all=69.0),
@@ -83,8 +83,6 @@ def get_config(arg: str | None = None):
   c.input.tfds_name = f"samsemo/{args.lang}"
   c.input.splits = dict(train="train", valid="valid", test="test")
   c.input.preprocessor = "mme2e"
-  c.input.preprocess.modalities = mods
-  c.input.preprocess.label_source = "samsemo"
   c.input.preprocess.text_input = "cls"
   c.input.preprocess.max_faces = 16
   c.input.preprocess.max_pieces = 32
@@ -104,8 +102,8 @@ def get_config(arg: str | None = None):
   c.evaluation.mode = "max"
   c.evaluation.early_stopping_patience = 3
   c.evaluation.slice_by = [f"meta/{key}" for key in sliced]
-  c.evaluation.threshold_protocol = PROTOCOLS[args.protocol]
-  c.reported = dict(metric="f1_samsemo_avg", percent=TABLE4_E2E[mods].get(args.lang))
+  if args.protocol == "faithful":
+    c.evals.train_thresholds = dict(type="samsemo_train_thresholds")
   if args.smoke:
     c.num_epochs = 1
     c.model.cnn_channels = (8, 8, 8, 16, 16, 16)

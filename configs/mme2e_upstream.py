@@ -21,10 +21,10 @@ F1 57.69 listed for the paper on a leaderboard (variant not stated). No verified
 from configs import common, mme2e_samsemo
 
 DATASETS = {
-    "iemocap": dict(tfds_name="iemocap/mme2e", label_source="iemocap",
-                    class_names=["ang", "exc", "fru", "hap", "neu", "sad"], reported={"f1_macro": 57.69}),
-    "mosei": dict(tfds_name="cmu_mosei/raw", label_source="mosei",
-                  class_names=["anger", "disgust", "fear", "happy", "sad", "surprise"], reported={}),
+    "iemocap": dict(tfds_name="iemocap/mme2e",
+                    class_names=["ang", "exc", "fru", "hap", "neu", "sad"]),
+    "mosei": dict(tfds_name="cmu_mosei/raw",
+                  class_names=["anger", "disgust", "fear", "happy", "sad", "surprise"]),
 }
 
 
@@ -44,8 +44,6 @@ def upstream_config(args, model_name: str):
   c.input.tfds_name = d["tfds_name"]
   c.input.splits = dict(train="train", valid="valid", test="test")
   c.input.preprocessor = "mme2e"
-  c.input.preprocess.modalities = args.mods
-  c.input.preprocess.label_source = d["label_source"]
   c.input.preprocess.text_input = "ids" if args.albert else "cls"
   c.input.preprocess.tokenizer = args.albert or None
   c.input.preprocess.text_max_length = 100
@@ -63,7 +61,6 @@ def upstream_config(args, model_name: str):
   c.evaluation.selection_metric = "f1_macro"
   c.evaluation.mode = "max"
   c.evaluation.early_stopping_patience = 6
-  c.reported = d["reported"]
   return c
 
 

@@ -60,7 +60,6 @@ def get_config(arg: str | None = None):
   c.model.mask_padded_frames = not args.faithful
   c.input.tfds_name = "iemocap/seed004"
   c.input.preprocessor = "ssl_fusion"
-  c.input.preprocess.modalities = mods
   c.input.preprocess.tokenizer = args.bert or None
   c.input.preprocess.text_max_length = 88
   c.input.preprocess.audio_len = args.audio_len
@@ -87,7 +86,6 @@ def get_config(arg: str | None = None):
   c.evaluation.selection_metric = "accuracy"
   c.evaluation.mode = "max"
   c.evaluation.slice_by = ["meta/gender"]
-  c.reported = dict(metric="accuracy", max_over_epochs=REPORTED_MAX_ACC[mods], protocol="test used as validation")
   if args.smoke:
     c.num_epochs = 1
     c.input.preprocess.audio_len = min(args.audio_len, 16000)

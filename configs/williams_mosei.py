@@ -43,7 +43,6 @@ def get_config(arg: str | None = None):
   c.input.preprocess.steps = 45
   c.input.preprocess.visual = args.visual   # "facet" (seed default) or "openface"
   c.input.preprocess.pad = "end"
-  c.input.preprocess.num_outputs = 7
   c.input.batch_size = 32
   c.input.eval_batch_size = 64
   c.task.type = "regression"

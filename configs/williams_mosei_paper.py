@@ -48,7 +48,6 @@ def get_config(arg: str | None = None):
   c.input.preprocess.pad = "front"
   c.input.preprocess.normalize = "train_max_abs"
   c.input.preprocess.order = "visual_audio_text"
-  c.input.preprocess.num_outputs = 6
   c.input.batch_size = 64
   c.input.eval_batch_size = 64
   c.task.type = "regression"

@@ -6,35 +6,55 @@
 The manifest is a CSV with columns `id` and any of `audio`, `video`, `text` (paths relative to the
 manifest's folder are allowed). Features are computed with the same extractors the TFDS builders
 use, then the run's own preprocessor (with the statistics fitted during training) and its best
-checkpoint. Multi-label runs apply the per-emotion thresholds tuned on validation.
+checkpoint, both restored through `Experiment.restore`. Multi-label runs apply the per-emotion
+thresholds tuned on validation.
+
+Each row uses the modalities it has: a row without video gets no faces (the model masks them, as it
+does for a scene where no face was found), a row without audio no mel pieces. A row that lacks what
+the model cannot do without (e.g. the waveform of a speech model) is skipped with the reason in the
+output; the other rows are still predicted. The output says per row which modalities were used and
+in how many sampled frames a face was found.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 import jax
 import numpy as np
 import pandas as pd
-from ml_collections import ConfigDict
 
-from mmer_jax import checkpoint, registry
-from mmer_jax.data.pipeline import collate, split_model_inputs
+from mmer_jax import batch as batch_keys
+from mmer_jax.data.pipeline import collate
+from mmer_jax.errors import DataError, UserError
 from mmer_jax.features.media import MediaExample, MediaItem, MediaOptions
 from mmer_jax.metrics.evaluate import sigmoid
+from mmer_jax.train.experiment import Experiment
+
+# Configs whose inputs can be computed from raw media (the others read features released with a
+# dataset, e.g. CMU-MOSEI's GloVe/FACET/COVAREP, or motion capture).
+MEDIA_CONFIGS = ("mme2e_samsemo.py", "mme2e_upstream.py", "mesm_upstream.py", "multifocus_*.py",
+                 "resnet1d_iemocap.py", "ssl_fusion_iemocap.py (mods without m)", "text_classifier.py")
+
+# Item features that stand for "this modality is absent" when their source file is missing.
+_ABSENT = {
+    "video": {"faces": np.zeros((0, 48, 48, 3), np.uint8), "num_faces": np.int32(0), "face_found": np.zeros(0, bool)},
+    "audio": {"mel_pieces": np.zeros((0, 128, 32), np.float32), "num_mel_pieces": np.int32(0)},
+}
 
 
 def read_manifest(path: str | Path) -> list[MediaItem]:
   path = Path(path)
   if not path.exists():
-    raise FileNotFoundError(f"Prediction manifest {path} does not exist.")
+    raise DataError(f"Prediction manifest {path} does not exist.")
   with path.open(newline="", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
   if not rows or "id" not in rows[0]:
-    raise ValueError(f"{path} must be a CSV with a header naming 'id' and any of audio, video, text.")
+    raise DataError(f"{path} must be a CSV with a header naming 'id' and any of audio, video, text.")
   items = []
   for line, row in enumerate(rows, start=2):
     resolved = {}
@@ -43,10 +63,42 @@ def read_manifest(path: str | Path) -> list[MediaItem]:
       if value:
         file = Path(value) if Path(value).is_absolute() else path.parent / value
         if not file.exists():
-          raise FileNotFoundError(f"{path}:{line}: {column} file {file} does not exist.")
+          raise DataError(f"{path}:{line}: {column} file {file} does not exist.")
         resolved[column] = str(file)
     items.append(MediaItem(id=row["id"], text=(row.get("text") or None), **resolved))
   return items
+
+
+class _RowExample(Mapping):
+  """A media example in which an absent video or audio reads as zero items instead of an error."""
+
+  def __init__(self, example: MediaExample):
+    self.example = example
+    self.read: set[str] = set()
+
+  def __getitem__(self, key: str) -> Any:
+    for modality, absent in _ABSENT.items():
+      if key in absent and getattr(self.example.item, modality) is None:
+        return absent[key]
+    self.read.add(key)
+    return self.example[key]
+
+  def __iter__(self):
+    return iter(self.example)
+
+  def __len__(self) -> int:
+    return len(self.example)
+
+
+def _used_modalities(item: MediaItem, read: set[str]) -> str:
+  used = []
+  if item.text and read & {"text", "text_cls", "text_tokens"}:
+    used.append("text")
+  if item.audio and read & {"waveform", "mel_pieces", "compare_lld", "audio_stats"}:
+    used.append("audio")
+  if item.video and read & {"faces"}:
+    used.append("video")
+  return "+".join(used) or "none"
 
 
 class Predictor:
@@ -54,20 +106,14 @@ class Predictor:
 
   def __init__(self, workdir: str | Path):
     self.workdir = Path(workdir)
-    config_path = self.workdir / "config.json"
-    if not config_path.exists():
-      raise FileNotFoundError(f"{config_path} is missing: predict needs a run trained with launch.py.")
-    self.config = ConfigDict(json.loads(config_path.read_text()))
-    self.preprocessor = registry.get_preprocessor(self.config.input.preprocessor)(self.config.input.preprocess)
-    state_path = self.workdir / "preprocessor_state.json"
-    if state_path.exists():
-      self.preprocessor.load_state_dict(json.loads(state_path.read_text()))
-    elif self.preprocessor.needs_fit():
-      raise FileNotFoundError(f"{state_path} is missing: the preprocessor's training statistics are needed.")
-    self.model = registry.get_model(self.config.model_name)(**self.config.model.to_dict())
-    self.variables = checkpoint.restore_best_variables(self.workdir)
+    self.experiment = Experiment.restore(self.workdir)
+    self.config = self.experiment.config
+    self.preprocessor = self.experiment.preprocessor
+    self.variables = self.experiment.best_variables()
+    self.experiment.close()
     self.thresholds = self._thresholds()
-    self._apply = jax.jit(lambda v, x: self.model.apply(v, x, train=False))
+    model = self.experiment.model
+    self._apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
 
   def _thresholds(self) -> Optional[np.ndarray]:
     if self.config.task.type != "multi_label":
@@ -78,28 +124,31 @@ class Predictor:
       return np.asarray([tuned.get(name, 0.5) for name in self.config.task.class_names])
     return np.full(len(self.config.task.class_names), 0.5)
 
-  def predict_examples(self, examples: Iterable[Any], ids: Sequence[str], batch_size: int = 16) -> pd.DataFrame:
-    processed = [self.preprocessor(ex) for ex in examples]
-    if not processed:
-      raise ValueError("Nothing to predict.")
+  def _outputs(self, processed: Sequence[dict], batch_size: int) -> np.ndarray:
     outputs = []
+    buckets = dict(self.config.input.get("buckets", None) or {})
     for begin in range(0, len(processed), batch_size):
       chunk = processed[begin:begin + batch_size]
       real = len(chunk)
       chunk = chunk + [chunk[-1]] * (batch_size - real)  # constant shape: one compilation
-      batch, _ = split_model_inputs(collate(chunk, dict(self.config.input.get("buckets", None) or {})))
-      inputs = {k: v for k, v in batch.items() if k not in ("label", "_valid")}
+      inputs = batch_keys.model_inputs(collate(chunk, buckets))
       outputs.append(np.asarray(self._apply(self.variables, inputs))[:real])
-    return self._table(np.concatenate(outputs), ids)
+    return np.concatenate(outputs)
+
+  def predict_examples(self, examples: Iterable[Any], ids: Sequence[str], batch_size: int = 16) -> pd.DataFrame:
+    processed = [self.preprocessor(ex) for ex in examples]
+    if not processed:
+      raise DataError("Nothing to predict.")
+    return self._table(self._outputs(processed, batch_size), ids)
 
   def _table(self, outputs: np.ndarray, ids: Sequence[str]) -> pd.DataFrame:
     names = list(self.config.task.class_names)
     table = pd.DataFrame({"id": list(ids)})
     kind = self.config.task.type
     if kind == "single_label":
-      probs = jax.nn.softmax(outputs, axis=-1)
+      probs = np.asarray(jax.nn.softmax(outputs, axis=-1))
       for k, name in enumerate(names):
-        table[f"prob_{name}"] = np.asarray(probs[:, k])
+        table[f"prob_{name}"] = probs[:, k]
       table["prediction"] = [names[i] for i in outputs.argmax(axis=-1)]
     elif kind == "multi_label":
       probs = sigmoid(outputs)
@@ -112,11 +161,32 @@ class Predictor:
         table[f"pred_{name}"] = outputs[:, k]
     return table
 
-  def predict_media(self, items: Sequence[MediaItem], text_checkpoint: Optional[str] = None) -> pd.DataFrame:
+  def predict_media(self, items: Sequence[MediaItem], text_checkpoint: Optional[str] = None,
+                    batch_size: int = 16) -> pd.DataFrame:
+    """One output row per item: predictions, `modalities`, `faces_found`, and `skipped` (the reason)."""
     options = MediaOptions(text_checkpoint=text_checkpoint, num_labels=len(self.config.task.class_names))
     encoder = None
     if text_checkpoint:
       from mmer_jax.features.text_encoder import FrozenTextEncoder, TextEncoderConfig  # noqa: PLC0415
       encoder = FrozenTextEncoder(TextEncoderConfig(checkpoint=text_checkpoint, max_length=options.text_max_length))
-    examples = [MediaExample(item, options, encoder) for item in items]
-    return self.predict_examples(examples, [item.id for item in items])
+    processed, done, info = [], [], []
+    for item in items:
+      row = _RowExample(MediaExample(item, options, encoder))
+      try:
+        processed.append(self.preprocessor(row))
+      except KeyError as error:  # a feature no extractor computes: no row of this run can be predicted
+        raise UserError(f"The run in {self.workdir} ({self.config.model_name}) reads {error}; it cannot "
+                        f"predict from raw media. Runs of these configs can: {', '.join(MEDIA_CONFIGS)}.") from None
+      except (ValueError, OSError) as error:  # this row lacks what the model needs, or a file is unreadable
+        info.append({"id": item.id, "modalities": "", "faces_found": "", "skipped": str(error)})
+        continue
+      done.append(item.id)
+      faces = row.example["face_found"] if item.video and "faces" in row.read else None
+      info.append({"id": item.id, "modalities": _used_modalities(item, row.read),
+                   "faces_found": "" if faces is None else f"{int(np.sum(faces))}/{len(faces)} frames",
+                   "skipped": ""})
+    table = pd.DataFrame(info)
+    if processed:
+      predictions = self._table(self._outputs(processed, batch_size), done)
+      table = table.merge(predictions, on="id", how="left")
+    return table

@@ -1,4 +1,4 @@
-"""Name -> object registries for models, input preprocessors and datasets.
+"""Name -> object registries for models and input preprocessors.
 
 Configs refer to everything by name, so a typo must fail loudly with the list of known names
 rather than with a KeyError deep inside the trainer.
@@ -6,13 +6,14 @@ rather than with a KeyError deep inside the trainer.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Callable, Generic, TypeVar
+
+from mmer_jax.errors import UserError, did_you_mean
 
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(UserError, KeyError):
   """An unregistered name was requested; the message lists what is registered."""
 
   def __str__(self) -> str:  # KeyError would quote the message.
@@ -36,10 +37,8 @@ class Registry(Generic[T]):
 
   def get(self, name: str) -> T:
     if name not in self._items:
-      close = difflib.get_close_matches(name, self._items, n=3)
-      hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-      raise UnknownNameError(
-          f"Unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(sorted(self._items))}.")
+      raise UnknownNameError(f"Unknown {self.kind} {name!r}.{did_you_mean(name, self._items)} "
+                             f"Known {self.kind}s: {', '.join(sorted(self._items))}.")
     return self._items[name]
 
   def names(self) -> list[str]:
@@ -51,9 +50,9 @@ class Registry(Generic[T]):
 
 # Flax modules (classes). Constructed as `MODELS.get(name)(**config.model.kwargs)`.
 MODELS: Registry[Any] = Registry("model")
-# Input preprocessors: factories `make(config.input) -> Callable[[example dict], model-input dict]`.
+# Input preprocessors: factories `make(options: <Options dataclass>) -> Preprocessor`
+# (see mmer_jax/data/preprocess/options.py).
 PREPROCESSORS: Registry[Callable[..., Any]] = Registry("preprocessor")
-# TFDS builder classes that live in tfds_builders/, keyed by their TFDS name.
 DATASETS: Registry[Any] = Registry("dataset")
 
 

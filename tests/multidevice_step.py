@@ -12,6 +12,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import Mesh  # noqa: E402
 
+from mmer_jax import batch as batch_keys  # noqa: E402
 from mmer_jax.data import pipeline as pipeline_lib  # noqa: E402
 from mmer_jax.train import losses, optim, state as state_lib, step as step_lib, trainer  # noqa: E402
 from tests.helpers import tiny_williams_config, williams_sources  # noqa: E402
@@ -25,7 +26,7 @@ def main():
   config.optimizer.name = "sgd"
   config.optimizer.learning_rate = 0.5
   pipe = pipeline_lib.InputPipeline(config, williams_sources(n_train=32))
-  batch, _ = pipeline_lib.split_model_inputs(next(pipe.train_epoch(0)))
+  batch, _ = batch_keys.split_host_meta(next(pipe.train_epoch(0)))
   model = trainer.build_model(config)
   tx = optim.make_optimizer(config.optimizer, pipe.steps_per_epoch, 1)
   loss_fn = losses.make_loss(config.loss)

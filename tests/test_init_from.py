@@ -1,12 +1,13 @@
 """init_from: copy subtrees from other runs' best checkpoints, or merge their dense heads (MM-B)."""
 
-import jax.numpy as jnp
+import functools
+
 import numpy as np
 import pytest
 
-from mmer_jax.checkpoint import Checkpointer
-from mmer_jax.train.init_from import apply_init_from
-from mmer_jax.train.state import TrainState
+from mmer_jax.train import init_from
+
+RUNS = {}  # workdir -> params: the merge logic is tested here, the restore in test_experiment.py
 
 
 def _fake_run(path, seed):
@@ -14,11 +15,11 @@ def _fake_run(path, seed):
   params = {"encoder": {"w": rng.normal(size=(3, 2)).astype(np.float32)},
             "head": {"kernel": rng.normal(size=(2, 4)).astype(np.float32),
                      "bias": rng.normal(size=(4,)).astype(np.float32)}}
-  state = TrainState(step=jnp.asarray(1), params=params, batch_stats={}, opt_state={}, rng=jnp.zeros(2, jnp.uint32))
-  checkpointer = Checkpointer(path, metric="loss", mode="min")
-  checkpointer.save_best(state, {"loss": 0.5})
-  checkpointer.close()
+  RUNS[str(path)] = params
   return params
+
+
+apply_init_from = functools.partial(init_from.apply_init_from, load=lambda workdir: RUNS[str(workdir)])
 
 
 def test_copy_and_merge_heads(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs import multifocus_mmmla, multifocus_unimodal
-from mmer_jax import checkpoint
+from mmer_jax.train import init_from
 from mmer_jax.data.preprocess import multifocus as mf_pre
 from mmer_jax.models import multifocus_blstm as mf
 from mmer_jax.models import param_count
@@ -195,6 +195,6 @@ def test_mmmla_learns_and_unimodal_checkpoint_initialises_it(tmp_path):
   fresh = jax.eval_shape(lambda: model.init(jax.random.key(0), inputs, train=False))["params"]
   fresh = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), fresh)
   loaded = apply_init_from(fresh, config.init_from)
-  source = checkpoint.restore_params_from(tmp_path / "audio")["encoder"]
+  source = init_from.best_params(tmp_path / "audio")["encoder"]
   for a, b in zip(jax.tree_util.tree_leaves(loaded["acoustic"]), jax.tree_util.tree_leaves(source)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from mmer_jax.batch import VALID_KEY
 from mmer_jax.data import pipeline as pipeline_lib
 from mmer_jax.data.preprocess.base import pad_or_truncate
 from mmer_jax.data.preprocess.williams import fixed_length, znorm_over_time
@@ -71,7 +72,7 @@ def test_eval_pads_and_scores_every_example_exactly_once():
   batches = list(pipe.eval_batches("valid"))
   assert len(batches) == pipe.num_eval_batches("valid") == 3
   assert {b["features"].shape[0] for b in batches} == {16}
-  valid_ids = np.concatenate([b["meta/id"][b[pipeline_lib.VALID_KEY]] for b in batches])
+  valid_ids = np.concatenate([b["meta/id"][b[VALID_KEY]] for b in batches])
   assert sorted(valid_ids.tolist()) == sorted(f"vid{i}[0]" for i in range(37))
 
 
@@ -81,7 +82,7 @@ def test_hosts_read_disjoint_shards_and_run_the_same_number_of_steps():
   assert len(train[0]) == len(train[1]) == 16 and not set(train[0]) & set(train[1])
   evals = [list(h.eval_batches("test")) for h in hosts]
   assert len(evals[0]) == len(evals[1])
-  seen = np.concatenate([b["meta/id"][b[pipeline_lib.VALID_KEY]] for e in evals for b in e])
+  seen = np.concatenate([b["meta/id"][b[VALID_KEY]] for e in evals for b in e])
   assert sorted(seen.tolist()) == sorted(f"vid{i}[0]" for i in range(37))
 
 

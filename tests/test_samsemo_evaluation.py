@@ -72,8 +72,8 @@ def test_report_has_per_trait_slice_tables_that_add_up_to_the_split(run):
 
 
 def test_protocol_arg_sets_the_threshold_protocol():
-  assert mme2e_samsemo.get_config().evaluation.threshold_protocol == "valid"
-  assert mme2e_samsemo.get_config("protocol=faithful").evaluation.threshold_protocol == "samsemo"
+  assert not mme2e_samsemo.get_config().evals
+  assert mme2e_samsemo.get_config("protocol=faithful").evals.train_thresholds.type == "samsemo_train_thresholds"
   with pytest.raises(ValueError, match="protocol='samsemo'; use one of clean, faithful"):
     mme2e_samsemo.get_config("protocol=samsemo")
 

@@ -21,18 +21,11 @@ and buckets chosen per host could disagree in shape.
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, MutableMapping, Sequence
 
 import numpy as np
 
-INDEX_SUFFIX = "_index"
-ITEM_VALID_SUFFIX = "_item_valid"
-
-
-def bucket_sizes(total: int, fractions: Sequence[float]) -> list[int]:
-  """`ceil(f * total)` for each fraction, plus `total` itself, ascending (the full size always fits)."""
-  return sorted({min(total, max(1, math.ceil(f * total))) for f in fractions} | {total})
+from mmer_jax.batch import INDEX_SUFFIX, ITEM_VALID_SUFFIX, MASK_SUFFIX, bucket_sizes
 
 
 def packed_size(valid_counts: Sequence[int], slots_per_shard: int, fractions: Sequence[float]) -> int:
@@ -44,7 +37,7 @@ def packed_size(valid_counts: Sequence[int], slots_per_shard: int, fractions: Se
 def pack_items(batch: MutableMapping[str, np.ndarray], key: str, shards: int,
                fractions: Sequence[float]) -> MutableMapping[str, np.ndarray]:
   """Packs `batch[key]` (B, S, ...) by `batch[key + '_mask']` in place; see the module docstring."""
-  mask_key = f"{key}_mask"
+  mask_key = key + MASK_SUFFIX
   if key not in batch or mask_key not in batch:
     raise KeyError(f"input.pack_items names {key!r}, but the batch has no {key!r} with {mask_key!r} "
                    f"(keys: {sorted(batch)}).")

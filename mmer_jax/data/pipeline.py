@@ -30,13 +30,13 @@ import numpy as np
 from ml_collections import ConfigDict
 from tqdm import tqdm
 
-from mmer_jax import registry
+from mmer_jax.batch import VALID_KEY
 from mmer_jax.data import item_packing, sources as sources_lib
+from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.data.preprocess.base import Preprocessor
 
 log = logging.getLogger(__name__)
 
-VALID_KEY = "_valid"
 SPLITS = ("train", "valid", "test")
 
 
@@ -146,8 +146,7 @@ class InputPipeline:
     self.cfg = config.input
     self.seed = int(config.seed)
     self.host = host or HostInfo.current()
-    self.preprocessor: Preprocessor = registry.get_preprocessor(self.cfg.preprocessor)(
-        self.cfg.get("preprocess", ConfigDict()))
+    self.preprocessor: Preprocessor = preprocess_options.build(config)
     for name, size in (("batch_size", self.cfg.batch_size), ("eval_batch_size", self.eval_batch_size)):
       if size % self.host.count:
         raise ValueError(f"input.{name}={size} must be divisible by the number of hosts ({self.host.count}).")
@@ -346,9 +345,3 @@ class InputPipeline:
     """One host-local training batch (shapes for init and compile)."""
     return next(self.train_epoch(0))
 
-
-def split_model_inputs(batch: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-  """(device arrays: model inputs + label + _valid, host-only `meta/*` values)."""
-  device = {k: v for k, v in batch.items() if not k.startswith("meta/")}
-  meta = {k: v for k, v in batch.items() if k.startswith("meta/")}
-  return device, meta

@@ -7,8 +7,10 @@ from typing import Any, Sequence
 
 import tensorflow_datasets as tfds
 
+from mmer_jax.errors import ConfigError, DataError, did_you_mean
 
-class DatasetNotBuiltError(FileNotFoundError):
+
+class DatasetNotBuiltError(DataError):
   """The configured dataset is not in data_dir; the message gives the command that builds it."""
 
 
@@ -22,14 +24,15 @@ def tfds_source(tfds_name: str, split: str, data_dir: str) -> Sequence[dict[str,
   except Exception as error:  # tfds raises DatasetNotFoundError / registry errors for unknown names.
     builder = _builder_from_directory(name, data_dir)
     if builder is None:
-      raise DatasetNotBuiltError(_build_hint(tfds_name, data_dir)) from error
+      raise DatasetNotBuiltError(_build_hint(tfds_name, data_dir)) from None
   if not builder.is_prepared():
     raise DatasetNotBuiltError(_build_hint(tfds_name, data_dir))
   known = set(builder.info.splits.keys())
   for part in split.replace("+", " ").split():
     base = part.split("[")[0]
     if base not in known:
-      raise KeyError(f"input.splits names split {base!r}, which {tfds_name} does not have. "
+      raise ConfigError(f"config.input.splits names split {base!r}, which {tfds_name} does not have."
+                        f"{did_you_mean(base, known)} "
                      f"Its splits: {', '.join(sorted(known))}.")
   return builder.as_data_source(split=split)
 
@@ -40,7 +43,8 @@ def _check_known(dataset: str, data_dir: str) -> None:
   known = tfds_builders.builder_names()
   if dataset not in known and not Path(data_dir, dataset).exists():
     from mmer_jax.registry import UnknownNameError  # noqa: PLC0415
-    raise UnknownNameError(f"Unknown dataset {dataset!r} in input.tfds_name. Known datasets: {', '.join(known)} "
+    raise UnknownNameError(f"Unknown dataset {dataset!r} in config.input.tfds_name.{did_you_mean(dataset, known)} "
+                           f"Known datasets: {', '.join(known)} "
                            f"(or any dataset already built in {data_dir}).")
 
 

@@ -1,9 +1,10 @@
 """Turns a split's model outputs into the metrics of its task type.
 
-Multi-label thresholds (`config.evaluation.threshold_protocol`):
-- "valid" (default, clean): per-emotion thresholds tuned on validation (as upstream MME2E) score
+Multi-label thresholds:
+- by default (clean): per-emotion thresholds tuned on validation (as upstream MME2E) score
   test; validation's own figures use them too, so only test is an unseen-threshold estimate.
-- "samsemo" (faithful to samsungnlp/samsemo run.py + src/evaluate.eval_emo): validation still tunes
+- SAMSEMO's protocol (`config.evals.<name> = dict(type="samsemo_train_thresholds")`, see
+  mmer_jax/train/epoch_actions.py; faithful to samsungnlp/samsemo run.py + src/evaluate.eval_emo): validation still tunes
   its own thresholds on itself, but test is scored with the thresholds tuned at the end of the LAST
   trained epoch on the training-step outputs (training mode: dropout on, BatchNorm batch
   statistics), not on the best checkpoint's. Lightning never clears run.py's `results_train` list,
@@ -26,19 +27,6 @@ from ml_collections import ConfigDict
 from mmer_jax.metrics import classification, multilabel, regression
 
 TASK_TYPES = ("single_label", "multi_label", "regression")
-THRESHOLD_PROTOCOLS = ("valid", "samsemo")
-
-
-def threshold_protocol(config: ConfigDict) -> str:
-  """The validated `config.evaluation.threshold_protocol` (see the module docstring)."""
-  protocol = config.evaluation.get("threshold_protocol", "valid")
-  if protocol not in THRESHOLD_PROTOCOLS:
-    raise ValueError(f"config.evaluation.threshold_protocol={protocol!r}; use one of "
-                     f"{', '.join(THRESHOLD_PROTOCOLS)}.")
-  if protocol != "valid" and config.task.type != "multi_label":
-    raise ValueError(f"config.evaluation.threshold_protocol={protocol!r} chooses multi-label thresholds, "
-                     f"but config.task.type={config.task.type!r}; leave it at 'valid'.")
-  return protocol
 
 
 def sigmoid(outputs: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmer_jax import registry
-from mmer_jax.data import item_packing
+from mmer_jax import batch as batch_keys
 from mmer_jax.models import pretrained
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init
 from mmer_jax.models.mme2e import CONV_CHUNK, VggBlock, chunked, item_mask, max_pool, torch_batch_norm, torch_conv
@@ -155,7 +155,7 @@ class MESM(nn.Module):
     logits = [TorchDense(self.num_classes, name="t_out")(text_cls)]
     for m in order[1:]:
       key = {"v": "vision", "a": "audio"}[m]
-      if key + item_packing.INDEX_SUFFIX in inputs:  # packed items: the stages need the (B, S) layout
+      if key + batch_keys.INDEX_SUFFIX in inputs:  # packed items: the stages need the (B, S) layout
         raise ValueError(f"MESM reads {key!r} per utterance slot and cannot take packed items; "
                          f"remove {key!r} from config.input.pack_items.")
       items = inputs[key][..., None] if m == "a" and inputs[key].ndim == 4 else inputs[key]

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from mmer_jax import registry
-from mmer_jax.data import item_packing
+from mmer_jax import batch as batch_keys
 from mmer_jax.models import pretrained
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init, torch_kernel_init
 
@@ -169,7 +169,7 @@ class PackedItemEncoder(nn.Module):
     total = batch * slots
     flat = items.reshape((total,) + items.shape[2:])
     valid = mask.reshape(total).astype(bool)
-    sizes = item_packing.bucket_sizes(total, self.buckets)
+    sizes = batch_keys.bucket_sizes(total, self.buckets)
 
     def run(size: int):
       def branch(module: "PackedItemEncoder", flat, valid):
@@ -233,7 +233,7 @@ class MME2E(nn.Module):
         out = TorchDense(self.num_classes, name="t_out")(self._text_cls(inputs, train))
       else:
         key = {"v": "vision", "a": "audio"}[m]
-        items, index = inputs[key], inputs.get(key + item_packing.INDEX_SUFFIX)
+        items, index = inputs[key], inputs.get(key + batch_keys.INDEX_SUFFIX)
         if m == "a" and items.ndim == (3 if index is not None else 4):
           items = items[..., None]  # mel pieces get their single channel
         mask = inputs.get(f"{key}_mask", jnp.ones(items.shape[:2], bool))
@@ -241,7 +241,7 @@ class MME2E(nn.Module):
                                   stem_dropout=(m == "a" and cnn_dropout > 0), axis_name=self.axis_name,
                                   buckets=self.compute_buckets, remat=self.remat_items,
                                   name=f"{m}_items")(items, mask, train=train, index=index,
-                                                     item_valid=inputs.get(key + item_packing.ITEM_VALID_SUFFIX))
+                                                     item_valid=inputs.get(key + batch_keys.ITEM_VALID_SUFFIX))
         cls = ClsTransformerEncoder(self.trans_dim, self.trans_layers, self.trans_heads, self.trans_ff,
                                     self.dropout, name=f"{m}_transformer")(feats, mask, train=train)
         out = TorchDense(self.num_classes, name=f"{m}_out")(cls)

@@ -14,22 +14,34 @@ That is how seed 002's MM-B initialises its fusion layer from the two unimodal h
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import flax.traverse_util
+import jax
 import numpy as np
 
-from mmer_jax import checkpoint
+from mmer_jax.errors import ConfigError
+from mmer_jax.train.experiment import Experiment
 
 
 COMBINES = ("concat_kernels_sum_biases",)
+ParamsLoader = Callable[[str], Any]
 
 
-def _combine(flat: dict, entry: Mapping[str, Any], i: int) -> None:
+def best_params(workdir: str) -> Any:
+  """Parameters of another run's best checkpoint, as host arrays, restored through its Experiment."""
+  experiment = Experiment.restore(workdir)
+  try:
+    return jax.device_get(experiment.best_variables()["params"])
+  finally:
+    experiment.close()
+
+
+def _combine(flat: dict, entry: Mapping[str, Any], i: int, load: ParamsLoader) -> None:
   if entry.get("combine") not in COMBINES:
-    raise ValueError(f"config.init_from[{i}].combine={entry.get('combine')!r}; known: {COMBINES}.")
+    raise ConfigError(f"config.init_from[{i}].combine={entry.get('combine')!r}; known: {COMBINES}.")
   source, target = entry["source"].strip("/"), entry["target"].strip("/")
-  runs = [flax.traverse_util.flatten_dict(checkpoint.restore_params_from(w), sep="/") for w in entry["workdirs"]]
+  runs = [flax.traverse_util.flatten_dict(load(w), sep="/") for w in entry["workdirs"]]
   for leaf in ("kernel", "bias"):
     parts = [run.get(f"{source}/{leaf}") for run in runs]
     if any(p is None for p in parts):
@@ -42,16 +54,16 @@ def _combine(flat: dict, entry: Mapping[str, Any], i: int) -> None:
     flat[path] = merged.astype(np.asarray(flat[path]).dtype)
 
 
-def apply_init_from(params: Any, entries: Sequence[Mapping[str, Any]]) -> Any:
+def apply_init_from(params: Any, entries: Sequence[Mapping[str, Any]], load: ParamsLoader = best_params) -> Any:
   flat = flax.traverse_util.flatten_dict(params, sep="/")
   for i, entry in enumerate(entries):
     if "workdirs" in entry:
-      _combine(flat, entry, i)
+      _combine(flat, entry, i, load)
       continue
     for field in ("workdir", "source", "target"):
       if field not in entry:
-        raise ValueError(f"config.init_from[{i}] lacks {field!r}; each entry needs workdir, source and target.")
-    other = flax.traverse_util.flatten_dict(checkpoint.restore_params_from(entry["workdir"]), sep="/")
+        raise ConfigError(f"config.init_from[{i}] lacks {field!r}; each entry needs workdir, source and target.")
+    other = flax.traverse_util.flatten_dict(load(entry["workdir"]), sep="/")
     source, target = entry["source"].strip("/"), entry["target"].strip("/")
     copied = 0
     for path, value in other.items():

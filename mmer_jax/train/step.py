@@ -46,7 +46,7 @@ def _split(batch: Mapping[str, jax.Array]):
 def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, mesh: Mesh, *,
                     return_outputs: bool = False) -> Callable:
   """`return_outputs` adds the training-mode outputs (sharded like the batch) to the step's metrics:
-  SAMSEMO tunes its test thresholds on them (`evaluation.threshold_protocol="samsemo"`)."""
+  SAMSEMO tunes its test thresholds on them (the `samsemo_train_thresholds` epoch action)."""
   model = with_axis_name(model)
 
   def step(state: TrainState, batch: Mapping[str, jax.Array]):

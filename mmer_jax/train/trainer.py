@@ -1,10 +1,12 @@
 """`train_and_evaluate(config, workdir)`: the one training loop every model and dataset uses.
 
-Per epoch: train (jitted, data-parallel) -> evaluate validation -> keep the best checkpoints by the
-selection metric and the latest for resuming -> early stopping. At the end, the best checkpoint is
-evaluated on validation (multi-label thresholds are tuned there) and test (thresholds applied; with
-`evaluation.threshold_protocol="samsemo"` the last epoch's train thresholds, see
-`mmer_jax.metrics.evaluate`), and a report with tables and plots is written under `<workdir>/report/`.
+The loop only steps; validation, checkpoint selection, early stopping and threshold protocols are
+epoch-end actions (mmer_jax/train/epoch_actions.py) declared by the config. At the end, the best
+checkpoint is evaluated on validation (multi-label thresholds are tuned there) and test, and a report
+with tables and plots is written under `<workdir>/report/`. The run is assembled by `Experiment`.
+
+Epochs are counted from 1 in everything a person reads (progress, logs, metrics.jsonl); the
+checkpointed `Progress` stores the 0-based position of the next batch.
 """
 
 from __future__ import annotations
@@ -20,28 +22,32 @@ from typing import Any, Mapping, Optional, Sequence
 import jax
 import numpy as np
 from ml_collections import ConfigDict
-from tqdm import tqdm
 
-from mmer_jax import checkpoint as ckpt_lib
-from mmer_jax import registry
-from mmer_jax.data import pipeline as pipeline_lib
+from mmer_jax import batch as batch_keys
+from mmer_jax.errors import ConfigError, DataError, UserError
 from mmer_jax.metrics import report as report_lib
-from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions, threshold_protocol, tune_on_outputs
-from mmer_jax.train import losses, optim, state as state_lib, step as step_lib
+from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions
+from mmer_jax.train import checkpoint as ckpt_lib
+from mmer_jax.train import epoch_actions, progress as progress_lib, runtime, step as step_lib
+from mmer_jax.train.experiment import CONFIG_FILE, Experiment, build_model  # noqa: F401  (build_model: API)
 from mmer_jax.train.init_from import apply_init_from
-from mmer_jax.train.runtime import gather_strings, setup_runtime
+from mmer_jax.train.metrics_log import MetricsLog, add_share_of_peak, print_epoch_row
 
 log = logging.getLogger(__name__)
 
-PEAK_FLOPS = 98e9  # measured f32 matmul peak of the 2-core project CPU (anchors.md D.2)
+MODES = ("train", "evaluate")
 
 
 class NonFiniteLossError(FloatingPointError):
   """The loss became NaN/inf; the message names the step and the last good checkpoint."""
 
 
-class _Preemption:
-  """SIGTERM/SIGINT set a flag; the loop saves the latest checkpoint at the next step and exits."""
+class Preempted(UserError):
+  """A SIGTERM/SIGINT stopped training after the latest checkpoint was saved; rerun to resume."""
+
+
+class _StopSignals:
+  """SIGTERM/SIGINT set a flag; the loop agrees on it across hosts, saves and stops."""
 
   def __init__(self):
     self.requested = False
@@ -57,7 +63,7 @@ class _Preemption:
 
   def _handle(self, signum, frame):
     del frame
-    log.warning("Signal %d: saving the latest checkpoint, then stopping.", signum)
+    log.warning("Signal %d: saving the latest checkpoint at the next step, then stopping.", signum)
     self.requested = True
 
   def __exit__(self, *exc):
@@ -65,51 +71,94 @@ class _Preemption:
       signal.signal(sig, handler)
 
 
-def build_model(config: ConfigDict):
-  return registry.get_model(config.model_name)(**config.get("model", ConfigDict()).to_dict())
+def evaluate_split(experiment: Experiment, split: str, eval_step, variables,
+                   thresholds: Optional[np.ndarray] = None) -> EvalResult:
+  """Scores every example of `split` once. Device work is dispatched batch after batch and gathered
+  at the end, so preparing the next batch on the host overlaps the device's work on this one."""
+  pipeline, mesh = experiment.pipeline, experiment.mesh
+  device_out, labels, valid, metas = [], [], [], []
+  bar = progress_lib.Bar(pipeline.num_eval_batches(split), desc=f"eval {split}",
+                         enabled=runtime.is_main_process(), leave=False)
+  for batch in pipeline.eval_batches(split):
+    host, meta = batch_keys.split_host_meta(batch)
+    is_valid = host.pop(batch_keys.VALID_KEY)
+    device_out.append(eval_step(variables, step_lib.to_global(host, mesh)))
+    labels.append(runtime.gather_host_arrays(host[batch_keys.LABEL_KEY]))
+    valid.append(runtime.gather_host_arrays(is_valid))
+    metas.append({k: runtime.gather_strings(v) for k, v in meta.items()})
+    bar.update(1)
+  bar.close()
+  gathered = [step_lib.gather(out) for out in device_out]
+  keep = np.concatenate(valid).astype(bool)
+  meta = {k: np.concatenate([m[k] for m in metas])[keep] for k in (metas[0] if metas else {})}
+  outputs = np.concatenate([g["outputs"] for g in gathered])[keep]
+  per_example_loss = np.concatenate([g["loss"] for g in gathered])[keep]
+  return evaluate_predictions(experiment.config.task, np.concatenate(labels)[keep], outputs,
+                              loss=float(per_example_loss.mean()), meta=meta, thresholds=thresholds)
 
 
-def _selection(config: ConfigDict) -> tuple[str, str]:
-  ev = config.evaluation
-  return ev.selection_metric, ev.get("mode", "max")
+def train_and_evaluate(config: ConfigDict, workdir: str | Path,
+                       sources: Optional[Mapping[str, Sequence[Any]]] = None,
+                       mode: str = "train") -> dict[str, dict[str, float]]:
+  """Trains (resuming from `workdir` if it holds a run) and evaluates the best checkpoint.
+
+  Returns {"valid": {...}, "test": {...}} metrics of the best checkpoint; {} when training stopped at
+  `stop_after_steps`. Raises `Preempted` after a SIGTERM/SIGINT (the latest checkpoint is saved).
+  """
+  if mode not in MODES:
+    raise ConfigError(f"mode={mode!r}; use one of {', '.join(MODES)}.")
+  workdir = Path(workdir).expanduser()
+  actions = epoch_actions.from_config(config)
+  if mode == "train" and config.checkpoint.get("restart", False):
+    _discard_run(workdir)
+  experiment = Experiment.from_config(config, workdir, sources, fit=(mode == "train"))
+  runtime.check_shared_workdir(workdir)
+  if mode == "train" and runtime.is_main_process():
+    # The resolved config travels with the run, so `--mode=predict` needs only the workdir.
+    (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=1, sort_keys=True))
+  try:
+    state, progress = _resume_or_start(experiment, mode)
+    eval_step = step_lib.make_eval_step(experiment.model, experiment.loss_fn, experiment.mesh)
+    if mode == "train" and not progress.stopped_early and progress.epoch < config.num_epochs:
+      state, progress = _train(experiment, state, progress, actions, eval_step)
+      if state is None:  # stopped at `stop_after_steps`: the latest checkpoint holds the run
+        return {}
+    return _final_evaluation(experiment, progress, actions, eval_step)
+  finally:
+    experiment.close()
 
 
-def _resolve_pos_weight(config: ConfigDict, pipeline: pipeline_lib.InputPipeline) -> Optional[list[float]]:
-  pos_weight = config.loss.get("pos_weight", None)
-  if pos_weight is None or config.loss.name != "sigmoid_bce":
-    return None
-  if isinstance(pos_weight, str):
-    if pos_weight != "auto":
-      raise ValueError(f"config.loss.pos_weight={pos_weight!r}; use None, a list, or 'auto' (neg/pos on train).")
-    labels = np.stack([pipeline.preprocessor(ex)["label"] for ex in
-                       pipeline_lib.IndexedSource(pipeline.raw["train"], pipeline.kept["train"])])
-    return losses.auto_pos_weight(labels)
-  return list(pos_weight)
+def _discard_run(workdir: Path) -> None:
+  log.warning("checkpoint.restart=True: discarding the run in %s and starting again from step 0.", workdir)
+  ckpt_lib.remove_checkpoints(workdir)
+  if runtime.is_main_process():
+    MetricsLog.remove(workdir)
+  runtime.barrier("mmer_jax_restart")
 
 
-def _load_or_fit_preprocessor(pipeline: pipeline_lib.InputPipeline, workdir: Path, fit: bool) -> None:
-  path = workdir / "preprocessor_state.json"
-  if path.exists():
-    pipeline.preprocessor.load_state_dict(json.loads(path.read_text()))
-  elif fit:
-    pipeline.fit_preprocessor()
-    if jax.process_index() == 0:
-      path.write_text(json.dumps(pipeline.preprocessor.state_dict(), default=_to_json))
-  elif pipeline.preprocessor.needs_fit():
-    raise FileNotFoundError(f"{path} is missing: evaluation needs the statistics fitted during training.")
+def _resume_or_start(experiment: Experiment, mode: str):
+  checkpointer, config = experiment.checkpointer, experiment.config
+  restored = checkpointer.restore_latest(experiment.template)
+  if restored is not None:
+    state, progress = restored
+    log.info("Resumed from step %d (epoch %d, batch %d of %d).", int(jax.device_get(state.step)),
+             progress.epoch + 1, progress.batch, experiment.pipeline.steps_per_epoch)
+    return state, progress
+  if mode == "train" and (checkpointer.has_run() or MetricsLog.exists(experiment.workdir)):
+    raise DataError(f"{experiment.workdir} holds an earlier run (best checkpoints or metrics.jsonl) but no "
+                    f"latest checkpoint to resume from. Pass --config.checkpoint.restart=True to start it "
+                    f"again from step 0, or choose another --workdir.")
+  state = _load_pretrained(experiment, experiment.template)
+  if config.get("init_from", None):
+    params = apply_init_from(state.params, config.init_from)
+    state = state.replace(params=params, opt_state=experiment.tx.init(params))
+  return step_lib.replicate(state, experiment.mesh), ckpt_lib.Progress()
 
 
-def _to_json(value: Any) -> Any:
-  if isinstance(value, np.ndarray):
-    return value.tolist()
-  if isinstance(value, np.generic):
-    return value.item()
-  raise TypeError(f"Preprocessor state holds a {type(value).__name__}, which JSON cannot store.")
-
-
-def load_pretrained_weights(model, state: state_lib.TrainState, tx) -> state_lib.TrainState:
+def _load_pretrained(experiment: Experiment, state):
   """Overwrites the subtrees a model names in `pretrained_folders()` (local BERT/ALBERT/wav2vec2
   checkpoints) after random init, on a fresh run only: a resumed run has them in its checkpoint."""
+  model = experiment.model
   folders = model.pretrained_folders() if hasattr(model, "pretrained_folders") else {}
   weight_files = ("flax_model.msgpack", "model.safetensors")
   # A folder with only config.json defines the architecture of a randomly initialised encoder
@@ -123,227 +172,171 @@ def load_pretrained_weights(model, state: state_lib.TrainState, tx) -> state_lib
   from mmer_jax.models import pretrained  # noqa: PLC0415  (imports transformers)
   log.info("Loading pretrained weights: %s", folders)
   params = pretrained.load_into(state.params, folders)
-  return state.replace(params=params, opt_state=tx.init(params))
+  return state.replace(params=params, opt_state=experiment.tx.init(params))
 
 
-def evaluate_split(pipeline: pipeline_lib.InputPipeline, split: str, eval_step, variables, mesh,
-                   config: ConfigDict, thresholds: Optional[np.ndarray] = None) -> EvalResult:
-  outputs, labels, example_losses, valid, metas = [], [], [], [], []
-  for batch in tqdm(pipeline.eval_batches(split), total=pipeline.num_eval_batches(split),
-                    desc=f"eval {split}", leave=False, mininterval=2):
-    device, meta = pipeline_lib.split_model_inputs(batch)
-    is_valid = device.pop(pipeline_lib.VALID_KEY)
-    result = step_lib.gather(eval_step(variables, step_lib.to_global(device, mesh)))
-    outputs.append(result["outputs"])
-    example_losses.append(result["loss"])
-    labels.append(step_lib.gather(step_lib.to_global({"label": device["label"]}, mesh))["label"])
-    valid.append(step_lib.gather(step_lib.to_global({"v": is_valid}, mesh))["v"])
-    metas.append({k: gather_strings(v) for k, v in meta.items()})
-  keep = np.concatenate(valid).astype(bool)
-  meta = {k: np.concatenate([m[k] for m in metas])[keep] for k in (metas[0] if metas else {})}
-  per_example_loss = np.concatenate(example_losses)[keep]
-  return evaluate_predictions(config.task, np.concatenate(labels)[keep], np.concatenate(outputs)[keep],
-                              loss=float(per_example_loss.mean()), meta=meta, thresholds=thresholds)
+class _CompiledSteps:
+  """One executable per input shape (bucket), compiled ahead of time; compile time is not training time."""
+
+  def __init__(self, step_fn):
+    self.step_fn = step_fn
+    self.by_shape: dict = {}
+
+  def __call__(self, state, batch):
+    signature = tuple(sorted((k, v.shape) for k, v in batch.items()))
+    if signature not in self.by_shape:
+      t0 = time.perf_counter()
+      executable = self.step_fn.lower(state, batch).compile()
+      seconds = time.perf_counter() - t0
+      self.by_shape[signature] = (executable, seconds, _flops(executable))
+      log.info("Compiled the train step for %s in %.1f s (%s FLOP per step).",
+               {k: v for k, v in signature if k != batch_keys.LABEL_KEY}, seconds,
+               f"{self.by_shape[signature][2]:.3g}" if self.by_shape[signature][2] else "?")
+    return self.by_shape[signature]
+
+  def compile_seconds(self, signatures=None) -> float:
+    return sum(c[1] for sig, c in self.by_shape.items() if signatures is None or sig in signatures)
 
 
-def _log_epoch_table(row: Mapping[str, Any], first: bool, metric: str) -> None:
-  columns = list(dict.fromkeys(["epoch", "train/loss", "valid/loss", f"valid/{metric}", "samples_per_s",
-                                "input_wait_frac"]))
-  if first:
-    print(" | ".join(f"{c:>16}" for c in columns))
-  print(" | ".join(f"{row.get(c, float('nan')):>16.4f}" if isinstance(row.get(c), float) else f"{row.get(c, ''):>16}"
-                   for c in columns), flush=True)
+class _LossWatch:
+  """Reads step N-1's loss while step N runs (no host sync on the newest step), and stops on NaN."""
+
+  def __init__(self, experiment: Experiment):
+    self.experiment = experiment
+    self.pending: Optional[tuple[int, int, int, Any]] = None
+    self.total, self.count = 0.0, 0
+
+  def push(self, step: int, epoch: int, batch: int, loss) -> None:
+    self.flush()
+    self.pending = (step, epoch, batch, loss)
+
+  def flush(self) -> None:
+    if self.pending is None:
+      return
+    step, epoch, batch, loss = self.pending
+    self.pending = None
+    value = float(loss)
+    if not np.isfinite(value):
+      last = self.experiment.checkpointer.latest_step()
+      where = f"{self.experiment.workdir}/checkpoints/latest"
+      kept = (f"The last good checkpoint (step {last}) is kept in {where}; lower optimizer.learning_rate or "
+              f"set optimizer.clip_norm, then rerun to resume from it." if last is not None else
+              f"No checkpoint had been saved yet; lower optimizer.learning_rate or set optimizer.clip_norm "
+              f"and rerun (it starts from step 0; checkpoint.every_steps saves within epochs).")
+      raise NonFiniteLossError(f"Loss became {value} at step {step} (epoch {epoch}, batch {batch}). {kept}")
+    self.total += value
+    self.count += 1
+
+  @property
+  def mean(self) -> float:
+    return self.total / max(self.count, 1)
 
 
-def train_and_evaluate(config: ConfigDict, workdir: str | Path,
-                       sources: Optional[Mapping[str, Sequence[Any]]] = None,
-                       mode: str = "train") -> dict[str, dict[str, float]]:
-  """Trains (resuming from `workdir` if it holds a run) and evaluates the best checkpoint.
+def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, eval_step):
+  config, pipeline, mesh = experiment.config, experiment.pipeline, experiment.mesh
+  checkpointer = experiment.checkpointer
+  steps_per_epoch, num_epochs = pipeline.steps_per_epoch, int(config.num_epochs)
+  collectors = [a for a in actions if a.wants_train_outputs]
+  compiled = _CompiledSteps(step_lib.make_train_step(experiment.model, experiment.loss_fn, experiment.tx, mesh,
+                                                     return_outputs=bool(collectors)))
+  stop_after = config.get("stop_after_steps", None)
+  every = int(config.checkpoint.get("every_steps", 0) or 0)
+  global_batch = int(config.input.batch_size)
+  metrics_log = MetricsLog(experiment.workdir, enabled=runtime.is_main_process())
+  step = int(jax.device_get(state.step))  # the host counts steps from here: no per-step sync
+  try:
+    with _StopSignals() as signals:
+      for epoch in range(progress.epoch, num_epochs):
+        iterator = pipeline.train_epoch(epoch, progress.batch)
+        watch, wait_s, flops_done = _LossWatch(experiment), 0.0, 0.0
+        shapes_before = set(compiled.by_shape)
+        epoch_start = time.perf_counter()
+        bar = progress_lib.Bar(steps_per_epoch, desc=f"epoch {epoch + 1}/{num_epochs}", initial=progress.batch,
+                               enabled=runtime.is_main_process())
+        for batch_index in range(progress.batch, steps_per_epoch):
+          t_wait = time.perf_counter()
+          batch = runtime.agree_shapes(batch_keys.split_host_meta(next(iterator))[0])
+          wait_s += time.perf_counter() - t_wait
+          device_batch = step_lib.to_global(batch, mesh)
+          executable, _, step_flops = compiled(state, device_batch)
+          state, step_metrics = executable(state, device_batch)
+          step += 1
+          flops_done += step_flops or 0.0
+          watch.push(step, epoch + 1, batch_index + 1, step_metrics["loss"])
+          if collectors:
+            outputs = step_lib.gather(step_metrics["outputs"])
+            labels = step_lib.gather(device_batch[batch_keys.LABEL_KEY])
+            for action in collectors:
+              action.on_train_batch(labels, outputs, progress)
+          bar.update(1)
+          if watch.count:
+            bar.set_postfix(loss=f"{watch.mean:.4f}",
+                            samples_s=f"{watch.count * global_batch / (time.perf_counter() - epoch_start):.1f}")
+          stop = runtime.any_process(signals.requested)
+          halt = stop or (stop_after is not None and step >= stop_after)
+          if halt or (every and step % every == 0):
+            watch.flush()  # never save a state whose loss is not known to be finite
+            checkpointer.save_latest(state, dataclasses.replace(progress, epoch=epoch, batch=batch_index + 1))
+          if halt:
+            bar.close()
+            checkpointer.wait()
+            log.warning("Stopped at step %d (epoch %d, batch %d); rerun the same command to resume.", step,
+                        epoch + 1, batch_index + 1)
+            if stop:
+              raise Preempted(f"Stopped by a signal at step {step}; the latest checkpoint is saved in "
+                              f"{experiment.workdir}/checkpoints/latest. Rerun the same command to resume.")
+            return None, progress
+        watch.flush()
+        bar.close()
+        train_time = time.perf_counter() - epoch_start - compiled.compile_seconds(set(compiled.by_shape) - shapes_before)
+        seen = steps_per_epoch - progress.batch
+        row = {"epoch": epoch + 1, "step": step, "train/loss": watch.mean,
+               "samples_per_s": seen * global_batch / train_time, "input_wait_frac": wait_s / train_time,
+               "compile_s": compiled.compile_seconds(), "compiled_shapes": len(compiled.by_shape),
+               "flops_per_s": flops_done / train_time if flops_done else None}
+        end = epoch_actions.EpochEnd(
+            epoch=epoch + 1, step=step, row=row, progress=progress,
+            evaluate=lambda split: evaluate_split(experiment, split, eval_step, state.variables()),
+            save_best=lambda metrics: checkpointer.save_best(state, metrics))
+        for action in actions:
+          action.on_epoch_end(end)
+        add_share_of_peak(row)
+        progress.history.append(row)
+        progress = dataclasses.replace(progress, epoch=epoch + 1, batch=0)
+        checkpointer.save_latest(state, progress)
+        metrics_log.write(progress.history)
+        if runtime.is_main_process():
+          print_epoch_row(row, first=len(progress.history) == 1, metric=config.evaluation.selection_metric)
+        if end.stop:
+          break
+  finally:
+    metrics_log.close()
+  checkpointer.wait()
+  return state, progress
 
-  Returns {"valid": {...}, "test": {...}} metrics of the best checkpoint.
-  """
-  if mode not in ("train", "evaluate"):
-    raise ValueError(f"mode={mode!r}; use 'train' or 'evaluate'.")
-  workdir = Path(workdir).expanduser()
-  workdir.mkdir(parents=True, exist_ok=True)
-  setup_runtime(config)
-  metric, metric_mode = _selection(config)
-  protocol = threshold_protocol(config)
-  if mode == "train" and jax.process_index() == 0:
-    # The resolved config travels with the run, so `--mode=predict` needs only the workdir.
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=1, sort_keys=True))
 
-  pipeline = pipeline_lib.InputPipeline(config, sources)
-  _load_or_fit_preprocessor(pipeline, workdir, fit=(mode == "train"))
-  mesh = step_lib.make_mesh()
-  model = build_model(config)
-  steps_per_epoch = pipeline.steps_per_epoch
-  tx = optim.make_optimizer(config.optimizer, steps_per_epoch, config.num_epochs)
-  loss_fn = losses.make_loss(config.loss, _resolve_pos_weight(config, pipeline))
-
-  example_inputs, _ = pipeline_lib.split_model_inputs(pipeline.example_batch())
-  example_inputs = {k: v for k, v in example_inputs.items() if k != step_lib.LABEL_KEY}
-  state = state_lib.create(model, tx, example_inputs, int(config.seed))
-  also_best = tuple((m["metric"], m["mode"]) for m in config.checkpoint.get("also_best", None) or [])
-  checkpointer = ckpt_lib.Checkpointer(workdir, metric=metric, mode=metric_mode,
-                                       keep_best=int(config.checkpoint.get("keep_best", 1)), also_best=also_best)
-  restored = checkpointer.restore_latest(state)
-  if restored is not None:
-    state, progress = restored
-    log.info("Resumed from step %d (epoch %d, batch %d).", int(state.step), progress.epoch, progress.batch)
-  else:
-    progress = ckpt_lib.Progress()
-    state = load_pretrained_weights(model, state, tx)
-    if config.get("init_from", None):
-      state = state.replace(params=apply_init_from(state.params, config.init_from))
-      state = state.replace(opt_state=tx.init(state.params))
-  state = step_lib.replicate(state, mesh)
-  eval_step = step_lib.make_eval_step(model, loss_fn, mesh)
-
-  if mode == "train" and not progress.stopped_early and progress.epoch < config.num_epochs:
-    state, progress = _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress,
-                             checkpointer, eval_step)
-    if state is None:  # stopped by a signal or `stop_after_steps`: the latest checkpoint holds the run
-      checkpointer.close()
-      return {}
-
-  best_state, best_step = checkpointer.restore_best(state)
-  variables = step_lib.replicate(best_state.variables(), mesh)
-  results = {}
+def _final_evaluation(experiment: Experiment, progress, actions, eval_step) -> dict[str, dict[str, float]]:
+  config, pipeline, workdir = experiment.config, experiment.pipeline, experiment.workdir
+  best_state, best_step = experiment.best_state()
+  variables = best_state.variables()
+  results: dict[str, EvalResult] = {}
   if "valid" in pipeline.splits:
-    results["valid"] = evaluate_split(pipeline, "valid", eval_step, variables, mesh, config)
+    results["valid"] = evaluate_split(experiment, "valid", eval_step, variables)
   if "test" in pipeline.splits:
-    thresholds = results["valid"].thresholds if "valid" in results else None
-    if protocol == "samsemo":
-      if progress.train_thresholds is None:
-        raise ValueError(f"config.evaluation.threshold_protocol='samsemo' scores test with the thresholds tuned "
-                         f"on training outputs, but the run in {workdir} has none: it was trained with "
-                         f"another protocol. Retrain with 'samsemo' or evaluate with 'valid'.")
-      thresholds = np.asarray(progress.train_thresholds)
-    results["test"] = evaluate_split(pipeline, "test", eval_step, variables, mesh, config, thresholds)
-  if jax.process_index() == 0:
+    thresholds = epoch_actions.test_thresholds(actions, progress)
+    if thresholds is None and "valid" in results:
+      thresholds = results["valid"].thresholds
+    results["test"] = evaluate_split(experiment, "test", eval_step, variables, thresholds)
+  if runtime.is_main_process():
     report_dir = workdir / "report"
     slice_keys = [k.removeprefix("meta/") for k in config.evaluation.get("slice_by", []) or []]
     for split, result in results.items():
       report_lib.write_split(report_dir, split, result, config.task, slice_keys)
-    report_lib.write_summary(report_dir, results, progress.history, metric,
-                             f"{config.model_name} on {config.input.get('tfds_name', 'in-memory data')} "
+    report_lib.write_summary(report_dir, results, progress.history, config.evaluation.selection_metric,
+                             f"{config.model_name} on {config.input.get('tfds_name', '') or 'in-memory data'} "
                              f"(best step {best_step})")
     log.info("Report written to %s", report_dir / "report.md")
-  checkpointer.close()
   return {split: r.scalars for split, r in results.items()}
-
-
-def _train(config, workdir, pipeline, model, tx, loss_fn, mesh, state, progress, checkpointer, eval_step):
-  metric, metric_mode = _selection(config)
-  steps_per_epoch = pipeline.steps_per_epoch
-  collect_outputs = threshold_protocol(config) == "samsemo"
-  train_step = step_lib.make_train_step(model, loss_fn, tx, mesh, return_outputs=collect_outputs)
-  # SAMSEMO's run.py appends every training step's outputs to a list it never clears and tunes the
-  # test thresholds on all of it at each epoch end; kept the same way (from the resumed epoch on).
-  train_outputs, train_labels = [], []
-  compiled_by_shape: dict = {}  # one executable per input shape (bucket), compiled ahead of time
-
-  def compiled_for(state, batch):
-    signature = tuple(sorted((k, v.shape) for k, v in batch.items()))
-    if signature not in compiled_by_shape:
-      t0 = time.perf_counter()
-      executable = train_step.lower(state, batch).compile()
-      compiled_by_shape[signature] = (executable, time.perf_counter() - t0, _flops(executable))
-      log.info("Compiled the train step for %s in %.1f s (%s FLOP per step).",
-               {k: v for k, v in signature if k != step_lib.LABEL_KEY}, compiled_by_shape[signature][1],
-               f"{compiled_by_shape[signature][2]:.3g}" if compiled_by_shape[signature][2] else "?")
-    return compiled_by_shape[signature]
-
-  patience = config.evaluation.get("early_stopping_patience", None)
-  stop_after = config.get("stop_after_steps", None)
-  every = int(config.checkpoint.get("every_steps", 0) or 0)
-  metrics_file = (workdir / "metrics.jsonl").open("a")
-  global_batch = int(config.input.batch_size)
-  with _Preemption() as preemption:
-    for epoch in range(progress.epoch, int(config.num_epochs)):
-      iterator = pipeline.train_epoch(epoch, progress.batch)
-      losses_sum, seen, wait_s, flops_done = 0.0, 0, 0.0, 0.0
-      shapes_before_epoch = set(compiled_by_shape)
-      epoch_start = time.perf_counter()
-      bar = tqdm(total=steps_per_epoch, initial=progress.batch, desc=f"epoch {epoch + 1}/{config.num_epochs}",
-                 mininterval=1, disable=jax.process_index() != 0)
-      for batch_index in range(progress.batch, steps_per_epoch):
-        t_wait = time.perf_counter()
-        batch = next(iterator)
-        wait_s += time.perf_counter() - t_wait
-        device_batch = step_lib.to_global(pipeline_lib.split_model_inputs(batch)[0], mesh)
-        executable, _, step_flops = compiled_for(state, device_batch)
-        new_state, step_metrics = executable(state, device_batch)
-        flops_done += step_flops or 0.0
-        if collect_outputs:
-          train_outputs.append(step_lib.gather(step_metrics["outputs"]))
-          train_labels.append(step_lib.gather(device_batch[step_lib.LABEL_KEY]))
-        loss = float(step_metrics["loss"])
-        if not np.isfinite(loss):
-          last = checkpointer.latest.latest_step()
-          raise NonFiniteLossError(
-              f"Loss became {loss} at step {int(new_state.step)} (epoch {epoch + 1}, batch {batch_index}). "
-              f"The last good checkpoint (step {last}) is kept in {workdir}/checkpoints/latest; lower "
-              f"optimizer.learning_rate or set optimizer.clip_norm, then rerun to resume from it.")
-        state = new_state
-        losses_sum, seen = losses_sum + loss, seen + 1
-        elapsed = time.perf_counter() - epoch_start
-        bar.set_postfix(loss=f"{losses_sum / seen:.4f}", samples_s=f"{seen * global_batch / elapsed:.1f}")
-        bar.update(1)
-        step = int(state.step)
-        interrupted = preemption.requested or (stop_after is not None and step >= stop_after)
-        if interrupted or (every and step % every == 0):
-          checkpointer.save_latest(state, _replace(progress, epoch=epoch, batch=batch_index + 1))
-        if interrupted:
-          bar.close()
-          metrics_file.close()
-          log.warning("Stopped at step %d; rerun the same command to resume.", step)
-          return None, progress
-      bar.close()
-      # Compiling a new bucket's step is not training time.
-      train_time = time.perf_counter() - epoch_start - sum(
-          c[1] for sig, c in compiled_by_shape.items() if sig not in shapes_before_epoch)
-      valid = evaluate_split(pipeline, "valid", eval_step, state.variables(), mesh, config)
-      row = {"epoch": epoch + 1, "step": int(state.step),
-             "train/loss": losses_sum / max(seen, 1),
-             "samples_per_s": seen * global_batch / train_time,
-             "input_wait_frac": wait_s / train_time,
-             "compile_s": sum(c[1] for c in compiled_by_shape.values()),
-             "compiled_shapes": len(compiled_by_shape),
-             "flops_share_of_peak": (flops_done / train_time / PEAK_FLOPS) if flops_done else None,
-             **{f"valid/{k}": v for k, v in valid.scalars.items()}}
-      if collect_outputs and train_outputs:
-        progress.train_thresholds = tune_on_outputs(
-            config.task, np.concatenate(train_labels), np.concatenate(train_outputs)).tolist()
-        row["train/thresholds"] = progress.train_thresholds
-      progress.history.append(row)
-      metrics_file.write(json.dumps(row) + "\n")
-      metrics_file.flush()
-      if jax.process_index() == 0:
-        _log_epoch_table(row, first=len(progress.history) == 1, metric=metric)
-      current = valid.scalars[metric]
-      improved = (progress.best_metric is None or
-                  (current < progress.best_metric if metric_mode == "min" else current > progress.best_metric))
-      if improved:
-        progress.best_metric, progress.best_step = float(current), int(state.step)
-        progress.epochs_without_improvement = 0
-      else:
-        progress.epochs_without_improvement += 1
-      checkpointer.save_best(state, {**{name: float(valid.scalars[name]) for name in checkpointer.also_best},
-                                     metric: float(current), "epoch": epoch + 1})
-      progress.stopped_early = bool(patience) and progress.epochs_without_improvement >= int(patience)
-      progress = _replace(progress, epoch=epoch + 1, batch=0)
-      checkpointer.save_latest(state, progress)
-      if progress.stopped_early:
-        log.info("Early stopping after epoch %d: no %s improvement for %d epochs.", epoch + 1, metric, patience)
-        break
-  metrics_file.close()
-  return state, progress
-
-
-def _replace(progress: ckpt_lib.Progress, **changes) -> ckpt_lib.Progress:
-  return dataclasses.replace(progress, **changes)
 
 
 def _flops(compiled) -> Optional[float]:
@@ -351,5 +344,5 @@ def _flops(compiled) -> Optional[float]:
     analysis = compiled.cost_analysis()
     analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
     return float(analysis.get("flops", 0.0)) or None
-  except Exception:  # cost analysis is best-effort and backend-dependent
+  except Exception:  # noqa: BLE001  (cost analysis is best-effort and backend-dependent)
     return None

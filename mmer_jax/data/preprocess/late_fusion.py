@@ -21,7 +21,8 @@ Labels (multi-label, float32, for sigmoid BCE as upstream):
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+import dataclasses
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 from ml_collections import ConfigDict
@@ -30,6 +31,7 @@ from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, pad_or_truncate
 from mmer_jax.data.preprocess.multifocus import FeatureStandardizer, iemocap_meta
+from mmer_jax.data.preprocess.options import dataset_family
 
 FEATURES = {
     "mosei": {"text": "glove", "audio": "covarep", "vision": "facet"},
@@ -116,14 +118,30 @@ class LateFusionInput(Preprocessor):
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class LateFusionOptions:
+  dataset: str = "mosei"
+  modalities: Optional[tuple] = None       # default: every modality the dataset has
+  max_lengths: Optional[dict] = None       # per modality; the dataset's defaults fill the rest
+  normalize: bool = True
+  label_scheme: str = "mme2e_6class"
+
+  @staticmethod
+  def derive(config: ConfigDict) -> dict:
+    derived = {}
+    if config.model.get("modalities", None):
+      derived["modalities"] = tuple(config.model.modalities)
+    family = {"cmu_mosei": "mosei", "iemocap": "iemocap"}.get(dataset_family(config.input.tfds_name))
+    if family:
+      derived["dataset"] = family
+    return derived
+
+
 @registry.PREPROCESSORS.register("late_fusion")
-def make(cfg: ConfigDict) -> LateFusionInput:
-  dataset = cfg.get("dataset", "mosei")
+def make(options: LateFusionOptions) -> LateFusionInput:
+  dataset = options.dataset
   defaults = {"mosei": {"text": 50, "audio": 500, "vision": 150},
               "iemocap": {"text": 128, "audio": 1000}}[dataset] if dataset in FEATURES else {}
-  lengths = cfg.get("max_lengths", None)
-  lengths = dict(defaults, **(lengths.to_dict() if isinstance(lengths, ConfigDict) else dict(lengths or {})))
-  return LateFusionInput(dataset=dataset,
-                         modalities=tuple(cfg.get("modalities", tuple(FEATURES.get(dataset, {})))),
-                         max_lengths=lengths, normalize=bool(cfg.get("normalize", True)),
-                         label_scheme=cfg.get("label_scheme", "mme2e_6class"))
+  return LateFusionInput(dataset=dataset, modalities=tuple(options.modalities or FEATURES.get(dataset, {})),
+                         max_lengths=dict(defaults, **(options.max_lengths or {})), normalize=options.normalize,
+                         label_scheme=options.label_scheme)

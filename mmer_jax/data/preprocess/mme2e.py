@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Optional
 
 import numpy as np
 from ml_collections import ConfigDict
@@ -21,6 +23,7 @@ from ml_collections import ConfigDict
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
+from mmer_jax.data.preprocess.options import dataset_family
 from mmer_jax.features.video import normalize_faces
 
 LABEL_SOURCES = ("samsemo", "mosei", "iemocap")
@@ -34,17 +37,38 @@ def items_with_mask(items: np.ndarray, count: int, length: int) -> tuple[np.ndar
   return out, mask
 
 
+@dataclasses.dataclass(frozen=True)
+class Mme2eOptions:
+  modalities: str = "tav"
+  max_faces: int = 16
+  max_pieces: int = 32
+  text_input: str = "cls"          # one of TEXT_INPUTS
+  text_max_length: int = 100
+  tokenizer: Optional[str] = None  # the encoder's checkpoint folder, for text_input="ids"
+  label_source: str = "samsemo"    # one of LABEL_SOURCES
+  meta_keys: tuple = ("id",)
+
+  @staticmethod
+  def derive(config: ConfigDict) -> dict:
+    derived = {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
+    family = {"samsemo": "samsemo", "cmu_mosei": "mosei", "iemocap": "iemocap"}.get(
+        dataset_family(config.input.tfds_name))
+    if family:
+      derived["label_source"] = family
+    return derived
+
+
 class Mme2ePreprocessor(Preprocessor):
 
-  def __init__(self, cfg: ConfigDict):
-    self.modalities = cfg.get("modalities", "tav")
-    self.max_faces = int(cfg.get("max_faces", 16))
-    self.max_pieces = int(cfg.get("max_pieces", 32))
-    self.text_input = cfg.get("text_input", "cls")
-    self.text_max_length = int(cfg.get("text_max_length", 100))
-    self.tokenizer_folder = cfg.get("tokenizer", None)
-    self.label_source = cfg.get("label_source", "samsemo")
-    self.meta_keys = tuple(cfg.get("meta_keys", ("id",)))
+  def __init__(self, options: Mme2eOptions):
+    self.modalities = options.modalities
+    self.max_faces = options.max_faces
+    self.max_pieces = options.max_pieces
+    self.text_input = options.text_input
+    self.text_max_length = options.text_max_length
+    self.tokenizer_folder = options.tokenizer
+    self.label_source = options.label_source
+    self.meta_keys = tuple(options.meta_keys)
     if self.label_source not in LABEL_SOURCES:
       raise ValueError(f"preprocess.label_source={self.label_source!r}; known: {', '.join(LABEL_SOURCES)}.")
     if self.text_input not in TEXT_INPUTS:
@@ -92,5 +116,5 @@ class Mme2ePreprocessor(Preprocessor):
 
 
 @registry.PREPROCESSORS.register("mme2e")
-def make(cfg: ConfigDict) -> Mme2ePreprocessor:
-  return Mme2ePreprocessor(cfg)
+def make(options: Mme2eOptions) -> Mme2ePreprocessor:
+  return Mme2ePreprocessor(options)

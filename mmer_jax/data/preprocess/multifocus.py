@@ -17,10 +17,10 @@ transcripts that are only `<s> ++GARBAGE++ </s>` or `<s> ++BREATHING++ </s>` (10
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
@@ -122,11 +122,16 @@ class MultiFocusInput(Preprocessor):
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class MultiFocusOptions:
+  label_scheme: str = "iemocap_4class"
+  modalities: tuple = MODALITIES
+  max_audio_frames: int = 1000
+  max_text_tokens: int = 128
+  normalize_audio: bool = True
+  drop_noise_only: bool = True
+
+
 @registry.PREPROCESSORS.register("multifocus")
-def make(cfg: ConfigDict) -> MultiFocusInput:
-  return MultiFocusInput(label_scheme=cfg.get("label_scheme", "iemocap_4class"),
-                         modalities=tuple(cfg.get("modalities", MODALITIES)),
-                         max_audio_frames=int(cfg.get("max_audio_frames", 1000)),
-                         max_text_tokens=int(cfg.get("max_text_tokens", 128)),
-                         normalize_audio=bool(cfg.get("normalize_audio", True)),
-                         drop_noise_only=bool(cfg.get("drop_noise_only", True)))
+def make(options: MultiFocusOptions) -> MultiFocusInput:
+  return MultiFocusInput(**dataclasses.asdict(options))

@@ -15,10 +15,10 @@ of one utterance land in train and test).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+import dataclasses
+from typing import Any, Optional, Iterable, Mapping
 
 import numpy as np
-from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
@@ -100,12 +100,15 @@ class Seed003Input(Preprocessor):
             "label": self.label(example), **iemocap_meta(example)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Seed003Options:
+  label_scheme: str = "seed003_6class"
+  use_audio: bool = True
+  use_text: bool = True
+  tfidf: Optional[dict] = None  # TfidfVectorizer arguments over the seed's defaults
+
+
 @registry.PREPROCESSORS.register("seed003_resnet1d")
-def make(cfg: ConfigDict) -> Seed003Input:
-  tfidf = cfg.get("tfidf", None)
-  tfidf = tfidf.to_dict() if isinstance(tfidf, ConfigDict) else dict(tfidf or {})
-  if "ngram_range" in tfidf:  # configs store lists; sklearn wants a tuple
-    tfidf["ngram_range"] = tuple(tfidf["ngram_range"])
-  return Seed003Input(label_scheme=cfg.get("label_scheme", "seed003_6class"),
-                      use_audio=bool(cfg.get("use_audio", True)), use_text=bool(cfg.get("use_text", True)),
-                      tfidf=tfidf)
+def make(options: Seed003Options) -> Seed003Input:
+  return Seed003Input(label_scheme=options.label_scheme, use_audio=options.use_audio, use_text=options.use_text,
+                      tfidf=dict(options.tfidf or {}))  # lists arrive as tuples, as sklearn wants

@@ -18,6 +18,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Optional
+
 import numpy as np
 from ml_collections import ConfigDict
 
@@ -41,17 +44,33 @@ def seed_mocap_streams(example: Example) -> list[np.ndarray]:
   return streams
 
 
+@dataclasses.dataclass(frozen=True)
+class SslFusionOptions:
+  modalities: str = "tsm"
+  audio_len: int = SEED_AUDIO_MAXLEN
+  drop_long_audio: bool = True
+  drop_above: int = SEED_AUDIO_MAXLEN
+  text_max_length: int = 88
+  tokenizer: Optional[str] = None  # the BERT checkpoint folder, needed for modality 't'
+  meta_keys: tuple = ("id",)
+  mocap_seed_shapes: bool = False
+
+  @staticmethod
+  def derive(config: ConfigDict) -> dict:
+    return {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
+
+
 class SslFusionPreprocessor(Preprocessor):
 
-  def __init__(self, cfg: ConfigDict):
-    self.modalities = cfg.get("modalities", "tsm")
-    self.audio_len = int(cfg.get("audio_len", SEED_AUDIO_MAXLEN))
-    self.drop_long_audio = bool(cfg.get("drop_long_audio", True))
-    self.drop_above = int(cfg.get("drop_above", SEED_AUDIO_MAXLEN))
-    self.text_max_length = int(cfg.get("text_max_length", 88))
-    self.tokenizer_folder = cfg.get("tokenizer", None)
-    self.meta_keys = tuple(cfg.get("meta_keys", ("id",)))
-    self.mocap_seed_shapes = bool(cfg.get("mocap_seed_shapes", False))
+  def __init__(self, options: SslFusionOptions):
+    self.modalities = options.modalities
+    self.audio_len = options.audio_len
+    self.drop_long_audio = options.drop_long_audio
+    self.drop_above = options.drop_above
+    self.text_max_length = options.text_max_length
+    self.tokenizer_folder = options.tokenizer
+    self.meta_keys = tuple(options.meta_keys)
+    self.mocap_seed_shapes = options.mocap_seed_shapes
     self.scheme = label_schemes.get_scheme("seed004_4class")
     self._tokenizer = None
     if "t" in self.modalities and not self.tokenizer_folder:
@@ -86,5 +105,5 @@ class SslFusionPreprocessor(Preprocessor):
 
 
 @registry.PREPROCESSORS.register("ssl_fusion")
-def make(cfg: ConfigDict) -> SslFusionPreprocessor:
-  return SslFusionPreprocessor(cfg)
+def make(options: SslFusionOptions) -> SslFusionPreprocessor:
+  return SslFusionPreprocessor(options)

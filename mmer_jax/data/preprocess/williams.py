@@ -13,6 +13,8 @@ The 2018 paper's code differs in three ways, each an option: it pre-padded at th
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from ml_collections import ConfigDict
 
@@ -103,8 +105,22 @@ class WilliamsEarlyFusion(Preprocessor):
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class WilliamsOptions:
+  steps: int = 45
+  visual: str = "facet"
+  pad: str = "end"
+  num_outputs: int = 7
+  normalize: str = "instance_z"
+  order: str = "text_visual_audio"
+
+  @staticmethod
+  def derive(config: ConfigDict) -> dict:
+    # The label columns kept are the model's outputs.
+    outputs = config.model.get("num_outputs", None)
+    return {"num_outputs": int(outputs)} if outputs else {}
+
+
 @registry.PREPROCESSORS.register("williams_ef")
-def make(cfg: ConfigDict) -> WilliamsEarlyFusion:
-  return WilliamsEarlyFusion(steps=cfg.get("steps", 45), visual=cfg.get("visual", "facet"),
-                             pad=cfg.get("pad", "end"), num_outputs=cfg.get("num_outputs", 7),
-                             normalize=cfg.get("normalize", "instance_z"), order=cfg.get("order", "text_visual_audio"))
+def make(options: WilliamsOptions) -> WilliamsEarlyFusion:
+  return WilliamsEarlyFusion(**dataclasses.asdict(options))

@@ -1,0 +1,179 @@
+"""What happens at the end of each training epoch, declared in the config like big_vision's evaluators.
+
+The training loop only steps; everything else is an action run in order at each epoch's end:
+
+  validate      scores `split` and adds `<split>/<metric>` columns to the epoch's row
+  select_best   keeps the best checkpoints by `metric` (and the `checkpoint.also_best` ones)
+  early_stop    stops after `patience` epochs without improvement of `metric`
+  samsemo_train_thresholds
+                SAMSEMO's threshold protocol (samsungnlp/samsemo run.py): collects the outputs of
+                every training step, tunes per-emotion thresholds on them at each epoch's end, and
+                scores test with the last epoch's thresholds instead of validation's
+
+The first three come from `config.evaluation` (selection_metric, mode, early_stopping_patience);
+further actions are declared as `config.evals.<name> = dict(type=<one of ACTIONS>, ...)`. An action
+keeps what must survive a restart in `progress.actions[<name>]` (JSON), which the latest checkpoint
+stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Callable, Optional
+
+import numpy as np
+from ml_collections import ConfigDict
+
+from mmer_jax.errors import ConfigError, did_you_mean
+from mmer_jax.metrics.evaluate import EvalResult, tune_on_outputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class EpochEnd:
+  """What an action sees at an epoch's end."""
+
+  epoch: int                      # 1-based, as printed
+  step: int
+  row: dict                       # the epoch's metrics row; actions add columns
+  progress: Any                   # checkpoint.Progress (best metric, counters, per-action state)
+  evaluate: Callable[[str], EvalResult]
+  save_best: Callable[[dict], None]
+  stop: bool = False              # set by an action to end training after this epoch
+
+
+class Action:
+  name: str = ""
+  wants_train_outputs = False     # the train step then also returns its outputs
+
+  def on_train_batch(self, labels: np.ndarray, outputs: np.ndarray, progress) -> None:
+    del labels, outputs, progress
+
+  def on_epoch_end(self, end: EpochEnd) -> None:
+    raise NotImplementedError
+
+  def test_thresholds(self, progress) -> Optional[np.ndarray]:
+    """Thresholds that score test instead of validation's (multi-label protocols); None = validation's."""
+    del progress
+    return None
+
+
+class Validate(Action):
+
+  def __init__(self, split: str = "valid"):
+    self.split = split
+
+  def on_epoch_end(self, end: EpochEnd) -> None:
+    result = end.evaluate(self.split)
+    end.row.update({f"{self.split}/{k}": v for k, v in result.scalars.items()})
+
+
+def _improved(current: float, best: Optional[float], mode: str) -> bool:
+  return best is None or (current < best if mode == "min" else current > best)
+
+
+class SelectBest(Action):
+
+  def __init__(self, metric: str, mode: str = "max", split: str = "valid", also_best=()):
+    if mode not in ("min", "max"):
+      raise ConfigError(f"config.evaluation.mode={mode!r}; use 'min' or 'max'.")
+    self.metric, self.mode, self.split = metric, mode, split
+    self.also_best = [m["metric"] for m in also_best or []]
+
+  def on_epoch_end(self, end: EpochEnd) -> None:
+    key = f"{self.split}/{self.metric}"
+    if key not in end.row:
+      known = [k.split("/", 1)[1] for k in end.row if k.startswith(self.split + "/")]
+      raise ConfigError(f"config.evaluation.selection_metric={self.metric!r} is not a {self.split} metric of "
+                        f"this task.{did_you_mean(self.metric, known)} Known: {', '.join(sorted(known))}.")
+    current = float(end.row[key])
+    progress = end.progress
+    if _improved(current, progress.best_metric, self.mode):
+      progress.best_metric, progress.best_step = current, end.step
+      progress.epochs_without_improvement = 0
+    else:
+      progress.epochs_without_improvement += 1
+    end.save_best({**{name: float(end.row[f"{self.split}/{name}"]) for name in self.also_best},
+                   self.metric: current, "epoch": end.epoch})
+
+
+class EarlyStop(Action):
+
+  def __init__(self, patience: Optional[int], metric: str):
+    self.patience, self.metric = patience, metric
+
+  def on_epoch_end(self, end: EpochEnd) -> None:
+    if self.patience and end.progress.epochs_without_improvement >= int(self.patience):
+      log.info("Early stopping after epoch %d: no %s improvement for %d epochs.", end.epoch, self.metric,
+               self.patience)
+      end.progress.stopped_early = True
+      end.stop = True
+
+
+class SamsemoTrainThresholds(Action):
+  """SAMSEMO's run.py appends every training step's outputs to a list it never clears and tunes the
+  test thresholds on all of it at each epoch's end. Kept the same way, from the resumed epoch on (the
+  last thresholds themselves are checkpointed). See mmer_jax/metrics/evaluate.py for what differs."""
+
+  wants_train_outputs = True
+
+  def __init__(self, task: ConfigDict):
+    if task.type != "multi_label":
+      raise ConfigError(f"config.evals: samsemo_train_thresholds tunes multi-label thresholds, but "
+                        f"config.task.type={task.type!r}; remove it.")
+    self.task = task
+    self.labels: list[np.ndarray] = []
+    self.outputs: list[np.ndarray] = []
+
+  def on_train_batch(self, labels, outputs, progress) -> None:
+    del progress
+    self.labels.append(np.asarray(labels))
+    self.outputs.append(np.asarray(outputs))
+
+  def on_epoch_end(self, end: EpochEnd) -> None:
+    if not self.outputs:
+      return
+    thresholds = tune_on_outputs(self.task, np.concatenate(self.labels), np.concatenate(self.outputs))
+    end.progress.actions[self.name] = {"thresholds": thresholds.tolist()}
+    end.row["train/thresholds"] = thresholds.tolist()
+
+  def test_thresholds(self, progress) -> Optional[np.ndarray]:
+    saved = progress.actions.get(self.name)
+    if not saved:
+      raise ConfigError(f"config.evals.{self.name} scores test with thresholds tuned on training outputs, "
+                        f"but this run has none (it was trained without that action). Retrain with it, or "
+                        f"remove it to score test with validation's thresholds.")
+    return np.asarray(saved["thresholds"])
+
+
+ACTIONS = {"validate": Validate, "samsemo_train_thresholds": SamsemoTrainThresholds}
+
+
+def from_config(config: ConfigDict) -> list[Action]:
+  """validate -> select_best -> early_stop from `config.evaluation`, then `config.evals` in order."""
+  ev = config.evaluation
+  metric, mode = ev.selection_metric, ev.get("mode", "max")
+  actions: list[Action] = [Validate("valid"), SelectBest(metric, mode, "valid", config.checkpoint.get("also_best", ()))]
+  actions.append(EarlyStop(ev.get("early_stopping_patience", None), metric))
+  for name, spec in (config.get("evals", None) or {}).items():
+    kind = spec.get("type", None)
+    if kind not in ACTIONS:
+      raise ConfigError(f"config.evals.{name}.type={kind!r}.{did_you_mean(str(kind), ACTIONS)} "
+                        f"Known: {', '.join(ACTIONS)}.")
+    options = {k: v for k, v in spec.items() if k != "type"}
+    action = ACTIONS[kind](task=config.task, **options) if kind == "samsemo_train_thresholds" else ACTIONS[kind](**options)
+    action.name = name
+    actions.append(action)
+  for action in actions:
+    action.name = action.name or type(action).__name__.lower()
+  return actions
+
+
+def test_thresholds(actions: list[Action], progress) -> Optional[np.ndarray]:
+  for action in actions:
+    thresholds = action.test_thresholds(progress)
+    if thresholds is not None:
+      return thresholds
+  return None

@@ -1,0 +1,199 @@
+"""`Experiment`: the one place that assembles a run, for training, evaluation, prediction and init_from.
+
+    experiment = Experiment.from_config(config, workdir, sources)   # training / evaluation on data
+    experiment = Experiment.restore(workdir)                        # a finished run: predict, init_from
+
+Both build the same pieces in the same order: the preprocessor with its fitted state, the model,
+the device mesh, the optimiser, the loss, a train-state template whose leaves carry the current
+mesh's shardings, and the checkpointer. Restores always go through that template, so a checkpoint
+written by N processes or devices loads on any other number (Orbax places each array as the
+template says instead of as the writer's topology was).
+
+`restore` needs no data: the shapes of the model inputs are saved beside the run
+(`<workdir>/input_spec.json`), and the state template is built from them abstractly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from ml_collections import ConfigDict
+
+from mmer_jax import batch as batch_keys
+from mmer_jax import registry
+from mmer_jax.data import pipeline as pipeline_lib
+from mmer_jax.data.preprocess import options as preprocess_options
+from mmer_jax.data.preprocess.base import Preprocessor
+from mmer_jax.errors import ConfigError, DataError
+from mmer_jax.train import checkpoint as ckpt_lib
+from mmer_jax.train import losses, optim, runtime, state as state_lib, step as step_lib
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+INPUT_SPEC_FILE = "input_spec.json"
+PREPROCESSOR_STATE_FILE = "preprocessor_state.json"
+
+
+def build_model(config: ConfigDict):
+  """The Flax module `config.model_name` names, with `config.model` as its fields."""
+  cls = registry.get_model(config.model_name)
+  fields = config.get("model", ConfigDict()).to_dict()
+  known = set(getattr(cls, "__dataclass_fields__", {})) - {"parent", "name"}
+  unknown = sorted(set(fields) - known)
+  if known and unknown:
+    from mmer_jax.errors import did_you_mean  # noqa: PLC0415
+    raise ConfigError(f"config.model.{unknown[0]} is not a field of model {config.model_name!r}."
+                      f"{did_you_mean(unknown[0], known)} Its fields: {', '.join(sorted(known))}.")
+  return cls(**fields)
+
+
+def check_names(config: ConfigDict) -> None:
+  """Every name and option the config gives, checked before anything is built or written."""
+  build_model(config)
+  preprocess_options.build(config)
+
+
+def _to_json(value: Any) -> Any:
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  if isinstance(value, np.generic):
+    return value.item()
+  raise TypeError(f"Preprocessor state holds a {type(value).__name__}, which JSON cannot store.")
+
+
+def _input_spec(inputs: Mapping[str, np.ndarray]) -> dict:
+  return {k: {"shape": list(np.shape(v)), "dtype": str(np.asarray(v).dtype)} for k, v in inputs.items()}
+
+
+def _zeros(spec: Mapping[str, Mapping[str, Any]]) -> dict[str, np.ndarray]:
+  return {k: np.zeros(v["shape"], v["dtype"]) for k, v in spec.items()}
+
+
+def _write(path: Path, text: str) -> None:
+  """Process 0 writes run files, atomically (a kill never leaves half a file)."""
+  if jax.process_index() != 0:
+    return
+  tmp = path.with_suffix(path.suffix + ".tmp")
+  tmp.write_text(text)
+  tmp.replace(path)
+
+
+@dataclasses.dataclass
+class Experiment:
+  config: ConfigDict
+  workdir: Path
+  preprocessor: Preprocessor
+  model: Any
+  mesh: Mesh
+  tx: Any
+  loss_fn: Any
+  template: state_lib.TrainState          # replicated on `mesh`; concrete after from_config
+  checkpointer: ckpt_lib.Checkpointer
+  pipeline: Optional[pipeline_lib.InputPipeline] = None
+
+  # --- assembly ---------------------------------------------------------------------------------
+  @classmethod
+  def from_config(cls, config: ConfigDict, workdir: str | Path,
+                  sources: Optional[Mapping[str, Sequence[Any]]] = None, *, fit: bool = True) -> "Experiment":
+    """Builds a run from its config and data; `fit=False` (evaluation) needs the saved statistics."""
+    check_names(config)
+    workdir = Path(workdir).expanduser()
+    if jax.process_index() == 0:
+      workdir.mkdir(parents=True, exist_ok=True)
+    runtime.setup_runtime(config)
+    pipeline = pipeline_lib.InputPipeline(config, sources)
+    _load_or_fit_preprocessor(pipeline.preprocessor, workdir, pipeline if fit else None)
+    model = build_model(config)
+    mesh = step_lib.make_mesh()
+    tx = optim.make_optimizer(config.optimizer, pipeline.steps_per_epoch, config.num_epochs)
+    loss_fn = losses.make_loss(config.loss, _resolve_pos_weight(config, pipeline))
+    inputs = batch_keys.model_inputs(pipeline.example_batch())
+    _write(workdir / INPUT_SPEC_FILE, json.dumps(_input_spec(inputs), indent=1))
+    state = step_lib.replicate(state_lib.create(model, tx, inputs, int(config.seed)), mesh)
+    return cls(config, workdir, pipeline.preprocessor, model, mesh, tx, loss_fn, state,
+               _checkpointer(config, workdir), pipeline)
+
+  @classmethod
+  def restore(cls, workdir: str | Path, config: Optional[ConfigDict] = None) -> "Experiment":
+    """A trained run from its workdir alone (config, preprocessor state, input shapes, checkpoints)."""
+    workdir = Path(workdir).expanduser()
+    if config is None:
+      config_path = workdir / CONFIG_FILE
+      if not config_path.exists():
+        raise DataError(f"{config_path} is missing: {workdir} is not a run trained with launch.py "
+                        f"(or train_and_evaluate). Train it first, or pass the right --workdir.")
+      config = ConfigDict(json.loads(config_path.read_text()))
+    check_names(config)
+    spec_path = workdir / INPUT_SPEC_FILE
+    if not spec_path.exists():
+      raise DataError(f"{spec_path} is missing: the run predates it; evaluate it once with "
+                      f"--mode=evaluate (which writes it) before predicting from it.")
+    preprocessor = preprocess_options.build(config)
+    _load_or_fit_preprocessor(preprocessor, workdir, None)
+    model = build_model(config)
+    mesh = step_lib.make_mesh()
+    tx = optim.make_optimizer(config.optimizer, 1, config.num_epochs)  # same state structure
+    loss_fn = losses.make_loss(config.loss, None)
+    inputs = _zeros(json.loads(spec_path.read_text()))
+    abstract = jax.eval_shape(lambda x: state_lib.create(model, tx, x, int(config.seed)), inputs)
+    replicated = NamedSharding(mesh, P())
+    template = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
+                                      abstract)
+    return cls(config, workdir, preprocessor, model, mesh, tx, loss_fn, template, _checkpointer(config, workdir))
+
+  # --- checkpoints ------------------------------------------------------------------------------
+  def best_state(self) -> tuple[state_lib.TrainState, int]:
+    """The best checkpoint's state, placed on this mesh, and its step."""
+    return self.checkpointer.restore_best(self.template)
+
+  def best_variables(self) -> dict[str, Any]:
+    """`{"params"[, "batch_stats"]}` of the best checkpoint, replicated on this mesh."""
+    state, _ = self.best_state()
+    return state.variables()
+
+  def close(self) -> None:
+    self.checkpointer.close()
+
+
+def _checkpointer(config: ConfigDict, workdir: Path) -> ckpt_lib.Checkpointer:
+  also_best = tuple((m["metric"], m["mode"]) for m in config.checkpoint.get("also_best", None) or [])
+  return ckpt_lib.Checkpointer(workdir, metric=config.evaluation.selection_metric,
+                               mode=config.evaluation.get("mode", "max"),
+                               keep_best=int(config.checkpoint.get("keep_best", 1)), also_best=also_best)
+
+
+def _load_or_fit_preprocessor(preprocessor: Preprocessor, workdir: Path,
+                              pipeline: Optional[pipeline_lib.InputPipeline]) -> None:
+  """Loads `<workdir>/preprocessor_state.json`, or fits on train (when `pipeline` is given) and saves."""
+  path = workdir / PREPROCESSOR_STATE_FILE
+  if path.exists():
+    preprocessor.load_state_dict(json.loads(path.read_text()))
+  elif pipeline is not None:
+    pipeline.fit_preprocessor()
+    if preprocessor.needs_fit():
+      workdir.mkdir(parents=True, exist_ok=True)
+      _write(path, json.dumps(preprocessor.state_dict(), default=_to_json))
+  elif preprocessor.needs_fit():
+    raise DataError(f"{path} is missing: evaluation and prediction need the statistics fitted during "
+                    f"training. Train the run first (--mode=train) with this --workdir.")
+
+
+def _resolve_pos_weight(config: ConfigDict, pipeline: pipeline_lib.InputPipeline) -> Optional[list[float]]:
+  pos_weight = config.loss.get("pos_weight", None)
+  if pos_weight is None or config.loss.name != "sigmoid_bce":
+    return None
+  if isinstance(pos_weight, str):
+    if pos_weight != "auto":
+      raise ConfigError(f"config.loss.pos_weight={pos_weight!r}; use None, a list, or 'auto' (neg/pos on train).")
+    labels = np.stack([pipeline.preprocessor.label(ex) for ex in
+                       pipeline_lib.IndexedSource(pipeline.raw["train"], pipeline.kept["train"])])
+    return losses.auto_pos_weight(labels)
+  return list(pos_weight)
