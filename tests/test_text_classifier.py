@@ -21,7 +21,8 @@ from ml_collections import ConfigDict
 
 from configs import text_classifier as text_config
 from mmer_jax.data import dialog_split, label_schemes
-from mmer_jax.data.preprocess.text_classifier import TextClassifierPreprocessor, checkpoint_max_length
+from mmer_jax.data.preprocess.text_classifier import (TextClassifierOptions, TextClassifierPreprocessor,
+                                                      checkpoint_max_length)
 from mmer_jax.models import pretrained
 from mmer_jax.models import text_classifier as tc
 from mmer_jax.train import optim, trainer
@@ -65,16 +66,17 @@ def test_mean_pooling_on_minilm_matches_sentence_transformers_on_pytorch_states(
   assert model.resolved_pooling() == "mean"  # all-MiniLM-L6-v2's 1_Pooling/config.json
   inputs = {"text": jnp.asarray(ref["input_ids"]), "text_mask": jnp.asarray(ref["attention_mask"], bool)}
   assert not inputs["text_mask"].all()  # the reference batch is padded: the mask matters
-  params = model.init(jax.random.PRNGKey(0), inputs, train=False)["params"]
+  # jitted: op-by-op dispatch of a 6-layer BERT costs far more than one compile
+  params = jax.jit(model.init, static_argnames="train")(jax.random.PRNGKey(0), inputs, train=False)["params"]
   params = pretrained.load_into(params, model.pretrained_folders())
-  _, state = model.apply({"params": params}, inputs, train=False, mutable=["intermediates"])
-  pooled = np.asarray(state["intermediates"]["pooled"][0])
+  pooled_by = lambda m: jax.jit(lambda p: m.apply({"params": p}, inputs, train=False,
+                                                  mutable=["intermediates"])[1]["intermediates"]["pooled"][0])
+  pooled = np.asarray(pooled_by(model)(params))
   mask = ref["attention_mask"][..., None].astype(np.float32)
   expected = (ref["last_hidden_state"] * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
   np.testing.assert_allclose(pooled, expected, atol=1e-4)
   cls_model = tc.TextClassifier(MINILM, num_classes=3, pooling="cls")
-  _, state = cls_model.apply({"params": params}, inputs, train=False, mutable=["intermediates"])
-  np.testing.assert_allclose(state["intermediates"]["pooled"][0], ref["last_hidden_state"][:, 0], atol=1e-4)
+  np.testing.assert_allclose(pooled_by(cls_model)(params), ref["last_hidden_state"][:, 0], atol=1e-4)
 
 
 def test_checkpoint_pooling_reads_the_sentence_transformers_folder(tmp_path):
@@ -97,8 +99,8 @@ def test_frozen_encoder_gets_no_gradient(tmp_path):
 
   def grads(freeze):
     model = tc.TextClassifier(folder, num_classes=4, freeze_encoder=freeze, dropout=0.0)
-    params = model.init(jax.random.PRNGKey(0), inputs, train=False)["params"]
-    return jax.grad(lambda p: model.apply({"params": p}, inputs, train=False).sum())(params)
+    params = jax.jit(model.init, static_argnames="train")(jax.random.PRNGKey(0), inputs, train=False)["params"]
+    return jax.jit(jax.grad(lambda p: model.apply({"params": p}, inputs, train=False).sum()))(params)
 
   norm = lambda tree: sum(float(jnp.abs(x).sum()) for x in jax.tree_util.tree_leaves(tree))
   assert norm(grads(False)["text_encoder"]) > 0 and norm(grads(True)["text_encoder"]) == 0
@@ -108,12 +110,12 @@ def test_frozen_encoder_gets_no_gradient(tmp_path):
 # ---- preprocessor ------------------------------------------------------------------------------
 
 def _pre(**options):
-  return TextClassifierPreprocessor(ConfigDict(dict(tokenizer=MINILM, **options)))
+  return TextClassifierPreprocessor(TextClassifierOptions(tokenizer=MINILM, **options))
 
 
 def test_preprocessor_tokenises_and_labels_iemocap_samsemo_and_mosei():
   assert checkpoint_max_length(MINILM) == 256  # sentence_bert_config.json; the position table has 512
-  iemocap = _pre(dataset="iemocap", labels="iemocap_6class", meta_keys=["id", "session"])
+  iemocap = _pre(dataset="iemocap", labels="iemocap_6class", meta_keys=("id", "session"))
   assert iemocap.max_length == 128
   ex = {"id": b"Ses05F_a", "session": np.int32(5), "label": np.int64(CODES.index("exc")), "text": b"So exciting!"}
   out = iemocap(ex)
@@ -137,7 +139,7 @@ def test_preprocessor_tokenises_and_labels_iemocap_samsemo_and_mosei():
   with pytest.raises(KeyError, match="samsemo_multi"):
     _pre(dataset="samsemo", labels="iemocap_6class")
   with pytest.raises(ValueError, match="config.text.checkpoint"):
-    TextClassifierPreprocessor(ConfigDict(dict(dataset="iemocap", labels="iemocap_6class", tokenizer=None)))
+    TextClassifierPreprocessor(TextClassifierOptions(dataset="iemocap", labels="iemocap_6class", tokenizer=None))
 
 
 # ---- config ------------------------------------------------------------------------------------
@@ -188,16 +190,18 @@ def test_config_learning_rates_per_group_warmup_decay_and_decay_mask(tmp_path):
   c = text_config.get_config("")
   model = tc.TextClassifier(tiny_bert(tmp_path), num_classes=4)
   inputs = {"text": jnp.zeros((1, 4), jnp.int32), "text_mask": jnp.ones((1, 4), bool)}
-  params = jax.tree_util.tree_map(jnp.ones_like, model.init(jax.random.PRNGKey(0), inputs, train=False)["params"])
+  shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), inputs, train=False))["params"]
+  params = jax.tree_util.tree_map(lambda x: jnp.ones(x.shape, x.dtype), shapes)
   steps_per_epoch, epochs = 10, 2  # 20 steps: warm-up round(0.06 x 20) = 1 step, then linear to 0
   tx = optim.make_optimizer(c.optimizer, steps_per_epoch, epochs)
   schedule = optim.make_schedule(c.optimizer, steps_per_epoch, epochs)
   state = tx.init(params)
   grads = jax.tree_util.tree_map(jnp.ones_like, params)
+  step_fn = jax.jit(tx.update)
   peak, factor, wd = c.optimizer.learning_rate, c.text.encoder_lr_factor, c.optimizer.weight_decay
   for step, rate in enumerate([0.0, peak, peak * 18 / 19]):
     assert float(schedule(step)) == pytest.approx(rate, rel=1e-5)
-    updates, state = tx.update(grads, state, params)
+    updates, state = step_fn(grads, state, params)
     flat = flax.traverse_util.flatten_dict(updates, sep="/")
     for path, update in flat.items():
       group_rate = rate * (factor if path.startswith("text_encoder/") else 1.0)

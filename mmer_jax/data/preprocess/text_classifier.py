@@ -1,8 +1,9 @@
 """Inputs of the `text_classifier` model: the transcript as token ids of the checkpoint's tokenizer,
 and a label read from the dataset's stored fields through a label scheme.
 
-Options (`config.input.preprocess`, all read in `__init__`):
-- `dataset`: iemocap | samsemo | cmu_mosei (which stored field holds the label);
+Options (`config.input.preprocess`, the fields of `TextClassifierOptions`):
+- `dataset`: iemocap | samsemo | cmu_mosei (which stored field holds the label); derived from
+  `input.tfds_name` when that names one of them;
 - `labels`: a scheme of `label_schemes.DATASET_SCHEMES[dataset]` (IEMOCAP: the raw code `label`
   through e.g. `iemocap_6class`; SAMSEMO: the multi-hot `labels`; CMU-MOSEI raw: `emotions`);
   examples outside the scheme are dropped by `keep`;
@@ -15,8 +16,10 @@ Options (`config.input.preprocess`, all read in `__init__`):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
+from typing import Optional
 
 import numpy as np
 from ml_collections import ConfigDict
@@ -24,6 +27,7 @@ from ml_collections import ConfigDict
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields
+from mmer_jax.data.preprocess.options import dataset_family
 
 DEFAULT_MAX_LENGTH = 128
 _UNLIMITED = 1_000_000  # tokenizers without a limit report a huge model_max_length
@@ -43,22 +47,37 @@ def checkpoint_max_length(folder: str | pathlib.Path) -> int:
   return min(limits)
 
 
+@dataclasses.dataclass(frozen=True)
+class TextClassifierOptions:
+  dataset: str = "iemocap"            # a key of label_schemes.DATASET_SCHEMES
+  labels: str = "iemocap_6class"      # a scheme that fits `dataset`
+  tokenizer: Optional[str] = None     # the checkpoint folder (config.text.checkpoint)
+  max_length: Optional[int] = None    # None: min(DEFAULT_MAX_LENGTH, the checkpoint's limit)
+  text_field: str = "text"
+  meta_keys: tuple = ("id",)
+
+  @staticmethod
+  def derive(config: ConfigDict) -> dict:
+    family = dataset_family(config.input.tfds_name)
+    return {"dataset": family} if family in label_schemes.DATASET_SCHEMES else {}
+
+
 class TextClassifierPreprocessor(Preprocessor):
 
-  def __init__(self, cfg: ConfigDict):
-    self.dataset = cfg.get("dataset", "iemocap")
-    self.scheme = label_schemes.scheme_for(self.dataset, cfg.get("labels", "iemocap_6class"))
+  def __init__(self, options: TextClassifierOptions):
+    self.dataset = options.dataset
+    self.scheme = label_schemes.scheme_for(self.dataset, options.labels)
     self.label_field = "label" if isinstance(self.scheme, label_schemes.LabelScheme) else self.scheme.field
-    self.tokenizer_folder = cfg.get("tokenizer", None)
+    self.tokenizer_folder = options.tokenizer
     if not self.tokenizer_folder:
       raise ValueError("preprocess.tokenizer is not set: point config.text.checkpoint at a local BERT-family "
                        "folder (its tokenizer encodes the transcripts).")
     limit = checkpoint_max_length(self.tokenizer_folder)
-    self.max_length = int(cfg.get("max_length", None) or min(DEFAULT_MAX_LENGTH, limit))
+    self.max_length = int(options.max_length or min(DEFAULT_MAX_LENGTH, limit))
     if not 2 < self.max_length <= limit:
       raise ValueError(f"preprocess.max_length={self.max_length}; {self.tokenizer_folder} takes 3..{limit} tokens.")
-    self.text_field = cfg.get("text_field", "text")
-    self.meta_keys = tuple(cfg.get("meta_keys", ("id",)))
+    self.text_field = options.text_field
+    self.meta_keys = tuple(options.meta_keys)
     self._tokenizer = None  # loaded on first use: construction stays cheap and picklable
 
   def label(self, example: Example):
@@ -83,5 +102,5 @@ class TextClassifierPreprocessor(Preprocessor):
 
 
 @registry.PREPROCESSORS.register("text_classifier")
-def make(cfg: ConfigDict) -> TextClassifierPreprocessor:
-  return TextClassifierPreprocessor(cfg)
+def make(options: TextClassifierOptions) -> TextClassifierPreprocessor:
+  return TextClassifierPreprocessor(options)
