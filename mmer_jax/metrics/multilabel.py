@@ -1,7 +1,7 @@
 """Multi-label emotion metrics as SAMSEMO and MME2E define them.
 
 Thresholds are tuned per emotion over a grid: by default on the validation split and then applied
-to test; `evaluation.threshold_protocol="samsemo"` applies SAMSEMO's train thresholds to test
+to test; the `samsemo_train_thresholds` epoch action applies SAMSEMO's train thresholds to test
 instead (see `mmer_jax.metrics.evaluate`).
 Averages: `f1_macro` (plain mean, upstream MME2E) and `f1_samsemo_avg` (SAMSEMO's "Ave": per-emotion
 F1 weighted by each emotion's number of positives). `wacc` is MME2E/CMU's weighted accuracy

@@ -1,0 +1,110 @@
+"""The package's walls, checked by parsing imports (ast), so a change that breaks one fails CI.
+
+- models import neither data, train, features nor the builders (they read the batch contract only);
+- features import neither models, train nor data (builders and predict share them);
+- only train assembles a run (model + preprocessor + checkpoints): nobody else builds one;
+- no cycle between mmer_jax's packages through module-level imports (function-level imports are
+  the registry's lazy lookups and optional heavy dependencies).
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "mmer_jax"
+
+
+def _modules():
+  for path in sorted(PACKAGE.rglob("*.py")):
+    yield path, ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imports(path: Path, module: str, top_level_only: bool) -> set[str]:
+  tree = ast.parse(path.read_text())
+  nodes = tree.body if top_level_only else list(ast.walk(tree))
+  if top_level_only:  # `if TYPE_CHECKING:` and try/except blocks at module level count as top level
+    nodes = [n for stmt in tree.body for n in ast.walk(stmt)
+             if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    nodes += [n for stmt in tree.body if isinstance(stmt, ast.ClassDef) for n in stmt.body
+              if isinstance(n, (ast.Import, ast.ImportFrom))]
+  found = set()
+  for node in nodes:
+    if isinstance(node, ast.Import):
+      found.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      base = node.module or ""
+      if node.level:  # relative import
+        parts = module.split(".")[:-node.level] if not path.name == "__init__.py" else module.split(".")[:len(module.split(".")) - node.level + 1]
+        base = ".".join(parts + ([base] if base else []))
+      found.add(base)
+      found.update(f"{base}.{alias.name}" for alias in node.names)
+  return {name for name in found if name.startswith(("mmer_jax", "tfds_builders"))}
+
+
+def _package_of(module: str) -> str:
+  parts = module.split(".")
+  return ".".join(parts[:2]) if len(parts) > 1 else parts[0]
+
+
+ALL_IMPORTS = {module: _imports(path, module, top_level_only=False) for path, module in _modules()}
+TOP_IMPORTS = {module: _imports(path, module, top_level_only=True) for path, module in _modules()}
+
+
+def _violations(source_prefix: str, forbidden: tuple[str, ...]) -> list[str]:
+  return sorted(f"{module} imports {name}" for module, names in ALL_IMPORTS.items()
+                if module.startswith(source_prefix) for name in names if name.startswith(forbidden))
+
+
+def test_models_read_only_the_batch_contract():
+  assert _violations("mmer_jax.models", ("mmer_jax.data", "mmer_jax.train", "mmer_jax.features",
+                                         "tfds_builders")) == []
+
+
+def test_features_import_neither_models_train_nor_data():
+  assert _violations("mmer_jax.features", ("mmer_jax.models", "mmer_jax.train", "mmer_jax.data")) == []
+
+
+def test_the_batch_contract_and_errors_are_leaves():
+  for leaf in ("mmer_jax.batch", "mmer_jax.errors"):
+    assert ALL_IMPORTS[leaf] == set(), leaf
+
+
+def test_only_train_assembles_a_run():
+  # Experiment is the one assembly; outside train/ only predict (which restores through it) and
+  # nothing in models/data/metrics/features may reach for it or for the checkpoints.
+  users = sorted(module for module, names in ALL_IMPORTS.items() if not module.startswith("mmer_jax.train")
+                 and any(n.startswith(("mmer_jax.train.experiment", "mmer_jax.train.checkpoint")) for n in names))
+  assert users == ["mmer_jax.predict"]
+
+
+def test_no_package_level_cycle():
+  graph: dict[str, set[str]] = {}
+  for module, names in TOP_IMPORTS.items():
+    source = _package_of(module)
+    for name in names:
+      target = _package_of(name)
+      if target != source and target.startswith("mmer_jax."):
+        graph.setdefault(source, set()).add(target)
+
+  def cycle_from(node, path):
+    for nxt in sorted(graph.get(node, ())):
+      if nxt in path:
+        return path[path.index(nxt):] + [nxt]
+      found = cycle_from(nxt, path + [nxt])
+      if found:
+        return found
+    return None
+
+  for start in sorted(graph):
+    assert cycle_from(start, [start]) is None, " -> ".join(cycle_from(start, [start]))
+
+
+@pytest.mark.parametrize("source", ["from mmer_jax.data import pipeline\n", "import mmer_jax.train.step\n"])
+def test_the_walls_see_a_violation(tmp_path, source):
+  """The parser itself: a models module importing data or train is found."""
+  path = tmp_path / "bad.py"
+  path.write_text(source)
+  names = _imports(path, "mmer_jax.models.bad", top_level_only=False)
+  assert any(n.startswith(("mmer_jax.data", "mmer_jax.train")) for n in names)
