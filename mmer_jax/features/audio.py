@@ -83,6 +83,40 @@ def load_audio(path: str | os.PathLike,
   return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def wav_truncation(path: str | os.PathLike) -> str | None:
+  """Why a RIFF/WAVE file is truncated (its `data` chunk declares more frames than the file holds),
+  or None. libsndfile silently reads what is there, so a half-copied wav would otherwise pass.
+  Files that are not RIFF/WAVE, or whose header cannot be parsed, give None (`load_audio` judges them)."""
+  import struct
+  path = os.fspath(path)
+  try:
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+      if f.read(12)[8:12] != b"WAVE":
+        return None
+      block_align = None
+      while True:
+        header = f.read(8)
+        if len(header) < 8:
+          return None
+        chunk, length = struct.unpack("<4sI", header)
+        if chunk == b"fmt ":
+          block_align = struct.unpack("<HHIIH", f.read(14))[4]
+          f.seek(length - 14 + (length & 1), os.SEEK_CUR)
+        elif chunk == b"data":
+          if not block_align:
+            return None
+          present = (size - f.tell()) // block_align
+          declared = length // block_align
+          if present < declared:
+            return f"{path!r}: header declares {declared} frames, the file holds {present}"
+          return None
+        else:
+          f.seek(length + (length & 1), os.SEEK_CUR)
+  except (OSError, struct.error):
+    return None
+
+
 # --------------------------------------------------------------------------------------------------
 # Mel spectrogram (torchaudio-compatible)
 

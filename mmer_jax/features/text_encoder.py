@@ -1,4 +1,4 @@
-"""Frozen text-encoder features (CLS and token states) from a local BERT/ALBERT checkpoint folder.
+"""Frozen text-encoder features (CLS, pooled sentence vector, token states) from a local checkpoint.
 
 Seeds 000 (SAMSEMO), 002 and 004 feed a frozen BERT's `last_hidden_state`; this computes it once at
 build time. The folder may hold Flax weights (`flax_model.msgpack`) or PyTorch-named safetensors /
@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mmer_jax.features import pooling as pooling_lib
 from mmer_jax.features import text as text_features
 
 
@@ -33,6 +34,9 @@ class TextEncoderConfig:
   extra_token_seed: int = 0
   # False when the texts already hold [CLS]/[SEP] (seed 002's cleaned .wdseg words).
   add_special_tokens: bool = True
+  # Sentence vector `pooled`: "cls", "mean", or None = what the checkpoint was trained with
+  # (its sentence-transformers Pooling config; `cls` for plain BERT/ALBERT folders).
+  pooling: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +44,7 @@ class TextFeatures:
   cls: np.ndarray     # (B, H) float32: last-layer state of the first token ([CLS])
   tokens: np.ndarray  # (B, L, H) float32: last-layer states, zero at padded positions
   mask: np.ndarray    # (B, L) bool
+  pooled: np.ndarray | None = None  # (B, H) float32: the config's pooling of the token states
 
 
 def _has_flax_weights(path: str) -> bool:
@@ -90,6 +95,10 @@ class FrozenTextEncoder:
       self.model = type(self.model)(grown, _do_init=False)
     self.params = jax.device_put(params)
     self.hidden_size = int(self.model.config.hidden_size)
+    self.pooling = config.pooling or pooling_lib.checkpoint_pooling(config.checkpoint)
+    if self.pooling not in pooling_lib.POOLINGS:
+      raise ValueError(f"pooling {self.pooling!r}: choose one of {pooling_lib.POOLINGS} (or None for the "
+                       "checkpoint's own).")
     self._forward = jax.jit(functools.partial(self._apply, self.model))
 
   @staticmethod
@@ -98,7 +107,7 @@ class FrozenTextEncoder:
                  train=False).last_hidden_state
 
   def encode(self, texts: Sequence[str]) -> TextFeatures:
-    clss, tokens, masks = [], [], []
+    clss, tokens, masks, pooled = [], [], [], []
     size = self.config.batch_size
     for begin in range(0, len(texts), size):
       chunk = list(texts[begin:begin + size])
@@ -112,11 +121,13 @@ class FrozenTextEncoder:
       clss.append(states[:, 0])
       tokens.append(states * mask[..., None])
       masks.append(mask)
+      pooled.append(pooling_lib.pool(states, mask, self.pooling))
     if not texts:
       h, length = self.hidden_size, self.config.max_length
       return TextFeatures(np.zeros((0, h), np.float32), np.zeros((0, length, h), np.float32),
-                          np.zeros((0, length), bool))
-    return TextFeatures(np.concatenate(clss), np.concatenate(tokens), np.concatenate(masks))
+                          np.zeros((0, length), bool), np.zeros((0, h), np.float32))
+    return TextFeatures(np.concatenate(clss), np.concatenate(tokens), np.concatenate(masks),
+                        np.concatenate(pooled))
 
 
 def hidden_size_of(checkpoint: str) -> int:

@@ -82,6 +82,12 @@ def video_fps(path: str | os.PathLike) -> float:
     cap.release()
 
 
+@dataclasses.dataclass(frozen=True)
+class VideoSegment:
+  frames: list[np.ndarray]
+  truncated: str | None = None  # why fewer frames were decoded than the container declares
+
+
 def sample_video_frames(path: str | os.PathLike,
                         interval_ms: float = 500.0,
                         *,
@@ -95,14 +101,27 @@ def sample_video_frames(path: str | os.PathLike,
   sequentially after one seek, because seeking per sample is unreliable in DivX AVI files.
   Raises VideoReadError when the file cannot be opened or has no decodable frame in the range.
   """
+  return read_video_segment(path, interval_ms, start_s=start_s, end_s=end_s, max_frames=max_frames).frames
+
+
+def read_video_segment(path: str | os.PathLike,
+                       interval_ms: float = 500.0,
+                       *,
+                       start_s: float = 0.0,
+                       end_s: float | None = None,
+                       max_frames: int | None = None) -> VideoSegment:
+  """`sample_video_frames`, also saying whether decoding stopped short: the stream ended (or a
+  frame failed to decode) inside the segment before the frame count the container declares."""
   path = os.fspath(path)
   cap = cv2.VideoCapture(path)
+  stopped_at = None
   try:
     if not cap.isOpened():
       raise VideoReadError(f"Cannot open video {path!r}: missing file or unsupported codec.")
     fps = float(cap.get(cv2.CAP_PROP_FPS))
     if not fps > 0:
       raise VideoReadError(f"Video {path!r} reports fps={fps}; cannot map seconds to frames.")
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     first = int(fps * max(start_s, 0.0))
     # Without end_s, read to the end of the stream: header frame counts are approximate or 0.
     last = int(fps * end_s) if end_s is not None else None
@@ -111,10 +130,14 @@ def sample_video_frames(path: str | os.PathLike,
       cap.set(cv2.CAP_PROP_POS_FRAMES, first)
     frames: list[np.ndarray] = []
     index = first
-    while (last is None or index < last) and cap.grab():
+    while last is None or index < last:
+      if not cap.grab():
+        stopped_at = index
+        break
       if (index - first) % step == 0:
         ok, frame = cap.retrieve()
         if not ok:
+          stopped_at = index
           break
         frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         if max_frames is not None and len(frames) >= max_frames:
@@ -125,7 +148,13 @@ def sample_video_frames(path: str | os.PathLike,
   if not frames:
     raise VideoReadError(
         f"No decodable frame in {path!r} between {start_s:.3f}s and {end_s}s (fps {fps:.2f}).")
-  return frames
+  truncated = None
+  # One frame of slack: containers round their counts; a segment past the declared end is not a fault.
+  needed = declared if last is None else min(last, declared)
+  if stopped_at is not None and declared > 0 and stopped_at < needed - 1:
+    truncated = (f"{path!r}: decoding stopped at frame {stopped_at} of {declared} declared "
+                 f"(segment needs frames {first}-{needed - 1})")
+  return VideoSegment(frames, truncated)
 
 
 # ----------------------------------------------------------------------------------------------
