@@ -66,17 +66,24 @@ def test_mean_pooling_on_minilm_matches_sentence_transformers_on_pytorch_states(
   assert model.resolved_pooling() == "mean"  # all-MiniLM-L6-v2's 1_Pooling/config.json
   inputs = {"text": jnp.asarray(ref["input_ids"]), "text_mask": jnp.asarray(ref["attention_mask"], bool)}
   assert not inputs["text_mask"].all()  # the reference batch is padded: the mask matters
-  # jitted: op-by-op dispatch of a 6-layer BERT costs far more than one compile
-  params = jax.jit(model.init, static_argnames="train")(jax.random.PRNGKey(0), inputs, train=False)["params"]
-  params = pretrained.load_into(params, model.pretrained_folders())
-  pooled_by = lambda m: jax.jit(lambda p: m.apply({"params": p}, inputs, train=False,
-                                                  mutable=["intermediates"])[1]["intermediates"]["pooled"][0])
-  pooled = np.asarray(pooled_by(model)(params))
+  # Shapes only, then the real weights: initialising MiniLM randomly would cost a compile.
+  shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), inputs, train=False))["params"]
+  params = pretrained.load_into(jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), shapes),
+                                model.pretrained_folders())
+  pooled = jax.jit(lambda p: model.apply({"params": p}, inputs, train=False,
+                                         mutable=["intermediates"])[1]["intermediates"]["pooled"][0])(params)
   mask = ref["attention_mask"][..., None].astype(np.float32)
   expected = (ref["last_hidden_state"] * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
   np.testing.assert_allclose(pooled, expected, atol=1e-4)
-  cls_model = tc.TextClassifier(MINILM, num_classes=3, pooling="cls")
-  np.testing.assert_allclose(pooled_by(cls_model)(params), ref["last_hidden_state"][:, 0], atol=1e-4)
+
+
+def test_pool_modes():
+  hidden = jnp.asarray(np.random.default_rng(0).normal(size=(2, 4, 3)), jnp.float32)
+  mask = jnp.asarray([[True, True, False, False], [True, True, True, True]])
+  np.testing.assert_allclose(tc.pool(hidden, mask, "cls"), hidden[:, 0])
+  np.testing.assert_allclose(tc.pool(hidden, mask, "mean"), [hidden[0, :2].mean(0), hidden[1].mean(0)], rtol=1e-6)
+  with pytest.raises(ValueError, match="cls"):
+    tc.pool(hidden, mask, "max")
 
 
 def test_checkpoint_pooling_reads_the_sentence_transformers_folder(tmp_path):
@@ -97,9 +104,11 @@ def test_frozen_encoder_gets_no_gradient(tmp_path):
   folder = tiny_bert(tmp_path)
   inputs = {"text": jnp.asarray([[2, 5, 7, 0]]), "text_mask": jnp.asarray([[True, True, True, False]])}
 
+  init = jax.jit(tc.TextClassifier(folder, num_classes=4).init, static_argnames="train")  # eager init: op by op
+  params = init(jax.random.PRNGKey(0), inputs, train=False)["params"]
+
   def grads(freeze):
     model = tc.TextClassifier(folder, num_classes=4, freeze_encoder=freeze, dropout=0.0)
-    params = jax.jit(model.init, static_argnames="train")(jax.random.PRNGKey(0), inputs, train=False)["params"]
     return jax.jit(jax.grad(lambda p: model.apply({"params": p}, inputs, train=False).sum()))(params)
 
   norm = lambda tree: sum(float(jnp.abs(x).sum()) for x in jax.tree_util.tree_leaves(tree))
