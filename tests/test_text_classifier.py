@@ -247,6 +247,8 @@ def test_dialog_holdout_keeps_dialogs_whole_and_is_seeded():
   out = dialog_split.holdout_sources(config.input, raw)
   assert dialogs(out["valid"]) == dialogs(valid) and out["test"] is raw["test"]
   assert dialog_split.holdout_sources(text_config.get_config("valid=session4").input, raw) == raw
+  own = dict(raw, valid=examples[:3])  # in-memory sources that bring their own validation keep it
+  assert dialog_split.holdout_sources(config.input, own) == own
 
 
 # ---- the real trainer --------------------------------------------------------------------------

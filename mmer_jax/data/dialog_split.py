@@ -7,7 +7,8 @@ wording, so splitting inside a dialog would let validation flatter the model.
 Configs ask for it with
   config.input.splits.valid = HOLDOUT    # "dialog_holdout": no stored split has this name
   config.input.dialog_holdout = {"fraction": 0.1, "seed": 0, "key": "dialog"}
-and the input pipeline builds `valid` from `train` with `split_source` (see `holdout_sources`).
+and the input pipeline, instead of reading a stored `valid` split, builds it from `train` with
+`holdout_sources`.
 """
 
 from __future__ import annotations
@@ -69,9 +70,11 @@ def split_source(source: Sequence[Mapping[str, Any]], fraction: float = 0.1, see
 
 def holdout_sources(input_cfg: Mapping[str, Any], raw: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
   """The splits with `valid` carved out of `train` when the config asks for a dialog hold-out
-  (`input.splits.valid == HOLDOUT`); otherwise `raw` unchanged. `raw` need not hold `valid`."""
+  (`input.splits.valid == HOLDOUT`) and `raw` has no `valid` yet (in-memory sources may bring their
+  own); otherwise `raw` unchanged. Call it before appending extra training sources (generated
+  clips have no dialog)."""
   out = dict(raw)
-  if input_cfg["splits"].get("valid") != HOLDOUT:
+  if input_cfg["splits"].get("valid") != HOLDOUT or "valid" in raw:
     return out
   options = dict(input_cfg.get("dialog_holdout", None) or {})
   out["train"], out["valid"] = split_source(raw["train"], **options)
