@@ -25,8 +25,10 @@ Data (`dataset=`):
   Labels: `iemocap_6class` (default; ang exc fru hap neu sad, single label) or any IEMOCAP scheme
   (`iemocap_4class`, `seed004_4class`, `seed003_6class`, `mme2e_6class` = the same six as multi-label).
   Splits: Session 5 test; `valid=dialogs` (default) trains on Sessions 1-4 minus a seeded 10% of
-  their dialogs, which select the checkpoint (`input.dialog_holdout`, mmer_jax/data/dialog_split.py);
-  `valid=session4` (or 1-3) holds out a whole session instead (speaker-independent selection).
+  their dialogs (whole dialogs), which select the checkpoint (`input.dialog_holdout`,
+  mmer_jax/data/dialog_split.py; the same actors speak in train and validation, as in the
+  literature's protocol); `valid=session4` (or 1-3) holds out a whole session instead
+  (speaker-independent selection, 3 sessions left to train on).
 - `samsemo`: `samsemo/<lang>` (default en; official splits). Labels `samsemo_multi` (default,
   the paper's multi-hot task; per-emotion thresholds tuned on validation and applied to test) or
   `samsemo_single` (scenes with exactly one emotion). A text-only build is fast:
