@@ -86,18 +86,14 @@ def test_pool_modes():
     tc.pool(hidden, mask, "max")
 
 
-def test_checkpoint_pooling_reads_the_sentence_transformers_folder(tmp_path):
-  folder = Path(tiny_bert(tmp_path))
-  assert tc.checkpoint_pooling(folder) == "cls"  # plain BERT folder
-  (folder / "modules.json").write_text(json.dumps([{"path": "pool", "type": "sentence_transformers.models.Pooling"}]))
-  (folder / "pool").mkdir()
-  (folder / "pool" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
-  assert tc.checkpoint_pooling(folder) == "cls"
-  (folder / "pool" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-  assert tc.checkpoint_pooling(folder) == "mean"
-  (folder / "pool" / "config.json").write_text(json.dumps({"pooling_mode_max_tokens": True}))
-  with pytest.raises(ValueError, match="pooling_mode_max_tokens.*model.pooling"):
-    tc.checkpoint_pooling(folder)
+def test_default_pooling_is_the_checkpoints_own(tmp_path):
+  """None follows the folder (features.pooling.checkpoint_pooling, tested there); explicit wins."""
+  assert tc.TextClassifier(MINILM, num_classes=2).resolved_pooling() == "mean"
+  folder = tiny_bert(tmp_path)
+  assert tc.TextClassifier(folder, num_classes=2).resolved_pooling() == "cls"
+  assert tc.TextClassifier(MINILM, num_classes=2, pooling="cls").resolved_pooling() == "cls"
+  with pytest.raises(ValueError, match="model.pooling='max'"):
+    tc.TextClassifier(folder, num_classes=2, pooling="max").resolved_pooling()
 
 
 def test_frozen_encoder_gets_no_gradient(tmp_path):

@@ -8,17 +8,15 @@ Inputs: `text` (batch, length) token ids and `text_mask` (True = real token), fr
   checkpoint's weights there on a fresh run (`pretrained_folders`) and `^text_encoder/` selects it
   for its own learning rate (`config.optimizer.param_group_lr`).
 - `pooling`: `cls` (the first token's state) or `mean` (average of the real tokens' states, as
-  sentence-transformers computes sentence embeddings). None = what the checkpoint was trained with:
-  a sentence-transformers folder says so in its Pooling module's config (all-MiniLM-L6-v2:
-  `pooling_mode_mean_tokens`); a plain BERT/ALBERT folder gets `cls`.
+  sentence-transformers computes sentence embeddings). None = what the checkpoint was trained with
+  (`features.pooling.checkpoint_pooling`: a sentence-transformers folder's Pooling config, e.g.
+  mean for all-MiniLM-L6-v2; `cls` for plain BERT/ALBERT folders), as the frozen text features do.
 - `dropout` None = the checkpoint's classifier dropout, as Hugging Face's sequence classifiers pick it
   (BERT: `classifier_dropout`, else `hidden_dropout_prob`; ALBERT: `classifier_dropout_prob`).
 """
 
 from __future__ import annotations
 
-import json
-import pathlib
 from typing import Mapping, Optional
 
 import flax.linen as nn
@@ -26,32 +24,8 @@ import jax
 import jax.numpy as jnp
 
 from mmer_jax import registry
+from mmer_jax.features.pooling import POOLINGS, checkpoint_pooling
 from mmer_jax.models import pretrained
-
-POOLINGS = ("cls", "mean")
-# sentence-transformers Pooling config key -> our pooling name (only the modes implemented here).
-_ST_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
-
-
-def checkpoint_pooling(folder: str | pathlib.Path) -> str:
-  """The pooling a checkpoint folder was trained with: its sentence-transformers Pooling module's
-  mode when it has one, else `cls` (BERT's classification token)."""
-  folder = pathlib.Path(folder).expanduser()
-  pooling_dir = folder / "1_Pooling"
-  if (folder / "modules.json").is_file():  # the Pooling module's folder is listed there
-    modules = json.loads((folder / "modules.json").read_text())
-    paths = [m.get("path", "") for m in modules if str(m.get("type", "")).endswith(".Pooling")]
-    pooling_dir = folder / paths[0] if paths else pooling_dir
-  config_file = pooling_dir / "config.json"
-  if not config_file.is_file():
-    return "cls"
-  config = json.loads(config_file.read_text())
-  modes = [name for key, name in _ST_MODES.items() if config.get(key)]
-  others = sorted(k for k, v in config.items() if k.startswith("pooling_mode_") and v and k not in _ST_MODES)
-  if len(modes) != 1 or others:
-    raise ValueError(f"{config_file} asks for pooling {modes + others}; this classifier implements one of "
-                     f"{POOLINGS}. Set model.pooling explicitly.")
-  return modes[0]
 
 
 def classifier_dropout(config) -> float:
@@ -63,8 +37,8 @@ def classifier_dropout(config) -> float:
 
 
 def pool(hidden: jax.Array, mask: jax.Array, pooling: str) -> jax.Array:
-  """(batch, length, dim) -> (batch, dim). `mean` averages the masked-in states (sentence-transformers'
-  recipe: sum over real tokens / max(count, 1e-9))."""
+  """(batch, length, dim) -> (batch, dim), traceable (features.pooling.pool is its numpy twin for
+  frozen features). `mean`: sum over real tokens / max(count, 1e-9), sentence-transformers' recipe."""
   if pooling == "cls":
     return hidden[:, 0]
   if pooling == "mean":
