@@ -1,10 +1,11 @@
 r"""IEMOCAP build throughput (utterances/s) per feature-set config, on the generated fixture.
 
-  python benchmarks/iemocap_build.py [--configs full,mme2e,...] [--num_workers 1] [--text_checkpoint DIR]
+  python benchmarks/iemocap_build.py [--configs full,mme2e,...] [--beam_pipeline_options ...] [--text_checkpoint DIR]
 
 Each config is built from scratch into a temporary data_dir through `tfds_builders.build.build`
-(the README command's code path), so the time includes parsing, feature extraction, the worker
-pool start-up and TFDS's ArrayRecord writing. The fixture is tiny (27 utterances of ~1 s), so the
+(the README command's code path), so the time includes parsing, feature extraction, loading the
+text encoder, Beam's start-up when `--beam_pipeline_options` is given, and TFDS's ArrayRecord writing.
+`benchmarks/beam_build.py` compares worker counts. The fixture is tiny (27 utterances of ~1 s), so the
 figures are per-utterance costs, not corpus totals: scale by ~10,039 utterances of ~4.5 s each.
 """
 
@@ -42,7 +43,8 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   names = [c.name for c in iemocap_dataset_builder.BUILDER_CONFIGS]
   parser.add_argument("--configs", default=",".join(names), help=f"comma-separated subset of {names}")
-  parser.add_argument("--num_workers", type=int, default=1)
+  parser.add_argument("--beam_pipeline_options", default=None, help="e.g. runner=DirectRunner,direct_num_workers=2,"
+                      "direct_running_mode=multi_processing (default: in this process, no Beam)")
   parser.add_argument("--text_checkpoint", default=None, help="local HF folder; adds frozen text states")
   args = parser.parse_args()
 
@@ -50,19 +52,20 @@ def main() -> None:
     manifest = generate.generate(Path(tmp) / "manual")
     total = len(manifest["utterances"])
     seconds = sum(u["end"] - u["start"] for u in manifest["utterances"].values())
-    print(f"fixture: {total} utterances, {seconds:.1f} s of speech, num_workers={args.num_workers}")
+    print(f"fixture: {total} utterances, {seconds:.1f} s of speech, beam={args.beam_pipeline_options}")
     warm_up()
     print(f"{'config':<12} {'wall s':>8} {'cpu s':>8} {'utt/s':>8} {'audio-s/s':>10}")
     for name in args.configs.split(","):
-      options = {"num_workers": args.num_workers}
+      options = {}
       if args.text_checkpoint:
         options["text_checkpoint"] = args.text_checkpoint
       begin, cpu_begin = time.perf_counter(), time.process_time()
       # TFDS and tqdm print a lot; keep the table readable.
       with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        build_cli.build(f"iemocap/{name}", str(Path(tmp) / f"data_{name}"), str(Path(tmp) / "manual"), options)
+        build_cli.build(f"iemocap/{name}", str(Path(tmp) / f"data_{name}"), str(Path(tmp) / "manual"), options,
+                        beam_options=args.beam_pipeline_options)
       wall, cpu = time.perf_counter() - begin, time.process_time() - cpu_begin
-      # cpu s counts this process only (all the work when num_workers=1); the machine may be shared.
+      # cpu s counts this process only (all the work without Beam workers); the machine may be shared.
       print(f"{name:<12} {wall:8.2f} {cpu:8.2f} {total / wall:8.2f} {seconds / wall:10.2f}")
 
 

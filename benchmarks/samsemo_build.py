@@ -147,8 +147,8 @@ def main() -> None:
 
   encoder = None
   if checkpoint:
-    from tfds_builders.samsemo.text_features import SamsemoTextEncoder
-    encoder = SamsemoTextEncoder(checkpoint)
+    from tfds_builders.common import text_features
+    encoder = text_features.EncoderSpec(checkpoint, max_length=50).load().encode
   extract = time_extraction(manual, manifest, encoder)
   read = time_reads(builders["audio_faces_text" if checkpoint else "audio_faces"])
   extract_total = extract["audio"] + extract["faces"] + extract.get("text", 0.0)

@@ -23,6 +23,7 @@ from tfds_builders.cmu_mosei import folds as folds_lib
 from tfds_builders.cmu_mosei import sequences
 from tfds_builders.cmu_mosei.config import CmuMoseiConfig
 from tfds_builders.cmu_mosei.report import MoseiReport
+from tfds_builders.common import beam_units
 
 _DESCRIPTION = """CMU-MOSEI (Zadeh et al., ACL 2018): 23,259 labelled YouTube opinion segments with
 sentiment in [-3, 3] and six emotion intensities in [0, 3]. Built from the CMU-MultimodalSDK
@@ -123,19 +124,31 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           f"{folds.source}: no labelled {'clip' if cfg.kind == 'raw' else 'video'} of {manual_dir} falls in "
           f"split(s) {empty}. Check that the folds match this release (build_report counts: "
           f"{dict(report.counts.get('videos', {}))}).")
+    self._parts = beam_units.parts_dir_of(self.data_dir)
+    self._worker = self._source.worker()
     return {folds_lib.TFDS_SPLIT[fold]: self._generate_examples(fold) for fold in folds_lib.SPLITS}
 
   def _generate_examples(self, fold: str):
-    yield from self._source.generate(fold)
+    """One unit per video (.csd configs) or clip (raw): a Beam transform, or in-process without Beam."""
+    return beam_units.generate(folds_lib.TFDS_SPLIT[fold], self._source.units(fold), self._worker,
+                               self._parts, self._use_beam)
 
   def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
+    self._use_beam = beam_units.uses_beam(download_config)
     try:
       super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
+    except Exception as e:
+      empty = beam_units.empty_split_in(e)
+      if empty is None:
+        raise
+      raise folds_lib.FoldsError(f"cmu_mosei/{self.builder_config.name}: split {empty!r} has no example left "
+                                 "(every segment was skipped; reasons in the printed report).") from e
     finally:
       if hasattr(self, "_source"):
         self._source.close()
     # `self.data_dir` is TFDS's temporary folder here; it is renamed to the version folder on success.
     report = self._report
+    beam_units.replay_parts(report, self._parts, [folds_lib.TFDS_SPLIT[f] for f in folds_lib.SPLITS])
     report.meta["examples_per_split"] = {
         name: int(info.num_examples) for name, info in self.info.splits.items()}
     path = report.write(self.data_dir)

@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import numpy as np
-import tqdm
 
 from tfds_builders.cmu_mosei import align, csd, sequences
+from tfds_builders.common import beam_units
 from tfds_builders.cmu_mosei.config import CmuMoseiConfig
 from tfds_builders.cmu_mosei.folds import TFDS_SPLIT, Folds
 from tfds_builders.cmu_mosei.report import MoseiReport
@@ -87,21 +87,34 @@ def _sp_mask(vid: str, glove_iv: np.ndarray, words: csd.CsdFile, report: MoseiRe
 
 
 class CsdExamples:
-  """Reads the .csd files once and yields the examples of each split, video by video."""
+  """Plans the build from the .csd files (driver) and turns one video into its examples (workers).
+
+  One unit of work is one video: a worker opens the .csd files once (`CsdWorker.setup`) and reads
+  only that video's rows."""
 
   def __init__(self, manual_dir: str, config: CmuMoseiConfig, folds: Folds, report: MoseiReport):
-    self.config = config
-    self.report = report
-    self.aligned = config.kind == "csd_aligned"
-    self.labels = open_sequence(manual_dir, sequences.LABELS)
-    self.seqs = {m: open_sequence(manual_dir, sequences.MODALITIES[m]) for m in config.modalities}
-    self.words = open_sequence(manual_dir, sequences.WORDS) if config.drop_sp else None
+    self.manual_dir = manual_dir
+    self._open(manual_dir, config, report)
     report.meta["inputs"] = {
         name: {"file": s.path, "root_name": s.root_name, "num_videos": len(s.video_ids()),
                "version": s.metadata.get("computational sequence version")}
         for name, s in [("labels", self.labels), *self.seqs.items()] + ([("words", self.words)] if self.words else [])
     }
     self.by_split = self._assign_videos(folds)
+
+  def _open(self, manual_dir: str, config: CmuMoseiConfig, report) -> None:
+    self.config = config
+    self.report = report
+    self.aligned = config.kind == "csd_aligned"
+    self.labels = open_sequence(manual_dir, sequences.LABELS)
+    self.seqs = {m: open_sequence(manual_dir, sequences.MODALITIES[m]) for m in config.modalities}
+    self.words = open_sequence(manual_dir, sequences.WORDS) if config.drop_sp else None
+
+  def units(self, split: str) -> list[tuple[str, str]]:
+    return [(split, vid) for vid in self.by_split[split]]
+
+  def worker(self) -> "CsdWorker":
+    return CsdWorker(self.manual_dir, self.config)
 
   def _assign_videos(self, folds: Folds) -> dict[str, list[str]]:
     """Labelled videos per split, in the labels file's (HDF5 name) order."""
@@ -122,10 +135,6 @@ class CsdExamples:
 
   def num_videos(self, split: str) -> int:
     return len(self.by_split[split])
-
-  def generate(self, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    for vid in tqdm.tqdm(self.by_split[split], desc=f"cmu_mosei/{self.config.name} {split}", unit="video"):
-      yield from self._video_examples(vid, split)
 
   # --- one video -------------------------------------------------------------------------------
 
@@ -251,3 +260,18 @@ class CsdExamples:
       if f is not None:
         f.close()
 
+
+class CsdWorker(beam_units.UnitWorker):
+  """One worker's open .csd files; each unit (split, video id) gives that video's segments."""
+
+  def __init__(self, manual_dir: str, config: CmuMoseiConfig):
+    self.manual_dir, self.config = manual_dir, config
+
+  def setup(self) -> None:
+    self.files = CsdExamples.__new__(CsdExamples)
+    self.files._open(self.manual_dir, self.config, report=None)
+
+  def __call__(self, unit, report) -> Iterator[tuple[str, dict[str, Any]]]:
+    split, vid = unit
+    self.files.report = report  # this unit's recorder; a worker runs one unit at a time
+    yield from self.files._video_examples(vid, split)

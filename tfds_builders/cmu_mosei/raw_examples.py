@@ -28,18 +28,18 @@ from tfds_builders.cmu_mosei.config import CmuMoseiConfig
 from tfds_builders.cmu_mosei.csd_examples import open_sequence
 from tfds_builders.cmu_mosei.folds import TFDS_SPLIT, Folds
 from tfds_builders.cmu_mosei.report import MoseiReport
+from tfds_builders.common import beam_units
 
 SAMPLE_RATE = 16000
 
 
 class RawExamples:
-  """Joins transcripts, media and CSD labels, and yields the clips of each split."""
+  """Joins transcripts, media and CSD labels in the driver; one unit of work is one clip."""
 
   def __init__(self, manual_dir: str, config: CmuMoseiConfig, folds: Folds, report: MoseiReport):
     self.config, self.folds, self.report = config, folds, report
     self.layout = raw_release.find_layout(manual_dir)
     self.labels = open_sequence(manual_dir, sequences.LABELS)
-    self.detector = video_lib.HaarFaceDetector()
     report.meta["inputs"] = {"layout": vars(self.layout), "labels": self.labels.path}
     self.by_split = self._plan()
 
@@ -82,13 +82,33 @@ class RawExamples:
         plan[split].append((clip, label_ft[row].astype(np.float32)))
     return plan
 
-  def generate(self, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    for clip, labels in tqdm.tqdm(self.by_split[split], desc=f"cmu_mosei/raw {split}", unit="clip"):
-      key = f"{clip.vid}_{clip.clip}"
-      example = self._example(key, clip, labels, split)
-      if example is not None:
-        self.report.count("examples", TFDS_SPLIT[split])
-        yield key, example
+  def units(self, split: str) -> list[tuple[str, raw_release.Clip, np.ndarray]]:
+    return [(split, clip, labels) for clip, labels in self.by_split[split]]
+
+  def worker(self) -> "RawWorker":
+    return RawWorker(self.layout, self.config)
+
+  def close(self) -> None:
+    self.labels.close()
+
+
+class RawWorker(beam_units.UnitWorker):
+  """Decodes one clip's audio and video; the face detector is loaded once per worker."""
+
+  def __init__(self, layout: raw_release.Layout, config: CmuMoseiConfig):
+    self.layout, self.config = layout, config
+
+  def setup(self) -> None:
+    self.detector = video_lib.HaarFaceDetector()
+
+  def __call__(self, unit, report) -> Iterator[tuple[str, dict[str, Any]]]:
+    split, clip, labels = unit
+    self.report = report  # this unit's recorder; a worker runs one unit at a time
+    key = f"{clip.vid}_{clip.clip}"
+    example = self._example(key, clip, labels, split)
+    if example is not None:
+      report.count("examples", TFDS_SPLIT[split])
+      yield key, example
 
   def _example(self, key: str, clip: raw_release.Clip, labels: np.ndarray, split: str) -> dict[str, Any] | None:
     if not np.isfinite(labels).all():
@@ -108,11 +128,18 @@ class RawExamples:
       self.report.skip(key, f"audio_unreadable: {err}", split)
       return None
     try:
-      frames = video_lib.sample_video_frames(self.layout.mp4(clip.vid), self.config.face_interval_ms,
+      segment = video_lib.read_video_segment(self.layout.mp4(clip.vid), self.config.face_interval_ms,
                                              start_s=max(clip.start, 0.0), end_s=clip.end)
     except video_lib.VideoReadError as err:
       self.report.skip(key, f"video_unreadable: {err}", split)
       return None
+    frames = segment.frames
+    # A clip cut short by a truncated file keeps what is there; the report says so.
+    audio_cut = audio_lib.wav_truncation(self.layout.wav(clip.vid))
+    if audio_cut and int(SAMPLE_RATE * clip.end) > wave.size + int(SAMPLE_RATE * max(clip.start, 0.0)):
+      self.report.degrade(key, f"audio_truncated: {audio_cut}", split)
+    if segment.truncated:
+      self.report.degrade(key, f"video_truncated: {segment.truncated}", split)
     n_faces = len(frames)
     kept = frames if self.config.max_faces is None else frames[:self.config.max_faces]
     crops = video_lib.extract_faces(kept, self.detector)
@@ -138,6 +165,3 @@ class RawExamples:
         "emotion_scores": scores.astype(np.float32),
         "sentiment": np.float32(labels[0]),
     }
-
-  def close(self) -> None:
-    self.labels.close()

@@ -23,9 +23,11 @@ import tqdm
 from mmer_jax.data import label_schemes
 from mmer_jax.features import mocap as mocap_lib
 from mmer_jax.features import text as text_lib
-from mmer_jax.features import text_encoder as text_encoder_lib
 from mmer_jax.features import video as video_lib
 from tfds_builders.build_report import BuildReport
+from tfds_builders.common import beam_units
+from tfds_builders.common import options as options_lib
+from tfds_builders.common import text_features
 from tfds_builders.iemocap import media
 from tfds_builders.iemocap import release
 
@@ -54,6 +56,7 @@ class IemocapConfig(tfds.core.BuilderConfig):
   text_checkpoint: str | None = None  # local HF folder -> text_cls / text_tokens / text_tokens_mask
   text_max_length: int = 128
   text_encoder_input: str = "transcript"  # "seed002": wdseg words cleaned as seed 002 + its special tokens
+  text_pooling: str = "auto"         # text_pooled: "cls", "mean" or "auto" (as the checkpoint was trained)
   # Media options.
   audio_source: str = "sentence"     # "dialog": the speaker's channel cut from the stereo dialog wav
   audio_stats_source: str = "sentence"  # "seed003_dialog_mix": seed 003's floor/+1 cut of the mixed dialog
@@ -66,7 +69,6 @@ class IemocapConfig(tfds.core.BuilderConfig):
   sessions: tuple[int, ...] = (1, 2, 3, 4, 5)
   split_dir: str | None = None       # folder with {train,valid,test}_split.txt (e.g. MME2E's lists)
   drop_partial: bool = False         # True: skip utterances with a missing/unreadable modality
-  num_workers: int = 0               # processes for media extraction; 0 = os.cpu_count()
 
   def media_options(self) -> media.MediaOptions:
     names = {f.name for f in dataclasses.fields(media.MediaOptions)}
@@ -143,15 +145,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           features[f"{name}_raw"] = f.Tensor(shape=(None, width), dtype=np.float32)
       features["mocap_present"] = f.Tensor(shape=(3,), dtype=np.bool_)
     if cfg.text_checkpoint:
-      hidden = text_encoder_lib.hidden_size_of(cfg.text_checkpoint)
-      features["text_cls"] = f.Tensor(shape=(hidden,), dtype=np.float32)
-      features["text_tokens"] = f.Tensor(shape=(cfg.text_max_length, hidden), dtype=np.float32)
-      features["text_tokens_mask"] = f.Tensor(shape=(cfg.text_max_length,), dtype=np.bool_)
+      features.update(text_features.feature_spec(cfg.text_checkpoint, cfg.text_max_length))
     return tfds.core.DatasetInfo(
         builder=self, description=__doc__, features=f.FeaturesDict(features),
         homepage="https://sail.usc.edu/iemocap/",
         metadata=tfds.core.MetadataDict(
-            vote_categories=list(release.VOTE_CATEGORIES), options=_options(cfg),
+            vote_categories=list(release.VOTE_CATEGORIES), options=options_lib.config_options(cfg),
             mocap_streams={n: mocap_lib.STREAM_WIDTHS[s] for s, n in media.MOCAP_FEATURES.items()},
             face_normalisation={"mean": video_lib.FACE_MEAN.tolist(), "std": video_lib.FACE_STD.tolist()},
             label_schemes={s.name: list(s.class_names) for s in label_schemes.SCHEMES.values()}))
@@ -162,64 +161,84 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     if not manual or not Path(manual).is_dir():
       raise release.ReleaseLayoutError(f"manual_dir {manual} does not exist.\n{MANUAL_DOWNLOAD_INSTRUCTIONS}")
     root = release.find_release_root(manual)
-    self._report = BuildReport("iemocap", cfg.name, options=_options(cfg))
+    self._report = BuildReport("iemocap", cfg.name, options=options_lib.config_options(cfg))
     self._report.options["release_root"] = str(root)
     utterances = _Corpus.read(root, cfg, self._report).utterances
     splits = _assign_splits(utterances, cfg, self._report)
-    self._splits_left = len(splits)
-    self._pool = _WorkerPool(_workers(cfg))
+    self._split_names = list(splits)
+    self._parts = beam_units.parts_dir_of(self.data_dir)
+    self._worker = _DialogWorker(cfg)
     return {name: self._generate_examples(name, items) for name, items in splits.items()}
 
-  def _generate_examples(self, split: str, utterances: list["_Utterance"]) -> Iterator:
-    cfg, report = self.builder_config, self._report
-    options = cfg.media_options()
-    by_dialog: dict[str, list[_Utterance]] = collections.defaultdict(list)
-    for utt in utterances:
-      by_dialog[utt.dialog].append(utt)
-    dialogs = sorted(by_dialog)
-    needs_media = options.any_audio or options.faces or options.mocap
-    jobs = [media.DialogJob(d, by_dialog[d][0].session_dir, tuple(u.job for u in by_dialog[d]), options)
-            for d in dialogs]
-    results = self._pool.imap(media.dialog_media_job, jobs) if needs_media else None
-    encoder = _TextEncoder.get(cfg)
-    progress = tqdm.tqdm(total=len(utterances), desc=f"iemocap/{cfg.name} {split}", unit="utt")
-    yielded = 0
-    for dialog in dialogs:
-      items = by_dialog[dialog]
-      found = next(results) if results is not None else [None] * len(items)
-      text_feats = encoder.encode_utterances(items, report, split) if encoder else None
-      for i, (utt, utt_media) in enumerate(zip(items, found)):
-        progress.update(1)
-        example = utt.metadata()
-        issues = list(utt.issues)
-        if utt_media is not None:
-          assert utt_media.utt_id == utt.id, (utt_media.utt_id, utt.id)
-          example.update(utt_media.features)
-          issues += utt_media.issues
-          report.count("frames", "read", utt_media.frames_read)
-          report.count("frames", "face_found", utt_media.faces_found)
-        if text_feats is not None:
-          example.update(text_cls=text_feats.cls[i], text_tokens=text_feats.tokens[i],
-                         text_tokens_mask=text_feats.mask[i])
-        blocking = [x for x in issues if not x.startswith("face_fallback")]
-        if blocking and cfg.drop_partial:
-          report.skip(utt.id, f"partial_dropped: {'; '.join(blocking)}", split)
-          continue
-        for issue in issues:
-          report.degrade(utt.id, issue, split)
-        _count_example(report, split, utt)
-        yielded += 1
-        yield utt.id, example
-    progress.close()
-    path = report.write(self.data_dir)
-    if not yielded:  # TFDS cannot write an empty split; say why instead of its bare assertion
-      self._pool.close()
-      raise ValueError(f"iemocap/{cfg.name}: split {split!r} has no example left ({len(utterances)} "
-                       f"listed, all skipped; reasons in {path}). Use drop_partial=False or other sessions.")
-    self._splits_left -= 1
-    if self._splits_left == 0:
-      self._pool.close()
-      print(report.summary())
+  def _generate_examples(self, split: str, utterances: list["_Utterance"]):
+    """One unit per dialog: a Beam transform spread over the pipeline's workers, or in-process."""
+    return beam_units.generate(split, _dialog_units(split, utterances), self._worker, self._parts,
+                               self._use_beam)
+
+  def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
+    cfg = self.builder_config
+    self._use_beam = beam_units.uses_beam(download_config)
+    try:
+      super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
+    except Exception as e:  # TFDS cannot write an empty split; say why instead of its bare message
+      empty = beam_units.empty_split_in(e)
+      if empty is None:
+        raise
+      raise ValueError(f"iemocap/{cfg.name}: split {empty!r} has no example left (every listed utterance "
+                       "was skipped). Use drop_partial=False or other sessions.") from e
+    beam_units.replay_parts(self._report, self._parts, self._split_names)
+    self._report.write(self.data_dir)
+    print(self._report.summary())
+
+
+def _dialog_units(split: str, utterances: list["_Utterance"]) -> list[tuple[str, list["_Utterance"]]]:
+  """One unit of work per dialog (its MoCap files are parsed once, its texts encoded as a batch)."""
+  by_dialog: dict[str, list[_Utterance]] = collections.defaultdict(list)
+  for utt in utterances:
+    by_dialog[utt.dialog].append(utt)
+  return [(split, by_dialog[d]) for d in sorted(by_dialog)]
+
+
+class _DialogWorker(beam_units.UnitWorker):
+  """Media and text features of one dialog's utterances, with the detector and encoder of its worker."""
+
+  def __init__(self, cfg: IemocapConfig):
+    self.cfg = cfg
+    self.options = cfg.media_options()
+
+  def setup(self) -> None:
+    cfg = self.cfg
+    self.detector = video_lib.HaarFaceDetector(min_neighbors=cfg.haar_min_neighbors) if cfg.faces else None
+    self.encoder = _encoder_spec(cfg).load() if cfg.text_checkpoint else None
+
+  def __call__(self, unit, report) -> Iterator:
+    cfg, options = self.cfg, self.options
+    split, items = unit
+    if options.any_audio or options.faces or options.mocap:
+      job = media.DialogJob(items[0].dialog, items[0].session_dir, tuple(u.job for u in items), options)
+      found = media.dialog_media_job(job, self.detector)
+    else:
+      found = [None] * len(items)
+    text_feats = self.encoder.encode(_encoder_texts(cfg, items, report, split)) if self.encoder else None
+    for i, (utt, utt_media) in enumerate(zip(items, found)):
+      example = utt.metadata()
+      issues = list(utt.issues)
+      if utt_media is not None:
+        assert utt_media.utt_id == utt.id, (utt_media.utt_id, utt.id)
+        example.update(utt_media.features)
+        issues += utt_media.issues
+        report.count("frames", "read", utt_media.frames_read)
+        report.count("frames", "face_found", utt_media.faces_found)
+      if text_feats is not None:
+        example.update(text_feats[i])
+      blocking = [x for x in issues if not x.startswith("face_fallback")]
+      if blocking and cfg.drop_partial:
+        report.skip(utt.id, f"partial_dropped: {'; '.join(blocking)}", split)
+        continue
+      for issue in issues:
+        report.degrade(utt.id, issue, split)
+      _count_example(report, split, utt)
+      yield utt.id, example
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,11 +305,16 @@ class _Corpus:
   def _read_dialog(root: Path, session: int, dialog: str, seen: set[str], report: BuildReport) -> list[_Utterance]:
     base = release.session_dir(root, session)
     evaluations, problems = release.parse_emo_evaluation(base / "dialog" / "EmoEvaluation" / f"{dialog}.txt")
+    # One entry per turn: a lost turn is a skip keyed by its id; the ignored lines of a kept turn are
+    # one partial entry (num_partial counts turns, not lines).
+    ignored: dict[str, list[str]] = {}
     for problem in problems:
       if problem.lost:
         report.skip(problem.utt_id or problem.where, f"evaluation_turn_unreadable: {problem.where}: {problem.reason}")
       else:
-        report.degrade(problem.utt_id or problem.where, f"evaluation_line_ignored: {problem.where}: {problem.reason}")
+        ignored.setdefault(problem.utt_id or problem.where, []).append(f"{problem.where}: {problem.reason}")
+    for turn, lines in ignored.items():
+      report.degrade(turn, f"evaluation_line_ignored: {len(lines)} line(s): " + "; ".join(lines))
     transcript_path = base / "dialog" / "transcriptions" / f"{dialog}.txt"
     texts, unlabelled = release.parse_transcriptions(transcript_path) if transcript_path.is_file() else ({}, 0)
     report.count("release", "transcript_turns_without_label", unlabelled)
@@ -340,38 +364,24 @@ def _assign_splits(utterances: list[_Utterance], cfg: IemocapConfig,
   return {split: sorted(items, key=lambda u: u.id) for split, items in splits.items()}
 
 
-class _TextEncoder:
-  """The frozen encoder, loaded once per build, and the text each utterance is encoded from."""
+def _encoder_spec(cfg: IemocapConfig) -> text_features.EncoderSpec:
+  extra = text_lib.SEED002_SPECIAL_TOKENS if cfg.text_encoder_input == "seed002" else ()
+  return text_features.EncoderSpec(checkpoint=cfg.text_checkpoint, max_length=cfg.text_max_length,
+                                   pooling=cfg.text_pooling, extra_special_tokens=tuple(extra))
 
-  def __init__(self, cfg: IemocapConfig):
-    extra = text_lib.SEED002_SPECIAL_TOKENS if cfg.text_encoder_input == "seed002" else ()
-    self.cfg = cfg
-    self.encoder = text_encoder_lib.FrozenTextEncoder(text_encoder_lib.TextEncoderConfig(
-        checkpoint=str(Path(cfg.text_checkpoint).expanduser()), max_length=cfg.text_max_length,
-        batch_size=16, extra_special_tokens=extra, add_special_tokens=not extra))
 
-  _cache: dict[str, "_TextEncoder"] = {}
-
-  @classmethod
-  def get(cls, cfg: IemocapConfig) -> "_TextEncoder | None":
-    if not cfg.text_checkpoint:
-      return None
-    key = f"{cfg.text_checkpoint}|{cfg.text_encoder_input}|{cfg.text_max_length}"
-    if key not in cls._cache:
-      cls._cache[key] = cls(cfg)
-    return cls._cache[key]
-
-  def encode_utterances(self, items: list[_Utterance], report: BuildReport, split: str):
-    texts = []
-    for utt in items:
-      if self.cfg.text_encoder_input != "seed002":
-        texts.append(utt.text)
-      elif utt.alignment.words:
-        texts.append(text_lib.seed002_transcript(utt.alignment.words))
-      else:
-        report.degrade(utt.id, "seed002_text_from_transcript: no .wdseg words, encoded the transcript", split)
-        texts.append(text_lib.seed002_transcript_from_text(utt.text))
-    return self.encoder.encode(texts)
+def _encoder_texts(cfg: IemocapConfig, items: list[_Utterance], report, split: str) -> list[str]:
+  """The text each utterance is encoded from (seed 002: its cleaned .wdseg words)."""
+  texts = []
+  for utt in items:
+    if cfg.text_encoder_input != "seed002":
+      texts.append(utt.text)
+    elif utt.alignment.words:
+      texts.append(text_lib.seed002_transcript(utt.alignment.words))
+    else:
+      report.degrade(utt.id, "seed002_text_from_transcript: no .wdseg words, encoded the transcript", split)
+      texts.append(text_lib.seed002_transcript_from_text(utt.text))
+  return texts
 
 
 # --------------------------------------------------------------------------------------------------
@@ -390,18 +400,13 @@ def _validate(cfg: IemocapConfig) -> None:
     problems.append(f"face_fallback must be 'centre' or 'samsemo', got {cfg.face_fallback!r}")
   if not cfg.sessions or any(s not in range(1, release.NUM_SESSIONS + 1) for s in cfg.sessions):
     problems.append(f"sessions must be a non-empty subset of 1..5, got {cfg.sessions!r}")
-  if cfg.max_mel_pieces < 0 or cfg.max_faces < 1 or cfg.frame_interval_ms <= 0 or cfg.num_workers < 0:
-    problems.append("max_mel_pieces >= 0 (0 = all), max_faces >= 1, frame_interval_ms > 0, num_workers >= 0")
+  if cfg.max_mel_pieces < 0 or cfg.max_faces < 1 or cfg.frame_interval_ms <= 0:
+    problems.append("max_mel_pieces >= 0 (0 = all), max_faces >= 1, frame_interval_ms > 0")
+  problems += text_features.check_pooling(cfg.text_pooling)
   if cfg.mocap_raw and not cfg.mocap:
     problems.append("mocap_raw=True needs mocap=True")
   if problems:
     raise ValueError(f"Invalid iemocap/{cfg.name} options: " + "; ".join(problems))
-
-
-def _options(cfg: IemocapConfig) -> dict[str, Any]:
-  skip = {"name", "description", "version", "release_notes", "supported_versions", "tags"}
-  safe = lambda v: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
-  return {f.name: safe(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in skip}
 
 
 def _count_example(report: BuildReport, split: str, utt: _Utterance) -> None:
@@ -414,32 +419,3 @@ def _count_example(report: BuildReport, split: str, utt: _Utterance) -> None:
     index = scheme(code)
     if index is not None:
       report.count(f"scheme/{scheme.name}", scheme.class_names[index])
-
-
-def _workers(cfg: IemocapConfig) -> int:
-  return cfg.num_workers or os.cpu_count() or 1
-
-
-class _WorkerPool:
-  """One spawn-context process pool for the whole build (starting workers costs seconds each:
-  they import librosa, opensmile and cv2), shared by the split generators and closed after the last."""
-
-  def __init__(self, workers: int):
-    self.workers = workers
-    self._pool = None
-
-  def imap(self, fn, jobs):
-    """Ordered lazy map; in-process when there is one worker or one job."""
-    if self.workers <= 1 or len(jobs) <= 1:
-      return map(fn, jobs)
-    if self._pool is None:
-      import multiprocessing
-      # Spawn: the parent may hold JAX/XLA threads, which fork does not copy safely.
-      self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
-    return self._pool.imap(fn, jobs)
-
-  def close(self) -> None:
-    if self._pool is not None:
-      self._pool.close()
-      self._pool.join()
-      self._pool = None

@@ -52,7 +52,7 @@ def build(fixture_root: Path, data_dir: Path, name: str, **options):
 @pytest.fixture(scope="module")
 def full(fixture, tiny_bert, tmp_path_factory):
   root, _ = fixture
-  return build(root, tmp_path_factory.mktemp("data_full"), "full", num_workers=1,
+  return build(root, tmp_path_factory.mktemp("data_full"), "full",
                text_checkpoint=tiny_bert, text_max_length=16)
 
 
@@ -90,7 +90,8 @@ def test_parsed_values_match_what_the_fixture_wrote(full, fixture):
   _, examples, _ = full
   _, manifest = fixture
   names = label_schemes.IEMOCAP_CODES
-  for utt in ("Ses01F_impro01_F000", "Ses05M_script01_1b_F000", "Ses03M_impro05a_F001"):
+  # Ses01M_script01_1_M000's block is followed by the garbled turn: its votes must stay its own.
+  for utt in ("Ses01F_impro01_F000", "Ses05M_script01_1b_F000", "Ses03M_impro05a_F001", "Ses01M_script01_1_M000"):
     want = manifest["utterances"][utt]
     split, ex = examples[utt]
     assert split == f"session{want['session']}" and int(ex["session"]) == want["session"]
@@ -153,10 +154,32 @@ def test_planted_faults_are_reported_and_never_change_labels(full, fixture):
     assert "mocap_hand_missing" in reasons[utt]
   assert len(examples[planted["missing_wdseg"]][1]["words"]) == 0
   assert "wdseg_missing" in reasons[planted["missing_wdseg"]]
-  assert report["num_skipped"] == 0
+  assert report["skipped"] == [{"id": planted["garbled_turn"], "split": "",
+                                "reason": report["skipped"][0]["reason"]}]
+  assert report["skipped"][0]["reason"].startswith("evaluation_turn_unreadable: Ses01M_script01_1.txt:")
   assert report["counts"]["release"]["transcript_turns_without_label"] == 8  # one XX line per dialog
   # Ses05M_script01_1b's MoCap lives under Ses05M_script01_1.
   assert examples["Ses05M_script01_1b_M000"][1]["mocap_present"].all()
+
+
+def test_truncated_media_are_reported_and_partial_entries_count_turns(full, fixture):
+  _, examples, report = full
+  _, manifest = fixture
+  planted, utts = manifest["planted"], manifest["utterances"]
+  reasons = partial_reasons(report)
+  cut_wav = examples[planted["truncated_wav"]][1]
+  assert cut_wav["audio_present"] and cut_wav["waveform"].size > 0  # the frames that are there are used
+  assert "audio_truncated" in reasons[planted["truncated_wav"]]
+  cut_video = [u for u, r in utts.items() if r["dialog"] == planted["truncated_video"]]
+  assert "video_truncated" in set().union(*(reasons[u] for u in cut_video))
+  assert "video_truncated" not in reasons[cut_video[0]]  # the dialog's first turn is before the cut
+  truncated = {u for u, r in reasons.items() if r & {"audio_truncated", "video_truncated"}}
+  assert truncated <= set(cut_video) | {planted["truncated_wav"]}
+  # Every partial entry names an utterance (never file:line) and each reason once per utterance.
+  assert all(entry["id"] in utts for entry in report["partial"])
+  keys = [(e["id"], e["reason"].split(":")[0]) for e in report["partial"]]
+  assert len(keys) == len(set(keys))
+  assert report["num_partial"] == len(report["partial"])
 
 
 def test_faces_come_from_the_speakers_half_and_carry_the_emotion_tint(full, fixture):
@@ -173,26 +196,28 @@ def test_faces_come_from_the_speakers_half_and_carry_the_emotion_tint(full, fixt
   assert min(redness["ang"]) > max(redness["sad"]) + 40
 
 
-def test_drop_partial_skips_degraded_utterances_in_a_worker_pool(fixture, tmp_path):
+def test_drop_partial_skips_degraded_utterances(fixture, tmp_path):
   root, manifest = fixture
-  _, examples, report = build(root, tmp_path, "seed004", num_workers=2, drop_partial=True)
+  _, examples, report = build(root, tmp_path, "seed004", drop_partial=True)
   skipped = {entry["id"] for entry in report["skipped"]}
   hand_missing = {u for u, r in manifest["utterances"].items() if r["dialog"] == manifest["planted"]["missing_mocap"][0]}
-  assert skipped == hand_missing | {manifest["planted"]["corrupt_wav"], manifest["planted"]["missing_wdseg"]}
-  assert len(examples) == 27 - len(skipped)
+  planted = manifest["planted"]
+  degraded = {planted["corrupt_wav"], planted["missing_wdseg"], planted["truncated_wav"]}
+  assert skipped == hand_missing | degraded | {planted["garbled_turn"]}
+  assert len(examples) == 27 - len(hand_missing | degraded)
   assert all(ex["waveform"].size > 0 and ex["mocap_present"].all() for _, ex in examples.values())
 
 
 def test_split_lists_option_and_its_report(fixture, tmp_path):
   root, manifest = fixture
   lists = generate.write_split_lists(tmp_path / "lists", manifest)
-  builder, examples, report = build(root, tmp_path / "data", "labels_text", num_workers=1,
+  builder, examples, report = build(root, tmp_path / "data", "labels_text",
                                     split_dir=str(tmp_path / "lists"))
   assert sorted(builder.info.splits) == ["test", "train", "valid"]
   assert {split for split, _ in examples.values()} == {"train", "valid", "test"}
   for split, ids in lists.items():
     assert sorted(u for u, (s, _) in examples.items() if s == split) == sorted(i for i in ids if i in manifest["utterances"])
-  assert [e["id"] for e in report["skipped"]] == ["Ses09F_impro01_F000"]
+  assert [e["id"] for e in report["skipped"]] == [manifest["planted"]["garbled_turn"], "Ses09F_impro01_F000"]
   assert report["counts"]["release"]["utterances_outside_split_lists"] == 27 - 21
   assert "mel_pieces" not in examples["Ses01F_impro01_F000"][1]
 
@@ -202,7 +227,7 @@ def test_bad_options_and_missing_release_fail_clearly(fixture, tmp_path):
   with pytest.raises(ValueError, match="audio_source must be one of"):
     build_cli.build("iemocap/labels_text", str(tmp_path), str(root), {"audio_source": "left"})
   with pytest.raises(KeyError, match="Unknown option"):
-    build_cli.make_builder("iemocap/full", str(tmp_path), {"num_worker": 2})
+    build_cli.make_builder("iemocap/full", str(tmp_path), {"num_workers": 2})
   with pytest.raises(release.ReleaseLayoutError, match="IEMOCAP_full_release"):
     build_cli.build("iemocap/labels_text", str(tmp_path / "d"), str(tmp_path), {})
 
@@ -211,20 +236,23 @@ def test_a_split_emptied_by_drop_partial_is_a_clear_error(fixture, tmp_path):
   root, manifest = fixture
   # Session 4's only dialog has the unreadable video, so every utterance is partial.
   with pytest.raises(ValueError, match="split 'session4' has no example left"):
-    build(root, tmp_path, "mme2e", num_workers=1, sessions=(4,), drop_partial=True)
+    build(root, tmp_path, "mme2e", sessions=(4,), drop_partial=True)
 
 
 def test_release_parsers_on_irregular_lines(tmp_path):
   emo = tmp_path / "Ses01F_impro01.txt"
   emo.write_text(
       "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+      "C-E4:\tNeutral;\t()\n"   # an evaluator line before any turn
       "[6.2901 - 8.2357]\tSes01F_impro01_F000\tneu\t[2.5000, 2.5000, 2.5000]\n"
       "C-E2:\tNeutral state;\t()\nC-E3:\tFrustration; Anger;\t()\nC-F1:\tOther:sarcastic;\t(curious)\n"
       "A-E3:\tval 3; act 2; dom  2;\t()\n"
       "[10.0100 - 11.3925]\tSes01F_impro01_F001\txxx\t[2.5, 3.0]\n"   # no blank line, 2 numbers
       "C-E2:\tBoredom;\t()\n\n"
       "[12.0 - 13.5]\tSes01F_impro01_M000\tang\t[1.5000, 4.0000, 4.5000]\n"
-      "C-E2:\tBoredom;\t()\n")
+      "C-E2:\tBoredom;\t()\n"
+      "??13.9 -- 14.2\tSes01F_impro01_F002\tsad [1\n"   # garbled, and not even starting with "["
+      "C-E2:\tSadness;\t()\n")
   evaluations, problems = release.parse_emo_evaluation(emo)
   assert [e.utt_id for e in evaluations] == ["Ses01F_impro01_F000", "Ses01F_impro01_M000"]
   first = evaluations[0]
@@ -236,9 +264,12 @@ def test_release_parsers_on_irregular_lines(tmp_path):
   reasons = [p.reason for p in problems]
   assert any("V/A/D field" in r for r in reasons) and any("line outside a turn block" in r for r in reasons)
   assert any("unknown vote category 'Boredom'" in r for r in reasons)
-  assert problems[0].where == "Ses01F_impro01.txt:8" and problems[0].lost
-  assert problems[0].utt_id == "Ses01F_impro01_F001"
-  assert [p.lost for p in problems[1:]] == [False, False]  # the orphan line and the M000 vote
+  assert problems[0].where == "Ses01F_impro01.txt:3" and not problems[0].lost  # the orphan line
+  assert problems[1].where == "Ses01F_impro01.txt:9" and problems[1].lost
+  assert problems[1].utt_id == "Ses01F_impro01_F001"  # its "Boredom" line goes with it, unreported
+  assert not problems[2].lost and problems[2].utt_id == "Ses01F_impro01_M000"
+  assert problems[3].lost and problems[3].utt_id == "Ses01F_impro01_F002" and len(problems) == 4
+  assert evaluations[1].votes == (("E2", ("Other",)),)  # the garbled turn's "Sadness" is not M000's
 
   trans = tmp_path / "t.txt"
   trans.write_text("Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.\n"
@@ -256,7 +287,7 @@ def test_faithful_options_dialog_audio_seed003_stats_raw_mocap_seed002_text(fixt
   from mmer_jax.features import audio_stats, mocap, text
   root, manifest = fixture
   tokenizer = text.load_tokenizer(tiny_bert, text.SEED002_SPECIAL_TOKENS)
-  _, examples, _ = build(root, tmp_path, "seed003", num_workers=1, sessions=(1,), waveform=True,
+  _, examples, _ = build(root, tmp_path, "seed003", sessions=(1,), waveform=True,
                          audio_source="dialog", audio_stats_source="seed003_dialog_mix", mocap=True,
                          mocap_raw=True, text_checkpoint=tiny_bert, text_max_length=16,
                          text_encoder_input="seed002")

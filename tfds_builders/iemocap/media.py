@@ -1,4 +1,4 @@
-"""Per-dialog media extraction for the IEMOCAP builder (runs in worker processes).
+"""Per-dialog media extraction for the IEMOCAP builder (runs in Beam workers).
 
 One job = one dialog: its MoCap files are parsed once and its video/wav opened per utterance. A
 modality that cannot be read is stored EMPTY (0 mel pieces, 0 faces, all-zero MoCap with
@@ -109,6 +109,18 @@ class _DialogAudio:
   def __init__(self, path: str):
     self.path = path
     self._mix = None
+    self._truncation = None
+
+  def truncation(self, utt: UtteranceJob) -> str | None:
+    """Why the speaker's segment is cut short by a truncated dialog wav, or None."""
+    if self._truncation is None:
+      import soundfile as sf
+      why = audio_lib.wav_truncation(self.path)
+      self._truncation = (why, sf.info(self.path)) if why else ("", None)
+    why, info = self._truncation
+    if not why or utt.end * info.samplerate <= info.frames:
+      return None
+    return f"{why}; the segment ends at {utt.end} s"
 
   def speaker_segment(self, utt: UtteranceJob) -> np.ndarray:
     return audio_lib.load_audio(self.path, SAMPLE_RATE, channel=0 if utt.side == "left" else 1,
@@ -129,11 +141,15 @@ def _audio_features(utt: UtteranceJob, options: MediaOptions, dialog_audio: _Dia
   try:
     if options.audio_source == "dialog":
       wave = dialog_audio.speaker_segment(utt)
+      truncated = dialog_audio.truncation(utt)
     else:
       wave = audio_lib.load_audio(utt.sentence_wav, SAMPLE_RATE)
+      truncated = audio_lib.wav_truncation(utt.sentence_wav)
   except audio_lib.AudioReadError as e:
     issues.append(f"audio_unreadable: {e}")
     return out
+  if truncated:  # features come from the frames that are there; the report says they are short
+    issues.append(f"audio_truncated: {truncated}")
   out["audio_present"] = np.bool_(True)
   if options.mel:
     pieces, count = audio_lib.mme2e_mel_pieces(wave, SAMPLE_RATE, piece_frames=PIECE_FRAMES,
@@ -155,16 +171,19 @@ def _audio_features(utt: UtteranceJob, options: MediaOptions, dialog_audio: _Dia
   return out
 
 
-def _face_features(utt: UtteranceJob, options: MediaOptions, issues: list[str]) -> tuple[dict, int, int]:
+def _face_features(utt: UtteranceJob, options: MediaOptions, detector, issues: list[str]) -> tuple[dict, int, int]:
   try:
-    frames = video_lib.sample_video_frames(utt.video, options.frame_interval_ms,
+    segment = video_lib.read_video_segment(utt.video, options.frame_interval_ms,
                                            start_s=utt.start, end_s=utt.end)
   except video_lib.VideoReadError as e:
     issues.append(f"video_unreadable: {e}")
     return empty_faces(), 0, 0
+  frames = segment.frames
+  if segment.truncated:
+    issues.append(f"video_truncated: {segment.truncated}")
   halves = [video_lib.speaker_half(frame, utt.side) for frame in frames[:options.max_faces]]
   # IEMOCAP halves are 360x480 (W x H); SAMSEMO's 270x480 resize would squash them, so it is off.
-  crops = video_lib.extract_faces(halves, _detector(options.haar_min_neighbors),
+  crops = video_lib.extract_faces(halves, detector or _detector(options.haar_min_neighbors),
                                   fallback=options.face_fallback, resize_tall=False)
   if crops.num_fallbacks:
     issues.append(f"face_fallback: {crops.num_fallbacks} of {len(halves)} frames used the centre crop")
@@ -209,8 +228,8 @@ def _mocap_features(utt: UtteranceJob, options: MediaOptions, tracks, problems,
   return out
 
 
-def dialog_media_job(job: DialogJob) -> list[UtteranceMedia]:
-  """Features of every utterance of one dialog, in the job's order."""
+def dialog_media_job(job: DialogJob, detector: video_lib.HaarFaceDetector | None = None) -> list[UtteranceMedia]:
+  """Features of every utterance of one dialog, in the job's order (`detector`: the worker's own)."""
   options = job.options
   tracks, problems = _read_tracks(job) if options.mocap else ({}, {})
   dialog_audio = _DialogAudio(job.utterances[0].dialog_wav) if job.utterances else None
@@ -222,7 +241,7 @@ def dialog_media_job(job: DialogJob) -> list[UtteranceMedia]:
     if options.any_audio:
       features.update(_audio_features(utt, options, dialog_audio, issues))
     if options.faces:
-      faces, frames_read, faces_found = _face_features(utt, options, issues)
+      faces, frames_read, faces_found = _face_features(utt, options, detector, issues)
       features.update(faces)
     if options.mocap:
       features.update(_mocap_features(utt, options, tracks, problems, issues))

@@ -30,6 +30,8 @@ _SUMMARY = re.compile(r"^\[\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*\]\t(\S+)\
 _EVALUATOR = re.compile(r"^([CA])-([A-Za-z]+\d*):\t?(.*)$")
 _ATTRIBUTE = re.compile(r"val\s*(\d+(?:\.\d+)?);\s*act\s*(\d+(?:\.\d+)?);\s*dom\s*(\d+(?:\.\d+)?)")
 _TRANSCRIPT = re.compile(r"^(\S+)\s+\[\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*\]:\s?(.*)$")
+# A turn id anywhere in a line: names the turn of a summary line too garbled to parse.
+_TURN_ID_IN_LINE = re.compile(r"Ses0[1-5][FM]_\w+?_[FM]\d{3}")
 UTTERANCE_ID = re.compile(r"^Ses0([1-5])([FM])_(impro|script)\d\d[ab]?(?:_\d[ab]?)?_([FM])\d{3}$")
 
 
@@ -95,18 +97,24 @@ def parse_emo_evaluation(path: str | os.PathLike) -> tuple[list[Evaluation], lis
                                     votes=tuple(current.pop("vote_list")),
                                     attributes=tuple(current.pop("attr_list")), **current))
 
+  in_lost_turn = False  # the evaluator lines of a turn whose summary line was unreadable go with it
   for number, line in enumerate(lines, 1):
     where = f"{path.name}:{number}"
     if not line.strip() or line.startswith("%"):
       continue
-    if line.startswith("["):
+    match = _EVALUATOR.match(line)
+    # A summary line starts with "[", but a garbled one may not: any other non-evaluator line that
+    # names a turn starts a new block, so its votes never land in the previous turn.
+    if line.startswith("[") or (not match and _TURN_ID_IN_LINE.search(line)):
       flush()
-      current = None
-      match = _SUMMARY.match(line)
-      if not match:
-        problems.append(ParseProblem(where, f"malformed summary line {line!r}", lost=True))
+      current, in_lost_turn = None, True
+      summary = _SUMMARY.match(line)
+      if not summary:
+        named = _TURN_ID_IN_LINE.search(line)
+        problems.append(ParseProblem(where, f"malformed summary line {line!r}", lost=True,
+                                     utt_id=named.group(0) if named else None))
         continue
-      start, end, utt, code, vad = match.groups()
+      start, end, utt, code, vad = summary.groups()
       try:
         vad_values = tuple(float(v) for v in vad.split(","))
       except ValueError:
@@ -114,10 +122,11 @@ def parse_emo_evaluation(path: str | os.PathLike) -> tuple[list[Evaluation], lis
       if len(vad_values) != 3:
         problems.append(ParseProblem(where, f"V/A/D field {vad!r} is not three numbers", lost=True, utt_id=utt))
         continue
-      current = dict(utt_id=utt, start=float(start), end=float(end), code=code, vad=vad_values,
-                     raw_lines=[], vote_list=[], attr_list=[])
+      current, in_lost_turn = dict(utt_id=utt, start=float(start), end=float(end), code=code, vad=vad_values,
+                                   raw_lines=[], vote_list=[], attr_list=[]), False
       continue
-    match = _EVALUATOR.match(line)
+    if in_lost_turn and match:
+      continue
     if current is None or not match:
       problems.append(ParseProblem(where, f"line outside a turn block {line!r}",
                                    utt_id=current["utt_id"] if current else None))

@@ -61,10 +61,11 @@ def audio_pieces(folder: Path | None, options: MediaOptions) -> tuple[np.ndarray
     pieces, count = audio_features.mme2e_mel_pieces(waveform, rate, max_pieces=options.max_mel_pieces)
   except (audio_features.AudioReadError, ValueError, RuntimeError) as e:
     return empty, 0, f"audio_unreadable: {e}"
-  return pieces, count, None
+  truncated = audio_features.wav_truncation(path)  # pieces come from the frames that are there
+  return pieces, count, f"audio_truncated: {truncated}" if truncated else None
 
 
-def face_crops(folder: Path | None, options: MediaOptions) -> MediaFeatures:
+def face_crops(folder: Path | None, options: MediaOptions, detector=None) -> MediaFeatures:
   """Face crops of the first `max_faces` readable frames; `num_faces` counts all readable frames.
 
   SAMSEMO runs MTCNN on every frame and then keeps the first 16 crops, with one crop per frame
@@ -92,7 +93,8 @@ def face_crops(folder: Path | None, options: MediaOptions) -> MediaFeatures:
     num_faces = 0
   else:
     try:
-      crops = video.extract_faces(frames, _detector(options.haar_min_neighbors), fallback=options.face_fallback)
+      crops = video.extract_faces(frames, detector or _detector(options.haar_min_neighbors),
+                                  fallback=options.face_fallback)
       faces, found = crops.faces, crops.face_found
     except ValueError as e:  # SAMSEMO's quirky fallback cannot crop this frame size.
       issues.append(f"face_crop_failed: {e}")
@@ -106,8 +108,9 @@ def face_crops(folder: Path | None, options: MediaOptions) -> MediaFeatures:
   return result
 
 
-def scene_media(folder: Path | None, options: MediaOptions) -> MediaFeatures:
-  """All media features of one scene folder (None when the folder does not exist)."""
+def scene_media(folder: Path | None, options: MediaOptions, detector=None) -> MediaFeatures:
+  """All media features of one scene folder (None when the folder does not exist); `detector`: the
+  Beam worker's own face detector (default: one per process)."""
   out = MediaFeatures(features={}, issues=[])
   if folder is None:
     out.issues.append("folder_missing: no <files_dir>/<utterance_id>/ folder")
@@ -117,14 +120,8 @@ def scene_media(folder: Path | None, options: MediaOptions) -> MediaFeatures:
     if issue and folder is not None:
       out.issues.append(issue)
   if options.faces:
-    faces = face_crops(folder, options)
+    faces = face_crops(folder, options, detector)
     out.features.update(faces.features)
     out.issues.extend(i for i in faces.issues if folder is not None or not i.startswith("no_frames"))
     out.frames_read, out.faces_found, out.fallbacks = faces.frames_read, faces.faces_found, faces.fallbacks
   return out
-
-
-def scene_media_job(job: tuple[str | None, MediaOptions]) -> MediaFeatures:
-  """Picklable entry point for multiprocessing pools."""
-  folder, options = job
-  return scene_media(Path(folder) if folder else None, options)

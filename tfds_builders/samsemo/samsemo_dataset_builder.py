@@ -8,7 +8,6 @@ and the tsv's speaker/scene traits. See README.md in this folder for configs, op
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
 from pathlib import Path
@@ -16,13 +15,14 @@ from typing import Any, Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
-import tqdm
 
 from mmer_jax.features import video
 from tfds_builders.build_report import BuildReport
+from tfds_builders.common import beam_units
+from tfds_builders.common import options as options_lib
+from tfds_builders.common import text_features
 from tfds_builders.samsemo import layout
 from tfds_builders.samsemo import media
-from tfds_builders.samsemo import text_features
 
 TEXT_SOURCES = ("transcript", "utterance_id")
 
@@ -50,10 +50,15 @@ class SamsemoConfig(tfds.core.BuilderConfig):
   # Feature sets.
   audio: bool = True
   faces: bool = True
+  # SAMSEMO stores BERT's last_hidden_state at max_length=50 and reads position 0 (CLS). Its released
+  # preprocessing encodes the utterance id instead of the transcript, tokenised with the English
+  # bert-base-uncased vocabulary for bert-base-multilingual-uncased: text_source="utterance_id" plus
+  # text_tokenizer=<English tokenizer folder> reproduce both bugs.
   text_checkpoint: str | None = None   # local HF folder; None = no encoder features
   text_tokenizer: str | None = None    # None = the checkpoint's own tokenizer
   text_source: str = "transcript"      # "utterance_id" = SAMSEMO's bug (faithful)
   text_max_length: int = 50
+  text_pooling: str = "auto"           # text_pooled: "cls", "mean" or "auto" (as the checkpoint was trained)
   # Audio and faces.
   sample_rate: int = 16000             # 0 = each file's own rate (SAMSEMO)
   max_mel_pieces: int = 32
@@ -62,7 +67,6 @@ class SamsemoConfig(tfds.core.BuilderConfig):
   haar_min_neighbors: int = 5
   # Robustness.
   drop_partial: bool = False           # True: skip scenes with a missing/unreadable modality
-  num_workers: int = 1                 # processes for audio + faces
 
 
 def _config(lang: str) -> SamsemoConfig:
@@ -99,15 +103,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       features["num_faces"] = f.Tensor(shape=(), dtype=np.int32)
       features["face_found"] = f.Tensor(shape=(None,), dtype=np.bool_)
     if cfg.text_checkpoint:
-      hidden = text_features.hidden_size(cfg.text_checkpoint)
-      features["text_cls"] = f.Tensor(shape=(hidden,), dtype=np.float32)
-      features["text_tokens"] = f.Tensor(shape=(cfg.text_max_length, hidden), dtype=np.float32)
-      features["text_tokens_mask"] = f.Tensor(shape=(cfg.text_max_length,), dtype=np.bool_)
+      features.update(text_features.feature_spec(cfg.text_checkpoint, cfg.text_max_length))
     return tfds.core.DatasetInfo(
         builder=self, description=__doc__, features=f.FeaturesDict(features),
         homepage="https://huggingface.co/datasets/SamsungNLP/SAMSEMO",
         metadata=tfds.core.MetadataDict(
-            emotions=list(layout.EMOTIONS), languages=list(cfg.languages), options=_options(cfg),
+            emotions=list(layout.EMOTIONS), languages=list(cfg.languages), options=options_lib.config_options(cfg),
             face_normalisation={"mean": video.FACE_MEAN.tolist(), "std": video.FACE_STD.tolist()}))
 
   def _split_generators(self, dl_manager):
@@ -115,54 +116,117 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     manual = Path(dl_manager.manual_dir)
     if not manual.is_dir():
       raise layout.ReleaseLayoutError(f"manual_dir {manual} does not exist.\n{MANUAL_DOWNLOAD_INSTRUCTIONS}")
-    self._report = BuildReport("samsemo", cfg.name, options=_options(cfg))
-    self._splits_done = 0
+    self._report = BuildReport("samsemo", cfg.name, options=options_lib.config_options(cfg))
     release = _Release.open(manual, cfg, self._report)
     entries = {split: release.split_entries(split) for split in layout.SPLITS}
-    return {split: self._generate_examples(split, items, release) for split, items in entries.items()}
+    # Each split's meta.pkl checks come first in its part of the report, as when it was generated.
+    self._heads = {split: beam_units.ReportEvents() for split in entries}
+    self._units = {split: release.scene_units(split, items, self._heads[split]) for split, items in entries.items()}
+    self._parts = beam_units.parts_dir_of(self.data_dir)
+    self._worker = _SceneWorker(cfg)
+    return {split: self._generate_examples(split) for split in entries}
 
-  def _generate_examples(self, split: str, entries: list[tuple[str, str]], release: "_Release") -> Iterator:
-    cfg, report = self.builder_config, self._report
-    options = media.MediaOptions(
+  def _generate_examples(self, split: str):
+    """Chunks of scenes (texts encoded as a batch): a Beam transform, or in-process without Beam."""
+    return beam_units.generate(split, self._units[split], self._worker, self._parts, self._use_beam)
+
+  def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
+    self._use_beam = beam_units.uses_beam(download_config)
+    try:
+      super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
+    except Exception as e:
+      empty = beam_units.empty_split_in(e)
+      if empty is None:
+        raise
+      raise ValueError(f"samsemo/{self.builder_config.name}: split {empty!r} has no example left (every "
+                       "listed scene was skipped; see the skipped list). Use drop_partial=False.") from e
+    beam_units.replay_parts(self._report, self._parts, list(self._units), self._heads)
+    self._report.write(self.data_dir)
+    print(self._report.summary())
+
+
+CHUNK = 32  # scenes per unit of work: the text encoder's batches come from one chunk
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scene:
+  """One listed scene with everything its worker needs (the release itself stays in the driver)."""
+  utt: str
+  lang: str
+  text: str
+  labels: tuple
+  folder: str | None
+  tsv_loaded: bool
+  tsv_row: dict | None
+  meta_en_text: str
+
+
+class _SceneWorker(beam_units.UnitWorker):
+  """Media, text and tsv fields of a chunk of scenes, with the detector and encoder of its worker."""
+
+  def __init__(self, cfg: SamsemoConfig):
+    self.cfg = cfg
+    self.options = media.MediaOptions(
         audio=cfg.audio, faces=cfg.faces, sample_rate=cfg.sample_rate, max_mel_pieces=cfg.max_mel_pieces,
         max_faces=cfg.max_faces, face_fallback=cfg.face_fallback, haar_min_neighbors=cfg.haar_min_neighbors)
-    usable = [(utt, lang, rec) for utt, lang in entries if (rec := release.meta_record(utt, split)) is not None]
-    jobs = [(str(d) if (d := release.folder(utt, lang)) else None, options) for utt, lang, _ in usable]
-    encoder = release.text_encoder()
-    results = _map(media.scene_media_job, jobs, cfg.num_workers) if (cfg.audio or cfg.faces) else None
-    chunk = 32
-    progress = tqdm.tqdm(total=len(usable), desc=f"samsemo/{cfg.name} {split}", unit="scene")
-    for start in range(0, len(usable), chunk):
-      batch = usable[start:start + chunk]
-      if encoder is not None:
-        inputs = [utt if cfg.text_source == "utterance_id" else text for utt, _, (text, _) in batch]
-        cls, tokens, mask = encoder(inputs)
-      for i, (utt, lang, (text, labels)) in enumerate(batch):
-        progress.update(1)
-        example = {"id": utt, "language": lang, "labels": np.asarray(labels, np.float32), "text": text}
-        if results is not None:
-          found = next(results)
-          # A missing modality is stored empty (count 0); a face fallback or one bad frame is not.
-          degraded = [issue for issue in found.issues if not issue.startswith(("face_fallback", "frame_unreadable"))]
-          if degraded and cfg.drop_partial:
-            report.skip(utt, f"partial_dropped: {'; '.join(degraded)}", split)
-            continue
-          example.update(found.features)
-          report.count("frames", "read", found.frames_read)
-          report.count("frames", "face_found", found.faces_found)
-          report.count("frames", "centre_fallback", found.fallbacks)
-          for issue in found.issues:
-            report.degrade(utt, issue, split)
-        if encoder is not None:
-          example.update(text_cls=cls[i], text_tokens=tokens[i], text_tokens_mask=mask[i])
-        example.update(release.tsv_fields(utt, lang, text, split))
-        _count_example(report, split, lang, labels)
-        yield utt, example
-    progress.close()
-    self._splits_done += 1
-    report.write(self.data_dir)
-    if self._splits_done == len(layout.SPLITS):
-      print(report.summary())
+
+  def setup(self) -> None:
+    cfg = self.cfg
+    self.detector = video.HaarFaceDetector(min_neighbors=cfg.haar_min_neighbors) if cfg.faces else None
+    self.encoder = None
+    if cfg.text_checkpoint:
+      self.encoder = text_features.EncoderSpec(
+          checkpoint=cfg.text_checkpoint, max_length=cfg.text_max_length, pooling=cfg.text_pooling,
+          tokenizer=cfg.text_tokenizer).load()
+
+  def __call__(self, unit, report) -> Iterator:
+    cfg = self.cfg
+    split, scenes = unit
+    text_feats = None
+    if self.encoder is not None:
+      text_feats = self.encoder.encode([s.utt if cfg.text_source == "utterance_id" else s.text for s in scenes])
+    for i, scene in enumerate(scenes):
+      utt, lang = scene.utt, scene.lang
+      example = {"id": utt, "language": lang, "labels": np.asarray(scene.labels, np.float32), "text": scene.text}
+      if cfg.audio or cfg.faces:
+        found = media.scene_media(Path(scene.folder) if scene.folder else None, self.options, self.detector)
+        # A missing modality is stored empty (count 0); a face fallback or one bad frame is not.
+        degraded = [issue for issue in found.issues if not issue.startswith(("face_fallback", "frame_unreadable"))]
+        if degraded and cfg.drop_partial:
+          report.skip(utt, f"partial_dropped: {'; '.join(degraded)}", split)
+          continue
+        example.update(found.features)
+        report.count("frames", "read", found.frames_read)
+        report.count("frames", "face_found", found.faces_found)
+        report.count("frames", "centre_fallback", found.fallbacks)
+        for issue in found.issues:
+          report.degrade(utt, issue, split)
+      if text_feats is not None:
+        example.update(text_feats[i])
+      example.update(_tsv_fields(scene, split, report))
+      _count_example(report, split, lang, scene.labels)
+      yield utt, example
+
+
+def _tsv_fields(scene: _Scene, split: str, report) -> dict[str, Any]:
+  """The tsv traits, English text and duration of a scene; a missing row is reported, not fatal."""
+  row = scene.tsv_row
+  if scene.tsv_loaded and row is None:
+    report.degrade(scene.utt, "tsv_row_missing: no samsemo.tsv row; traits left empty", split)
+  row = row or {}
+  if row and row.get("language", "").strip().upper() not in ("", scene.lang):
+    report.count("tsv", "language_differs_from_split_file")
+  text_en, source = row.get("translation_en", "").strip(), "tsv"
+  if not text_en and scene.meta_en_text:
+    text_en, source = scene.meta_en_text, "meta_all_en"
+  if not text_en and scene.lang == "EN":
+    text_en, source = scene.text, "transcript"
+  report.count("text_en_source", source if text_en else "none")
+  fields = {trait: row.get(trait, "").strip() for trait in layout.TSV_TRAITS}
+  duration = layout.parse_duration(row.get("duration", ""))
+  if row and math.isnan(duration):
+    report.count("tsv", "duration_unparsed")
+  return {**fields, "text_en": text_en, "duration": np.float32(duration)}
 
 
 def _validate(cfg: SamsemoConfig) -> None:
@@ -173,15 +237,11 @@ def _validate(cfg: SamsemoConfig) -> None:
     raise ValueError(f"text_source must be one of {TEXT_SOURCES}, got {cfg.text_source!r}.")
   if cfg.face_fallback not in (video.FALLBACK_CENTRE, video.FALLBACK_SAMSEMO):
     raise ValueError(f"face_fallback must be 'centre' or 'samsemo', got {cfg.face_fallback!r}.")
-  if cfg.sample_rate < 0 or cfg.max_faces < 1 or cfg.max_mel_pieces < 1 or cfg.num_workers < 1:
-    raise ValueError("sample_rate >= 0, max_faces >= 1, max_mel_pieces >= 1, num_workers >= 1 required.")
-
-
-def _options(cfg: SamsemoConfig) -> dict[str, Any]:
-  skip = {"name", "description", "version", "release_notes", "supported_versions", "tags"}
-  # JSON-safe: paths may arrive as pathlib objects when the config is built in Python.
-  safe = lambda v: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
-  return {f.name: safe(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name not in skip}
+  if cfg.sample_rate < 0 or cfg.max_faces < 1 or cfg.max_mel_pieces < 1:
+    raise ValueError("sample_rate >= 0, max_faces >= 1, max_mel_pieces >= 1 required.")
+  problems = text_features.check_pooling(cfg.text_pooling)
+  if problems:
+    raise ValueError(problems[0] + ".")
 
 
 def _count_example(report: BuildReport, split: str, lang: str, labels) -> None:
@@ -192,19 +252,6 @@ def _count_example(report: BuildReport, split: str, lang: str, labels) -> None:
       report.count(f"label/{split}", name)
   if not any(labels):
     report.count(f"label/{split}", "none (all-zero)")
-
-
-def _map(fn, jobs, workers: int):
-  """Ordered lazy map, in a process pool when workers > 1."""
-  if workers <= 1:
-    return map(fn, jobs)
-  import multiprocessing
-
-  def generate():
-    # Spawn: the parent holds JAX/XLA threads, which fork does not copy safely.
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-      yield from pool.imap(fn, jobs, chunksize=4)
-  return generate()
 
 
 @dataclasses.dataclass
@@ -273,42 +320,31 @@ class _Release:
       print(f"WARNING samsemo/{self.cfg.name}: {split} lacks {missing}; those languages are left out.")
     return entries
 
-  def meta_record(self, utt: str, split: str):
+  def meta_record(self, utt: str, split: str, report):
     if utt not in self.meta:
-      self.report.skip(utt, "not_in_meta: listed in the split file but absent from meta.pkl", split)
+      report.skip(utt, "not_in_meta: listed in the split file but absent from meta.pkl", split)
       return None
     checked = layout.check_meta_record(self.meta[utt])
     if isinstance(checked, str):
-      self.report.skip(utt, f"bad_meta_record: {checked}", split)
+      report.skip(utt, f"bad_meta_record: {checked}", split)
       return None
     return checked
 
+  def scene_units(self, split: str, entries: list[tuple[str, str]], report) -> list[tuple[str, list[_Scene]]]:
+    """The split's scenes with a usable meta.pkl record, in chunks of CHUNK; `report` gets the rest."""
+    scenes = []
+    for utt, lang in entries:
+      record = self.meta_record(utt, split, report)
+      if record is None:
+        continue
+      text, labels = record
+      folder = self.folder(utt, lang)
+      en = self.meta_en.get(utt) if self.meta_en is not None else None
+      scenes.append(_Scene(
+          utt=utt, lang=lang, text=text, labels=tuple(labels), folder=str(folder) if folder else None,
+          tsv_loaded=self.tsv is not None, tsv_row=(self.tsv or {}).get(utt),
+          meta_en_text=str(en.get("text") or "").strip() if isinstance(en, dict) else ""))
+    return [(split, scenes[i:i + CHUNK]) for i in range(0, len(scenes), CHUNK)]
+
   def folder(self, utt: str, lang: str) -> Path | None:
     return layout.utterance_dir(self.dirs[lang], utt)
-
-  def text_encoder(self):
-    cfg = self.cfg
-    if not cfg.text_checkpoint:
-      return None
-    if not hasattr(self, "_encoder"):
-      self._encoder = text_features.SamsemoTextEncoder(cfg.text_checkpoint, cfg.text_tokenizer, cfg.text_max_length)
-    return self._encoder
-
-  def tsv_fields(self, utt: str, lang: str, text: str, split: str) -> dict[str, Any]:
-    row = (self.tsv or {}).get(utt)
-    if self.tsv is not None and row is None:
-      self.report.degrade(utt, "tsv_row_missing: no samsemo.tsv row; traits left empty", split)
-    row = row or {}
-    if row and row.get("language", "").strip().upper() not in ("", lang):
-      self.report.count("tsv", "language_differs_from_split_file")
-    text_en, source = row.get("translation_en", "").strip(), "tsv"
-    if not text_en and self.meta_en is not None and isinstance(self.meta_en.get(utt), dict):
-      text_en, source = str(self.meta_en[utt].get("text") or "").strip(), "meta_all_en"
-    if not text_en and lang == "EN":
-      text_en, source = text, "transcript"
-    self.report.count("text_en_source", source if text_en else "none")
-    fields = {trait: row.get(trait, "").strip() for trait in layout.TSV_TRAITS}
-    duration = layout.parse_duration(row.get("duration", ""))
-    if row and math.isnan(duration):
-      self.report.count("tsv", "duration_unparsed")
-    return {**fields, "text_en": text_en, "duration": np.float32(duration)}

@@ -281,6 +281,8 @@ def generate(out_dir: str, *, num_videos: int = 10, seed: int = 0, faults: bool 
   if raw:
     from tfds_builders.cmu_mosei.dummy_data import raw_release
     manifest["raw_videos"] = raw_release.write(out_dir, [videos[i] for i in raw_videos], rng)
+    # The last raw video's wav loses its last 15% of frames (one clip cut short); the header still declares them.
+    manifest["raw_faults"] = {"truncated_wav": raw_release.truncate_wav(out_dir, manifest["raw_videos"][-1], 0.85)}
   return manifest
 
 

@@ -80,3 +80,14 @@ def write(out_dir: str, videos: list[dict[str, Any]], rng: np.random.Generator) 
       writer.write(frame)
     writer.release()
   return [v["vid"] for v in videos]
+
+
+def truncate_wav(out_dir: str, vid: str, keep: float) -> str:
+  """Cuts `<vid>.wav` to `keep` of its frames without fixing the header (a half-copied file)."""
+  path = os.path.join(out_dir, "Raw", "Audio/Full/WAV_16000", f"{vid}.wav")
+  with open(path, "rb") as f:
+    data = f.read()
+  header = 44  # soundfile's PCM_16 header
+  with open(path, "wb") as f:
+    f.write(data[:header + int((len(data) - header) * keep) // 2 * 2])
+  return vid

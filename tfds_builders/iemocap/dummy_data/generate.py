@@ -16,7 +16,9 @@ real corpus; all content is synthesised here):
   with NaN rows; Sphinx `.wdseg` files with `<s>`, `<sil>`, `WORD(2)` variants and `++LAUGHTER++`.
 
 Planted problems (returned in the manifest): a corrupt sentence wav, an unreadable video, a missing
-MOCAP_hand file, a missing .wdseg (like the real `Ses03M_impro03_M001`), NaN MoCap rows.
+MOCAP_hand file, a missing .wdseg (like the real `Ses03M_impro03_M001`), NaN MoCap rows, a sentence
+wav cut to half its frames (header unchanged), a dialog video cut short, and an extra EmoEvaluation
+turn whose summary line is garbage (its evaluator lines must not land in the turn before it).
 
 The signal is label-correlated so a model can learn from it: each emotion has its own voice pitch
 and loudness, face tint (the face is skimage's astronaut, which the Haar detector finds), words and
@@ -55,6 +57,9 @@ UNREADABLE_VIDEO = "Ses04F_script02_2"
 MISSING_MOCAP = ("Ses03M_impro05a", "MOCAP_hand")
 MISSING_WDSEG = "Ses03M_impro03_M001"
 NAN_MOCAP_DIALOG = "Ses01F_impro01"
+TRUNCATED_WAV = "Ses05F_impro04_M000"
+TRUNCATED_VIDEO = "Ses01M_script01_1"
+GARBLED_TURN = "Ses01M_script01_1_F009"   # not a labelled utterance: its summary line is unreadable
 
 # Per code: voice fundamental (Hz), loudness, face tint (RGB), head-motion energy, V/A/D, words.
 _STYLE = {
@@ -222,6 +227,9 @@ def _write_dialog(root: Path, dialog: str, turns_spec, rng: np.random.Generator,
       v, a, d = (int(np.clip(round(x) - delta, 1, 5)) for x in vad)
       emo.append(f"A-E{n}:\tval {v}; act {a}; dom  {d};\t()")
     emo.append("")
+    if turn["id"] == f"{dialog}_M000" and GARBLED_TURN.startswith(dialog):
+      emo += [f"\ufffd\ufffd9.9O12 -- 1O.5\t{GARBLED_TURN}\tne\ufffd [2.5; 2,5", "C-E1:\tAnger;\t()",
+              "C-E2:\tAnger;\t()", "C-F1:\tAnger;\t()", "A-E1:\tval 1; act 5; dom  5;\t()", ""]
     words = _STYLE[code][5]
     text = " ".join(w.lower() for w in words).capitalize() + "."
     trans.append(f"{turn['id']} [{turn['start']:08.4f}-{turn['end']:08.4f}]: {text}")
@@ -282,7 +290,8 @@ def generate(root: str | Path, seed: int = 0) -> dict:
   manifest: dict = {"root": str(release), "utterances": {}, "dialog_durations": {},
                     "planted": {"corrupt_wav": CORRUPT_WAV, "unreadable_video": UNREADABLE_VIDEO,
                                 "missing_mocap": list(MISSING_MOCAP), "missing_wdseg": MISSING_WDSEG,
-                                "nan_mocap_dialog": NAN_MOCAP_DIALOG}}
+                                "nan_mocap_dialog": NAN_MOCAP_DIALOG, "truncated_wav": TRUNCATED_WAV,
+                                "truncated_video": TRUNCATED_VIDEO, "garbled_turn": GARBLED_TURN}}
   for dialog, turns in DIALOGS.items():
     _write_dialog(release, dialog, turns, rng, face, manifest)
   # Planted corruptions.
@@ -292,6 +301,15 @@ def generate(root: str | Path, seed: int = 0) -> dict:
   session = int(UNREADABLE_VIDEO[4])
   (release / f"Session{session}" / "dialog" / "avi" / "DivX" / f"{UNREADABLE_VIDEO}.avi").write_bytes(
       b"not a video" * 100)
+  # Truncated copies: the headers still declare the full length.
+  session = int(TRUNCATED_WAV[4])
+  wav = release / f"Session{session}" / "sentences" / "wav" / TRUNCATED_WAV[:-5] / f"{TRUNCATED_WAV}.wav"
+  data = wav.read_bytes()
+  wav.write_bytes(data[:44 + (len(data) - 44) // 4 * 2])  # 44-byte PCM header, then half the 2-byte frames
+  session = int(TRUNCATED_VIDEO[4])
+  avi = release / f"Session{session}" / "dialog" / "avi" / "DivX" / f"{TRUNCATED_VIDEO}.avi"
+  data = avi.read_bytes()
+  avi.write_bytes(data[:int(len(data) * 0.6)])
   return manifest
 
 

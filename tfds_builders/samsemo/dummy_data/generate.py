@@ -228,6 +228,8 @@ def _plant_problems(root: Path, manifest: dict, meta: dict, meta_en: dict, rows:
 
   (root / "data/EN" / plant("audio_missing", splits["train"]["EN"][1]) / "audio.wav").unlink()
   (root / "data/DE" / plant("audio_unreadable", splits["train"]["DE"][1]) / "audio.wav").write_bytes(b"RIFF\x00garbage")
+  cut = root / "data/KO" / plant("audio_truncated", splits["train"]["KO"][1]) / "audio.wav"
+  cut.write_bytes(cut.read_bytes()[:-(len(cut.read_bytes()) // 3)])  # header still declares every frame
   for jpg in (root / "data/ES" / plant("no_frames", splits["train"]["ES"][1])).glob("image_*.jpg"):
     jpg.unlink()
   no_face = plant("face_fallback", splits["train"]["PL"][1])
