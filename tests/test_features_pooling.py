@@ -66,5 +66,9 @@ def test_pooling_option_overrides_the_checkpoint_default(tmp_path):
   mean = text_encoder.FrozenTextEncoder(
       text_encoder.TextEncoderConfig(str(tmp_path), max_length=8, pooling="mean")).encode(texts)
   np.testing.assert_allclose(mean.pooled, pooling.mean_pool(mean.tokens, mean.mask), rtol=1e-6)
+  # Prediction from raw media offers the same sentence vector as the builders store.
+  from mmer_jax.features.media import MediaExample, MediaItem, MediaOptions
+  example = MediaExample(MediaItem(id="x", text="sad"), MediaOptions(), text_encoder=default)
+  np.testing.assert_array_equal(example["text_pooled"], default.encode(["sad"]).pooled[0])
   with pytest.raises(ValueError, match="pooling 'max'"):
     text_encoder.FrozenTextEncoder(text_encoder.TextEncoderConfig(str(tmp_path), pooling="max"))

@@ -53,7 +53,7 @@ class MediaExample(Mapping):
         (("compare_lld",), self._lld),
         (("audio_stats",), self._stats),
         (("faces", "num_faces", "face_found"), self._faces),
-        (("text_cls", "text_tokens", "text_tokens_mask"), self._text_features),
+        (("text_cls", "text_pooled", "text_tokens", "text_tokens_mask"), self._text_features),
         (("label", "labels", "emotions"), self._dummy_labels),
     ):
       for key in keys:
@@ -117,6 +117,7 @@ class MediaExample(Mapping):
                        "(--predict_text_checkpoint), the same one the training data was built with.")
     features = self._text_encoder.encode([self.item.text or ""])
     return {"text_cls": np.asarray(features.cls[0], np.float32),
+            "text_pooled": np.asarray(features.pooled[0], np.float32),
             "text_tokens": np.asarray(features.tokens[0], np.float32),
             "text_tokens_mask": np.asarray(features.mask[0], bool)}
 
