@@ -27,6 +27,7 @@ Without --originals the script says how to get them and exits 0 (so `make bench`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -48,7 +49,9 @@ _ORIGINALS = flags.DEFINE_string("originals", os.environ.get("MMER_JAX_ORIGINALS
 _MODELS = flags.DEFINE_list("models", list(specs.SPECS), f"Models to compare: {', '.join(specs.SPECS)}.")
 _ROUNDS = flags.DEFINE_integer("rounds", 4, "Interleaved rounds per model (>= 4 for quotable figures).")
 _STEPS = flags.DEFINE_integer("steps", 0, "Train and eval steps per round; 0 = each model's default (specs.py).")
-_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed train and eval steps per process before the rounds.")
+_WARMUP = flags.DEFINE_integer("warmup", 0, "Untimed train and eval steps per process before the rounds; "
+                                "0 = each model's default (specs.py).")
+_BATCH = flags.DEFINE_integer("batch", 0, "Override every model's batch (dev runs); 0 = the seeds' batches.")
 _THREADS = flags.DEFINE_integer("threads", len(os.sched_getaffinity(0)), "Torch / TF threads.")
 _JSON = flags.DEFINE_string("json", "", "Write every figure here (JSON).")
 _MARKDOWN = flags.DEFINE_string("markdown", "", "Write the table here (markdown).")
@@ -56,7 +59,7 @@ _TORCH_PY = flags.DEFINE_string("torch_python", str(REPO / ".venv-torch/bin/pyth
 _KERAS_PY = flags.DEFINE_string("keras_python", str(REPO / ".venv-keras/bin/python"), "Python of the Keras venv.")
 _JAX_PY = flags.DEFINE_string("jax_python", sys.executable, "Python of the mmer_jax venv.")
 _LOAD = flags.DEFINE_float("load_threshold", harness.LOAD_WARN, "Warn above this 1-minute load average.")
-_LOG_DIR = flags.DEFINE_string("log_dir", str(REPO / "workdirs" / "vs_originals_logs"), "Workers' stderr logs.")
+_WORKER_LOGS = flags.DEFINE_string("worker_logs", str(REPO / "workdirs" / "vs_originals_logs"), "Workers' stderr logs.")
 
 
 class WorkerError(RuntimeError):
@@ -66,13 +69,14 @@ class WorkerError(RuntimeError):
 class Worker:
   """One side of one model: a worker.py process, spoken to one JSON line at a time."""
 
-  def __init__(self, python: str, side: str, model: str):
-    log_dir = Path(_LOG_DIR.value)
+  def __init__(self, python: str, side: str, model: str, warmup: int):
+    log_dir = Path(_WORKER_LOGS.value)
     log_dir.mkdir(parents=True, exist_ok=True)
     self.log_path = log_dir / f"{model}.{side}.log"
     self.log = open(self.log_path, "a")
     cmd = [python, str(REPO / "benchmarks/originals/worker.py"), f"--side={side}", f"--model={model}",
-           f"--originals={_ORIGINALS.value}", f"--threads={_THREADS.value}", f"--warmup={_WARMUP.value}"]
+           f"--originals={_ORIGINALS.value}", f"--threads={_THREADS.value}", f"--warmup={warmup}",
+           f"--batch={_BATCH.value}"]
     self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
                                  text=True, cwd=REPO)
     self.ready = self._read()
@@ -129,6 +133,8 @@ def _checkout_warning(spec) -> str | None:
 def compare(spec) -> dict:
   """Both sides of one model through the interleaved rounds; an error on either side is recorded."""
   steps = _STEPS.value or spec.steps
+  if _BATCH.value:
+    spec = dataclasses.replace(spec, batch=_BATCH.value)
   sides = {harness.ORIGINAL: spec.framework, harness.MMER_JAX: "jax"}
   result = {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": spec.shapes, "dims": spec.dims,
             "steps_per_round": steps, "rounds": _ROUNDS.value, "note": spec.note, "warnings": [],
@@ -140,7 +146,7 @@ def compare(spec) -> dict:
   workers: dict = {}
 
   def start(side):
-    w = Worker(_python(sides[side]), sides[side], spec.key)
+    w = Worker(_python(sides[side]), sides[side], spec.key, _WARMUP.value or spec.warmup)
     rec = result["sides"][side]
     rec["setup_s"].append(w.ready["setup_s"])
     rec["warmup_s"].append(w.ready["warmup_s"])

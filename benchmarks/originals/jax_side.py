@@ -10,7 +10,9 @@ packed (faces / mel pieces) exactly when the config's input pipeline packs them.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -66,6 +68,10 @@ def _config_and_batch(spec, rng, tmp: Path):
     from configs import williams_sample
     config = williams_sample.get_config()
     _seq(rng, b, d["steps"], d["features"], "features", batch)
+  elif spec.key == "semor_mocap_cnn":
+    from configs import ssl_fusion_iemocap
+    config = ssl_fusion_iemocap.get_config("mods=m,mocap_head=cnn")
+    batch["mocap"] = rng.normal(size=(b, d["frames"], d["features"])).astype(np.float32)
   elif spec.key == "samsemo_mme2e":
     from configs import mme2e_samsemo
     config = mme2e_samsemo.get_config()
@@ -109,6 +115,7 @@ def build(spec, originals, threads: int) -> Runner:
   from mmer_jax.train import losses, optim, state as state_lib, step as step_lib, trainer
   rng = np.random.default_rng(0)
   tmp = Path(tempfile.mkdtemp(prefix="vs_originals_jax_"))
+  atexit.register(shutil.rmtree, tmp, ignore_errors=True)
   config, batch = _config_and_batch(spec, rng, tmp)
   mesh = step_lib.make_mesh()
   model = trainer.build_model(config)

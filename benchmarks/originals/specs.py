@@ -32,6 +32,7 @@ class ModelSpec:
   shapes: str             # for the table
   dims: dict              # shared by both sides' input builders
   steps: int = 5          # timed train steps and eval steps per round (default; --steps overrides)
+  warmup: int = 2         # untimed train and eval steps per process (jax compiles in the first)
   restart_each_round: bool = False  # both sides' peak memory does not fit at once: one process at a time
   note: str = ""
 
@@ -51,7 +52,7 @@ SPECS = {s.key: s for s in [
               dict(tokens=100, faces=8, pieces=12, classes=6, trans_dim=64, layers=4, heads=4, threshold=0.9), steps=2,
               note="the original needs sparseconvnet (facebookresearch/SparseConvNet, not on PyPI)"),
     ModelSpec("samsemo_mme2e", "SAMSEMO MME2E", "torch", "samsemo", 16, "16 faces, 32 mel pieces",
-              dict(faces=16, pieces=32, classes=5, text_dim=768), steps=1, restart_each_round=True),
+              dict(faces=16, pieces=32, classes=5, text_dim=768), steps=1, warmup=1, restart_each_round=True),
     ModelSpec("mmmla", "002 MMMLA", "torch", "cs772", 32, "451 frames, 32 tokens", _SEED002, steps=5),
     ModelSpec("mmb", "002 MM-B", "torch", "cs772", 32, "451 frames, 32 tokens", _SEED002, steps=5),
     ModelSpec("unimodal_audio", "002 acoustic BLSTM + attention", "torch", "cs772", 32, "451 frames",
@@ -61,4 +62,8 @@ SPECS = {s.key: s for s in [
               steps=5),
     ModelSpec("williams", "001 EF-BLSTM (Keras)", "keras", "williams", 32, "45 steps x 409 features",
               dict(steps=45, features=409, outputs=7, layers=1, nodes=100, dropout=0.2), steps=20),
+    ModelSpec("semor_mocap_cnn", "004 MoCap CNN head 1A (Keras)", "keras", "semor", 100, "MoCap 200x189",
+              dict(frames=200, features=189, classes=4), steps=1, warmup=1, restart_each_round=True,
+              note="the MoCap-only head (Mocap_Rotate_Adam.ipynb create_model_1); the BERT / wav2vec2 heads load "
+                   "TF-Hub and bert-for-tf2 weights at build time, which this offline harness cannot fetch"),
 ]}

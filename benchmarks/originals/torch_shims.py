@@ -10,6 +10,7 @@ standardisation the original applies next. Installed only when the real packages
 
 from __future__ import annotations
 
+import importlib.machinery
 import sys
 import types
 
@@ -37,20 +38,29 @@ class Normalize:
 def install() -> list[str]:
   """Registers the stand-ins for whichever of the two packages cannot be imported; returns their names."""
   installed = []
+  try:  # transformers records which packages exist when first imported: let it see the real set
+    import transformers.utils.import_utils  # noqa: F401
+  except ImportError:
+    pass
   try:
     import facenet_pytorch  # noqa: F401
   except Exception:  # ImportError, or a RuntimeError from a mismatched torchvision
-    sys.modules["facenet_pytorch"] = types.SimpleNamespace(MTCNN=PassThroughMTCNN)
+    sys.modules["facenet_pytorch"] = _module("facenet_pytorch", MTCNN=PassThroughMTCNN)
     installed.append("facenet_pytorch")
   try:
     import torchvision  # noqa: F401
   except Exception:
     for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
       del sys.modules[name]  # a half-imported torchvision would shadow the stand-in
-    transforms = types.ModuleType("torchvision.transforms")
-    transforms.Normalize = Normalize
-    tv = types.ModuleType("torchvision")
-    tv.transforms = transforms
+    transforms = _module("torchvision.transforms", Normalize=Normalize)
+    tv = _module("torchvision", transforms=transforms)
     sys.modules["torchvision"], sys.modules["torchvision.transforms"] = tv, transforms
     installed.append("torchvision")
   return installed
+
+
+def _module(name: str, **attrs) -> types.ModuleType:
+  module = types.ModuleType(name)
+  module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None)  # importlib.util.find_spec needs one
+  module.__dict__.update(attrs)
+  return module

@@ -8,9 +8,11 @@ random with the spec's shapes, every sequence at full length.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import sys
+import shutil
 import tempfile
 import types
 from pathlib import Path
@@ -103,6 +105,7 @@ def _albert_folder(tokens: int) -> Path:
   because the original unpacks the output as a tuple (transformers 3.x behaviour)."""
   from transformers import AlbertConfig, AlbertModel
   work = Path(tempfile.mkdtemp(prefix="vs_originals_albert_"))
+  atexit.register(shutil.rmtree, work, ignore_errors=True)
   config = AlbertConfig(hidden_size=768, num_attention_heads=12, intermediate_size=3072, embedding_size=128,
                         num_hidden_layers=12, max_position_embeddings=max(512, tokens), return_dict=False)
   AlbertModel(config).save_pretrained(work / "albert-base-v2")

@@ -13,6 +13,7 @@ them. Standard library only here: the side modules import their framework.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -60,6 +61,7 @@ def main() -> None:
   parser.add_argument("--originals", default="")
   parser.add_argument("--threads", type=int, default=2)
   parser.add_argument("--warmup", type=int, default=2)
+  parser.add_argument("--batch", type=int, default=0, help="0 = the spec's batch")
   args = parser.parse_args()
   if args.side == "jax":  # mmer_jax as its scripts run: re-executed once with its malloc tunables
     sys.path.insert(0, str(HERE.parents[1]))
@@ -69,6 +71,8 @@ def main() -> None:
   from originals import specs
   side = importlib.import_module(f"originals.{SIDES[args.side]}")
   spec = specs.SPECS[args.model]
+  if args.batch:
+    spec = dataclasses.replace(spec, batch=args.batch)
   t0 = time.perf_counter()
   try:
     runner = side.build(spec, Path(args.originals).expanduser().resolve() if args.originals else None, args.threads)
