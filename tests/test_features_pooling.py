@@ -58,7 +58,7 @@ def test_pooling_option_overrides_the_checkpoint_default(tmp_path):
   (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
   BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
   config = BertConfig(vocab_size=len(vocab), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                      intermediate_size=16, max_position_embeddings=16)
+                      intermediate_size=16, max_position_embeddings=64)
   FlaxBertModel(config, seed=0).save_pretrained(tmp_path)
   texts = ["i am happy", "sad"]
   default = text_encoder.FrozenTextEncoder(text_encoder.TextEncoderConfig(str(tmp_path), max_length=8))
@@ -66,6 +66,16 @@ def test_pooling_option_overrides_the_checkpoint_default(tmp_path):
   mean = text_encoder.FrozenTextEncoder(
       text_encoder.TextEncoderConfig(str(tmp_path), max_length=8, pooling="mean")).encode(texts)
   np.testing.assert_allclose(mean.pooled, pooling.mean_pool(mean.tokens, mean.mask), rtol=1e-6)
+  # The encoder runs on the batch's longest sequence rounded up to 16, 32, ...: a 22-token text
+  # (bucket 32 of max_length 40) gets the states of an unpadded forward pass, zeros after them.
+  long_text = " ".join(["i am happy"] * 6 + ["sad", "sad"])
+  wide = text_encoder.FrozenTextEncoder(text_encoder.TextEncoderConfig(str(tmp_path), max_length=40))
+  feats = wide.encode([long_text, "sad"])
+  enc = wide.tokenizer([long_text], return_tensors="np")
+  assert enc["input_ids"].shape[1] == 22 and feats.mask.sum(axis=1).tolist() == [22, 3]
+  reference = np.asarray(wide.model(**enc, params=wide.model.params).last_hidden_state[0])
+  np.testing.assert_allclose(feats.tokens[0, :22], reference, atol=1e-5)
+  assert not feats.tokens[:, 22:].any() and feats.tokens.shape == (2, 40, 8)
   # Prediction from raw media offers the same sentence vector as the builders store.
   from mmer_jax.features.media import MediaExample, MediaItem, MediaOptions
   example = MediaExample(MediaItem(id="x", text="sad"), MediaOptions(), text_encoder=default)

@@ -115,8 +115,13 @@ class FrozenTextEncoder:
       chunk += [""] * (size - real)  # constant batch shape: one compilation per build
       enc = text_features.tokenize(self.tokenizer, chunk, self.config.max_length,
                                    add_special_tokens=self.config.add_special_tokens)
-      states = np.asarray(self._forward(self.params, enc.ids, enc.mask.astype(np.int32),
-                                        enc.token_type_ids), dtype=np.float32)[:real]
+      # Run the encoder on the batch's longest sequence rounded up to a power of two (>= 16), not on
+      # max_length: transcripts are mostly far shorter, and padded positions cost as much as real
+      # ones. The padded tail is zero anyway; at most log2(max_length / 16) + 1 shapes compile.
+      length = _bucket(int(enc.mask.sum(axis=1).max()), self.config.max_length)
+      states = np.asarray(self._forward(self.params, enc.ids[:, :length], enc.mask[:, :length].astype(np.int32),
+                                        enc.token_type_ids[:, :length]), dtype=np.float32)[:real]
+      states = np.pad(states, ((0, 0), (0, self.config.max_length - length), (0, 0)))
       mask = enc.mask[:real]
       clss.append(states[:, 0])
       tokens.append(states * mask[..., None])
@@ -128,6 +133,13 @@ class FrozenTextEncoder:
                           np.zeros((0, length), bool), np.zeros((0, h), np.float32))
     return TextFeatures(np.concatenate(clss), np.concatenate(tokens), np.concatenate(masks),
                         np.concatenate(pooled))
+
+
+def _bucket(used: int, max_length: int) -> int:
+  length = 16
+  while length < used:
+    length *= 2
+  return min(length, max_length)
 
 
 def hidden_size_of(checkpoint: str) -> int:
