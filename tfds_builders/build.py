@@ -101,10 +101,13 @@ def main(argv):
   dataset = _DATASET.value or (argv[1] if len(argv) > 1 else None)
   if not dataset:
     raise app.UsageError(f"Name a dataset: one of {', '.join(tfds_builders.builder_names())}.")
-  # Beam's DirectRunner workers log every bundle at INFO through the root logger.
+  # Beam's DirectRunner and its worker processes log every bundle at INFO through the root logger.
   logging.getLogger("apache_beam").setLevel(logging.WARNING)
+  beam = _BEAM.value
+  if beam and "sdk_harness_log_level" not in beam:
+    beam += ",default_sdk_harness_log_level=WARNING"
   builder = build(dataset, _DATA_DIR.value, _MANUAL_DIR.value, parse_options(_OPTIONS.value), _OVERWRITE.value,
-                  _NAME.value, _BEAM.value)
+                  _NAME.value, beam)
   print(f"Built {builder.info.full_name} in {builder.data_dir}")
   print(f"Train on it with --config.input.tfds_name={builder.name}/{builder.builder_config.name} "
         f"--config.input.data_dir={_DATA_DIR.value}")
