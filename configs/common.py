@@ -52,3 +52,40 @@ def base_config() -> ml_collections.ConfigDict:
   c.evals = ml_collections.ConfigDict()
   c.init_from = []
   return c
+
+
+# ---- text encoders ---------------------------------------------------------------------------------
+TEXT_MODES = ("frozen", "finetune")
+# AdamW practice for BERT-family encoders: no decay on biases and normalisation scales (LayerNorm,
+# and the BatchNorm / transformer norms of the other branches alike).
+NO_DECAY = r"(bias|scale)$"
+
+
+def text_section(mode: str, *, encoder_lr_factor: float, checkpoint: str = "",
+                 max_length: int | None = None) -> ml_collections.ConfigDict:
+  """`config.text`, the one place a run names its local text checkpoint.
+
+  The model's encoder, the tokenizer and the encoder's learning-rate group refer to these fields
+  (FieldReferences), so `--config.text.checkpoint=<folder>` or `--config.text.encoder_lr_factor=0.5`
+  on the command line reaches all of them. `max_length` None: derived from the checkpoint.
+  """
+  if mode not in TEXT_MODES:
+    raise ValueError(f"text={mode!r}; use one of {', '.join(TEXT_MODES)}.")
+  return ml_collections.ConfigDict(dict(
+      checkpoint=ml_collections.FieldReference(checkpoint or None, field_type=str),
+      encoder_lr_factor=float(encoder_lr_factor),
+      max_length=ml_collections.FieldReference(max_length, field_type=int)))
+
+
+def finetune_optimizer(c: ml_collections.ConfigDict, group: str, learning_rate: float) -> None:
+  """The usual recipe for fine-tuning a BERT-family encoder inside a larger model: AdamW (decay 0.01
+  except biases and norm scales), clipping at 1, 6% linear warm-up then linear decay to 0; the
+  encoder's parameters (`group` regex) at `config.text.encoder_lr_factor` x the others' rate."""
+  c.optimizer.name = "adamw"
+  c.optimizer.learning_rate = learning_rate
+  c.optimizer.weight_decay = 0.01
+  c.optimizer.weight_decay_exclude = NO_DECAY
+  c.optimizer.clip_norm = 1.0
+  c.optimizer.schedule = "warmup_linear"
+  c.optimizer.warmup_fraction = 0.06
+  c.optimizer.param_group_lr = {group: c.text.get_ref("encoder_lr_factor")}

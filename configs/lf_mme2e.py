@@ -35,11 +35,12 @@ from configs import common
 MOSEI_EMOTIONS = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
 IEMOCAP_CLASSES = ["ang", "exc", "fru", "hap", "neu", "sad"]
 MODELS = {"rnn": "lf_rnn", "transformer": "lf_transformer"}
+DATA = ("mosei", "iemocap")
 
 
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, model="rnn", data="mosei", faithful=False)
-  if args.model not in MODELS or args.data not in ("mosei", "iemocap"):
+  if args.model not in MODELS or args.data not in DATA:
     raise ValueError(f"model={args.model!r} (use rnn|transformer), data={args.data!r} (use mosei|iemocap).")
   c = common.base_config()
   c.seed = 0

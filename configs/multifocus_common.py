@@ -19,8 +19,11 @@ from __future__ import annotations
 import ml_collections
 
 from configs import common
+from mmer_jax.data import label_schemes
 
-CLASS_NAMES = ["ang", "hap", "neu", "sad"]  # the seed's alphabetical LabelEncoder order
+CLASS_NAMES = ["ang", "hap", "neu", "sad"]  # the seed's alphabetical LabelEncoder order = iemocap_4class
+# Single-label IEMOCAP schemes (the models end in a softmax over one class per utterance).
+LABEL_SCHEMES = tuple(name for name, s in label_schemes.SCHEMES.items() if not s.multi_label)
 PROTOCOLS = ("clean", "faithful")
 ALL_SESSIONS = "session1+session2+session3+session4+session5"
 
@@ -36,13 +39,16 @@ def set_protocol(c: ml_collections.ConfigDict, protocol: str) -> None:
   c.model.masked_pooling = protocol == "clean"
 
 
-def base(args: ml_collections.ConfigDict, modalities: tuple[str, ...]) -> ml_collections.ConfigDict:
+def base(args: ml_collections.ConfigDict, modalities: tuple[str, ...],
+         labels: str = "iemocap_4class") -> ml_collections.ConfigDict:
   """Everything but the model: data, preprocessing, Adam 1e-4, batch 32, WA/UA metrics."""
+  if labels not in LABEL_SCHEMES:
+    raise ValueError(f"labels={labels!r}; use one of {', '.join(LABEL_SCHEMES)}.")
   c = common.base_config()
   c.seed = 42
   c.input.tfds_name = "iemocap/seed002"
   c.input.preprocessor = "multifocus"
-  c.input.preprocess.label_scheme = "iemocap_4class"
+  c.input.preprocess.label_scheme = labels
   c.input.preprocess.modalities = list(modalities)
   c.input.preprocess.max_audio_frames = 1000  # 10 s; longer utterances keep their first 10 s
   c.input.preprocess.max_text_tokens = 128    # the builder's text_max_length
@@ -61,7 +67,8 @@ def base(args: ml_collections.ConfigDict, modalities: tuple[str, ...]) -> ml_col
   # Group by the longer sequence: audio frames when present, else the transcript's word pieces.
   c.input.group_by_length = ml_collections.ConfigDict(dict(key=modalities[0], window_batches=50))
   c.task.type = "single_label"
-  c.task.class_names = list(CLASS_NAMES)
+  c.task.class_names = list(label_schemes.get_scheme(labels).class_names)
+  c.model.num_classes = len(c.task.class_names)
   c.loss.name = "softmax_ce"
   c.optimizer.name = "adam"
   c.optimizer.learning_rate = 1e-4
@@ -80,5 +87,5 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
   c.input.preprocess.max_audio_frames = 50
   c.input.buckets = {m: {"audio": [25, 50], "text": [8, 16]}[m] for m in c.input.buckets}
   c.input.preprocess.max_text_tokens = 16
-  c.input.batch_size = 8
+  c.input.batch_size = 4  # the builder's fixture has 3-7 utterances per session
   c.input.eval_batch_size = 16

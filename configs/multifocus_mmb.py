@@ -27,7 +27,6 @@ def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, protocol="clean", acoustic="", lexical="")
   c = multifocus_common.base(args, modalities=("audio", "text"))
   c.model_name = "multifocus_mmb"
-  c.model.num_classes = 4
   c.model.units = 128
   c.model.num_layers = 2
   c.num_epochs = 6

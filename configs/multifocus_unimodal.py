@@ -4,12 +4,16 @@ r"""Seed 002 unimodal BLSTM models (acoustic or lexical), one table row per (mod
       --workdir=workdirs/mf_audio_attention
   python launch.py --config=configs/multifocus_unimodal.py:modality=text,pooling=cls --workdir=...
   python launch.py --config=configs/multifocus_unimodal.py:modality=audio,pooling=mean,protocol=faithful ...
+  python launch.py --config=configs/multifocus_unimodal.py:modality=text,pooling=attention,labels=iemocap_6class ...
   python launch.py --config=configs/multifocus_unimodal.py:smoke --workdir=/tmp/smoke
 
 modality: audio (65 ComParE LLDs) | text (768-d BERT token states); pooling: last | mean |
 attention (| cls for text). Model: 2-layer BiLSTM(128) -> pooling -> Linear(256, 4). Seed settings:
 Adam lr 1e-4, batch 32; acoustic 15 epochs; lexical 10 epochs with weight decay 1e-5 (PyTorch
 coupled L2). Data and protocols: see configs/multifocus_common.py.
+`labels=` any single-label IEMOCAP scheme of mmer_jax/data/label_schemes.py: iemocap_4class (default,
+the seed's: ang, hap+exc, neu, sad), iemocap_6class (ang exc fru hap neu sad), seed003_6class,
+seed004_4class; the head gets one output per class (no seed figures for the others).
 
 The fusion configs start from these runs: MM-B from the `mean` runs, MMMLA from the `attention`
 runs (their `encoder` parameters are copied; see configs/multifocus_mmb.py, multifocus_mmmla.py).
@@ -37,15 +41,15 @@ REPORTED_TEST = {  # (modality, pooling) -> (WA %, UA %)
 
 
 def get_config(arg: str | None = None):
-  args = common.parse_arg(arg, smoke=False, modality="audio", pooling="attention", protocol="clean")
+  args = common.parse_arg(arg, smoke=False, modality="audio", pooling="attention", protocol="clean",
+                          labels="iemocap_4class")
   if (args.modality, args.pooling) not in REPORTED_TEST:
     raise ValueError(f"modality={args.modality!r}, pooling={args.pooling!r} is not a seed row; "
                      f"rows: {sorted(REPORTED_TEST)}.")
-  c = multifocus_common.base(args, modalities=(args.modality,))
+  c = multifocus_common.base(args, modalities=(args.modality,), labels=args.labels)
   c.model_name = "multifocus_unimodal"
   c.model.modality = args.modality
   c.model.pooling = args.pooling
-  c.model.num_classes = 4
   c.model.units = 128
   c.model.num_layers = 2
   c.model.attention_dim = 64

@@ -37,6 +37,7 @@ import ml_collections
 from configs import common
 
 CLASS_NAMES = ["ang", "hap", "sad", "fea", "sur", "neu"]
+PROTOCOLS = ("clean", "faithful")
 EXTRA_SOURCES = {"none": None, "gan": "labelled_audio/seed003_gan",
                  "autoencoder": "labelled_audio/seed003_autoencoder"}
 ALL_SESSIONS = "session1+session2+session3+session4+session5"
@@ -44,7 +45,7 @@ ALL_SESSIONS = "session1+session2+session3+session4+session5"
 
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, protocol="clean", extra="none")
-  if args.protocol not in ("clean", "faithful"):
+  if args.protocol not in PROTOCOLS:
     raise ValueError(f"protocol={args.protocol!r}; use clean or faithful.")
   if args.extra not in EXTRA_SOURCES:
     raise ValueError(f"extra={args.extra!r}; use one of {sorted(EXTRA_SOURCES)}.")
@@ -87,8 +88,9 @@ def get_config(arg: str | None = None):
   c.checkpoint.also_best = [{"metric": "accuracy", "mode": "max"}]
   c.evaluation.mode = "min"
   c.evaluation.slice_by = ["meta/session", "meta/gender"]
-  if args.smoke:
+  if args.smoke:  # seconds on the builder's fixture (a few utterances per session)
     c.num_epochs = 1
+    c.input.preprocess.tfidf.min_df = 1  # min_df 5 leaves no vocabulary on a handful of transcripts
     c.model.stem_features = 8
     c.model.stage_features = [8, 16]
     c.model.blocks_per_stage = 1

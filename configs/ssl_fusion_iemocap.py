@@ -1,9 +1,17 @@
 r"""Seed 004 (Patamia et al.; Ruddy202/multimodal-SEmoR): BERT + wav2vec2 + MoCap fusion on IEMOCAP.
 
-  python launch.py --config=configs/ssl_fusion_iemocap.py:mods=tsm,bert=/models/bert-base-uncased,wav2vec2=/models/wav2vec2-base --workdir=workdirs/ssl_tsm
+  python -m tfds_builders.build iemocap/seed004 --manual_dir=<IEMOCAP_full_release> --data_dir=~/tensorflow_datasets
+  python launch.py --config=configs/ssl_fusion_iemocap.py:mods=tsm,wav2vec2=/models/wav2vec2-base \
+      --config.text.checkpoint=/models/bert-base-uncased --workdir=workdirs/ssl_tsm
+  python launch.py --config=configs/ssl_fusion_iemocap.py:mods=t,text=frozen --config.text.checkpoint=... --workdir=...
   python launch.py --config=configs/ssl_fusion_iemocap.py:mods=tsm,faithful,... # the seed's protocol
-  python launch.py --config=configs/ssl_fusion_iemocap.py:smoke,bert=...,wav2vec2=... --workdir=/tmp/smoke
   python launch.py --config=configs/ssl_fusion_iemocap.py:mods=tsm,speech_pool=masked_mean,... # cheaper
+  python launch.py --config=configs/ssl_fusion_iemocap.py:smoke,wav2vec2=... --config.text.checkpoint=... --workdir=/tmp/smoke
+
+Text (`text=`): `config.text.checkpoint` is the local BERT folder (`bert=<folder>` is an alias),
+tokenised to 88 tokens (`config.text.max_length`). `finetune` (default, the seed's): BERT trains
+with everything else at `config.text.encoder_lr_factor` (1.0: the seed fine-tunes all of it at Adam
+1e-5) x the learning rate. `frozen`: BERT runs without a backward pass and its group's rate is 0.
 
 `speech_pool=masked_mean` (ours, not the seed's) averages wav2vec2's valid frames instead of
 flattening all 768 frames of a 246,000-sample pad, so batches are grouped by length and padded to
@@ -31,8 +39,10 @@ Reported (notebook outputs, accuracy on Session 5 = validation, max over epochs 
 """
 
 from configs import common
+from mmer_jax.models.ssl_fusion import MOCAP_HEADS  # unimodal MoCap heads (mods=m)
 
 CLASSES = ["neu", "ang", "exc", "sad"]
+SPEECH_POOLS = ("flatten", "masked_mean")
 AUDIO_BUCKET = 48000  # samples (3 s at 16 kHz) per waveform bucket with speech_pool=masked_mean
 REPORTED_MAX_ACC = {"tsm": 0.7704, "ts": 0.7493, "tm": 0.7186, "sm": None, "t": 0.6931, "s": 0.6399, "m": 0.50}
 
@@ -42,29 +52,35 @@ def canonical_mods(mods: str) -> str:
 
 
 def get_config(arg: str | None = None):
-  args = common.parse_arg(arg, smoke=False, faithful=False, mods="tsm", bert="", wav2vec2="",
+  args = common.parse_arg(arg, smoke=False, faithful=False, mods="tsm", text="finetune", bert="", wav2vec2="",
                           audio_len=246000, mocap_head="cnn", speech_pool="flatten")
   mods = canonical_mods(args.mods)
   if mods not in REPORTED_MAX_ACC:
     raise ValueError(f"mods={args.mods!r}; use one of {', '.join(REPORTED_MAX_ACC)}.")
+  if args.mocap_head not in MOCAP_HEADS or args.speech_pool not in SPEECH_POOLS:
+    raise ValueError(f"mocap_head={args.mocap_head!r} (use {'|'.join(MOCAP_HEADS)}), "
+                     f"speech_pool={args.speech_pool!r} (use {'|'.join(SPEECH_POOLS)}).")
   c = common.base_config()
   c.seed = 42
+  c.text = common.text_section(args.text, checkpoint=args.bert, max_length=88,
+                               encoder_lr_factor=1.0 if args.text == "finetune" else 0.0)
   c.num_epochs = 100
   c.model_name = "ssl_fusion"
   c.model.num_classes = len(CLASSES)
   c.model.modalities = mods
-  c.model.text_encoder = args.bert or None
+  c.model.text_encoder = c.text.get_ref("checkpoint") if "t" in mods else None
+  c.model.freeze_text_encoder = args.text == "frozen"
   c.model.speech_encoder = args.wav2vec2 or None
   c.model.speech_pool = args.speech_pool
   c.model.mocap_head = args.mocap_head
   c.model.mask_padded_frames = not args.faithful
   c.input.tfds_name = "iemocap/seed004"
   c.input.preprocessor = "ssl_fusion"
-  c.input.preprocess.tokenizer = args.bert or None
-  c.input.preprocess.text_max_length = 88
+  c.input.preprocess.tokenizer = c.text.get_ref("checkpoint")
+  c.input.preprocess.text_max_length = c.text.get_ref("max_length")
   c.input.preprocess.audio_len = args.audio_len
   c.input.preprocess.drop_long_audio = True
-  c.input.preprocess.meta_keys = ["id", "gender"]
+  c.input.preprocess.meta_keys = ["id", "session", "gender"]
   c.input.preprocess.mocap_seed_shapes = bool(args.faithful)
   if args.faithful:
     c.input.splits = dict(train="session1+session2+session3+session4", valid="session5", test="session5")
@@ -83,11 +99,14 @@ def get_config(arg: str | None = None):
   c.loss.double_softmax = bool(args.faithful)
   c.optimizer.name = "adam"
   c.optimizer.learning_rate = 1e-5
+  if "t" in mods:
+    c.optimizer.param_group_lr = {"^text_encoder/": c.text.get_ref("encoder_lr_factor")}
   c.evaluation.selection_metric = "accuracy"
   c.evaluation.mode = "max"
-  c.evaluation.slice_by = ["meta/gender"]
-  if args.smoke:
+  c.evaluation.slice_by = ["meta/session", "meta/gender"]
+  if args.smoke:  # seconds on the builder's fixture
     c.num_epochs = 1
+    c.text.max_length = 16
     c.input.preprocess.audio_len = min(args.audio_len, 16000)
     c.model.speech_pool = "masked_mean"
     c.input.buckets = {"audio": [c.input.preprocess.audio_len // 2, c.input.preprocess.audio_len]}  # shrunk

@@ -24,9 +24,13 @@ project machine, so none has been measured here; Williams et al. (2018) report a
 
 from configs import common
 
+VISUALS = ("facet", "openface")
+
 
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, visual="facet")
+  if args.visual not in VISUALS:
+    raise ValueError(f"visual={args.visual!r}; use one of {', '.join(VISUALS)}.")
   c = common.base_config()
   c.seed = 1122017
   c.num_epochs = 2
@@ -55,8 +59,9 @@ def get_config(arg: str | None = None):
   c.evaluation.selection_metric = "loss"
   c.evaluation.mode = "min"
   c.evaluation.early_stopping_patience = 1
-  if args.smoke:
+  if args.smoke:  # seconds on the builder's fixture (a few dozen segments per split)
     c.num_epochs = 1
+    c.input.batch_size = 8
     c.input.preprocess.steps = 20
     c.model.num_nodes = 16
   return c

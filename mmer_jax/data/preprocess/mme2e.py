@@ -5,9 +5,11 @@
   `num_faces` (the count BEFORE truncation, which the original clips to 16) and the stored rows;
 - audio: mel pieces (P, 128, 32), raw power (no log, as in the originals) -> `max_pieces` (32),
   mask from `num_mel_pieces`;
-- text: `text_cls` (SAMSEMO's frozen CLS feature), `text_tokens` (token features; the model takes
-  token 0), or `ids`: the transcript tokenised for an in-model encoder (upstream ALBERT,
-  `max_length` 100, padded to max_length like the original);
+- text: the builder's frozen features: `cls` (SAMSEMO's CLS vector, `text_cls`), `pooled`
+  (`text_pooled`: pooled as the checkpoint was trained, mean for sentence-transformers folders,
+  else CLS) or `tokens` (token states; the model takes token 0); or `ids`: the transcript tokenised
+  for an in-model encoder (upstream ALBERT, `text_max_length` 100, padded to it like the original;
+  None = min(128, the checkpoint's limit));
 - label by dataset: SAMSEMO `labels` multi-hot (5,); CMU-MOSEI `emotions` (6,) binarised
   `> 0` like MME2E; IEMOCAP `label` raw code -> MME2E's 6-class one-hot (other codes dropped).
 """
@@ -27,7 +29,7 @@ from mmer_jax.data.preprocess.options import dataset_family
 from mmer_jax.features.video import normalize_faces
 
 LABEL_SOURCES = ("samsemo", "mosei", "iemocap")
-TEXT_INPUTS = ("cls", "tokens", "ids")
+TEXT_INPUTS = ("cls", "pooled", "tokens", "ids")
 
 
 def items_with_mask(items: np.ndarray, count: int, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,8 +45,8 @@ class Mme2eOptions:
   max_faces: int = 16
   max_pieces: int = 32
   text_input: str = "cls"          # one of TEXT_INPUTS
-  text_max_length: int = 100
-  tokenizer: Optional[str] = None  # the encoder's checkpoint folder, for text_input="ids"
+  text_max_length: Optional[int] = None  # for text_input="ids"; None: from the checkpoint
+  tokenizer: Optional[str] = None  # the encoder's checkpoint folder (config.text.checkpoint), for "ids"
   label_source: str = "samsemo"    # one of LABEL_SOURCES
   meta_keys: tuple = ("id",)
 
@@ -74,7 +76,11 @@ class Mme2ePreprocessor(Preprocessor):
     if self.text_input not in TEXT_INPUTS:
       raise ValueError(f"preprocess.text_input={self.text_input!r}; known: {', '.join(TEXT_INPUTS)}.")
     if "t" in self.modalities and self.text_input == "ids" and not self.tokenizer_folder:
-      raise ValueError("preprocess.text_input='ids' needs preprocess.tokenizer (the encoder's checkpoint folder).")
+      raise ValueError("preprocess.text_input='ids' needs preprocess.tokenizer: set config.text.checkpoint "
+                       "(a local BERT-family folder).")
+    if self.text_input == "ids" and self.tokenizer_folder and not self.text_max_length:
+      from mmer_jax.data.preprocess.text_classifier import DEFAULT_MAX_LENGTH, checkpoint_max_length  # noqa: PLC0415
+      self.text_max_length = min(DEFAULT_MAX_LENGTH, checkpoint_max_length(self.tokenizer_folder))
     self._scheme = label_schemes.get_scheme("mme2e_6class") if self.label_source == "iemocap" else None
     self._tokenizer = None
 
@@ -89,8 +95,8 @@ class Mme2ePreprocessor(Preprocessor):
     return self._scheme.target(example["label"])
 
   def _text(self, example: Example) -> dict[str, np.ndarray]:
-    if self.text_input == "cls":
-      return {"text": np.asarray(example["text_cls"], np.float32)}
+    if self.text_input in ("cls", "pooled"):
+      return {"text": np.asarray(example[f"text_{self.text_input}"], np.float32)}
     if self.text_input == "tokens":
       return {"text": np.asarray(example["text_tokens"], np.float32),
               "text_mask": np.asarray(example["text_tokens_mask"], bool)}

@@ -65,11 +65,18 @@ class WilliamsEarlyFusion(Preprocessor):
   def needs_fit(self) -> bool:
     return self.normalize == "train_max_abs"
 
+  @staticmethod
+  def _finite(values) -> np.ndarray:
+    """Non-finite readings (COVAREP has some; the builder reports them) carry nothing: 0, as
+    nan_to_num does for NaN. nan_to_num would turn inf into 3.4e38, which no scale tames."""
+    values = np.asarray(values, np.float32)
+    return np.where(np.isfinite(values), values, 0.0).astype(np.float32)
+
   def fit(self, examples) -> None:
     maxima = {"visual": 0.0, "audio": 0.0}
     for example in examples:
       for name, key in (("visual", self.visual), ("audio", "covarep")):
-        values = np.nan_to_num(np.asarray(example[key], np.float32))
+        values = self._finite(example[key])
         if len(values):
           maxima[name] = np.maximum(maxima[name], np.abs(values).max(axis=0))
     self.max_abs = {k: np.asarray(v, np.float32) for k, v in maxima.items()}
@@ -85,8 +92,8 @@ class WilliamsEarlyFusion(Preprocessor):
       return znorm_over_time(x)
     if not self.max_abs:
       raise RuntimeError("normalize='train_max_abs' needs fit() on the train split first.")
-    scale = self.max_abs[name]
-    return np.nan_to_num(np.divide(x, scale, out=np.zeros_like(x), where=scale > 0)).astype(np.float32)
+    scale, x = self.max_abs[name], self._finite(x)
+    return np.divide(x, scale, out=np.zeros_like(x), where=scale > 0).astype(np.float32)
 
   def __call__(self, example: Example) -> dict[str, np.ndarray]:
     parts = {
