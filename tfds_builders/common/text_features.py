@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -82,6 +82,3 @@ class Encoder:
     return [{"text_cls": out.cls[i], "text_pooled": out.pooled[i], "text_tokens": out.tokens[i],
              "text_tokens_mask": out.mask[i]} for i in range(len(texts))]
 
-
-def example_fields(features: dict[str, Any]) -> dict[str, Any]:
-  return {name: features[name] for name in FEATURE_NAMES}
