@@ -22,6 +22,7 @@ import logging
 from pathlib import Path
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 import tensorflow_datasets as tfds
 
@@ -101,7 +102,10 @@ def main(argv):
   dataset = _DATASET.value or (argv[1] if len(argv) > 1 else None)
   if not dataset:
     raise app.UsageError(f"Name a dataset: one of {', '.join(tfds_builders.builder_names())}.")
-  # Beam's DirectRunner and its worker processes log every bundle at INFO through the root logger.
+  # TFDS and Beam log every shard and bundle at INFO; the build prints its own summary instead
+  # (`--verbosity=0` brings the INFO lines back).
+  if not flags.FLAGS["verbosity"].present:
+    absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("apache_beam").setLevel(logging.WARNING)
   beam = _BEAM.value
   if beam and "sdk_harness_log_level" not in beam:
