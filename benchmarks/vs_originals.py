@@ -75,7 +75,7 @@ class Worker:
     self.log_path = log_dir / f"{model}.{side}.log"
     self.log = open(self.log_path, "a")
     cmd = [python, str(REPO / "benchmarks/originals/worker.py"), f"--side={side}", f"--model={model}",
-           f"--originals={_ORIGINALS.value}", f"--threads={_THREADS.value}", f"--warmup={warmup}",
+           f"--originals={_originals()}", f"--threads={_THREADS.value}", f"--warmup={warmup}",
            f"--batch={_BATCH.value}"]
     self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
                                  text=True, cwd=REPO)
@@ -116,11 +116,16 @@ class Worker:
 
 
 def _python(side: str) -> str:
-  return {"torch": _TORCH_PY.value, "keras": _KERAS_PY.value, "jax": _JAX_PY.value}[side]
+  python = {"torch": _TORCH_PY.value, "keras": _KERAS_PY.value, "jax": _JAX_PY.value}[side]
+  return str(Path(python).expanduser().absolute()) if os.sep in python else python  # workers run in REPO
+
+
+def _originals() -> Path:
+  return Path(_ORIGINALS.value).expanduser().resolve()
 
 
 def _checkout_warning(spec) -> str | None:
-  folder = Path(_ORIGINALS.value).expanduser() / spec.original
+  folder = _originals() / spec.original
   repo, commit = specs.ORIGINALS[spec.original]
   try:
     head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -137,7 +142,7 @@ def compare(spec) -> dict:
     spec = dataclasses.replace(spec, batch=_BATCH.value)
   sides = {harness.ORIGINAL: spec.framework, harness.MMER_JAX: "jax"}
   result = {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": spec.shapes, "dims": spec.dims,
-            "steps_per_round": steps, "rounds": _ROUNDS.value, "note": spec.note, "warnings": [],
+            "steps_per_round": steps, "warmup": _WARMUP.value or spec.warmup, "rounds": _ROUNDS.value, "note": spec.note, "warnings": [],
             "load_before": list(os.getloadavg()),
             "sides": {s: {"framework": fw, "peak_rss_mb": 0.0, "setup_s": [], "warmup_s": []} for s, fw in sides.items()}}
   warning = _checkout_warning(spec)
