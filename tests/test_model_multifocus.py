@@ -7,7 +7,7 @@ import pytest
 
 from configs import multifocus_mmmla, multifocus_unimodal
 from mmer_jax.train import init_from
-from mmer_jax.data.preprocess import multifocus as mf_pre
+from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.models import multifocus_blstm as mf
 from mmer_jax.models import param_count
 from mmer_jax.train import trainer
@@ -148,7 +148,7 @@ def iemocap_seed002_examples(n, seed, t_max=24, l_max=10, d_text=16):
 
 def test_preprocessor_fits_znorm_on_train_and_drops_out_of_task_examples():
   train = iemocap_seed002_examples(40, 0)
-  pre = mf_pre.make(multifocus_unimodal.get_config("modality=audio").input.preprocess)
+  pre = preprocess_options.build(multifocus_unimodal.get_config("modality=audio"))
   kept = [ex for ex in train if pre.keep(ex)]
   # 4 out-of-scheme 'fru' (i = 0, 11, 22, 33) and the noise-only transcript (i = 5) are dropped.
   assert len(kept) == 35
