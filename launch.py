@@ -55,6 +55,9 @@ def prepare_data_dir(config, workdir: Path) -> None:
   if not config.input.get("build_if_missing", False):
     return
   if runtime.is_main_process():
+    if not sys.stderr.isatty():  # TFDS's own bars would fill a log file with carriage returns
+      import tensorflow_datasets as tfds  # noqa: PLC0415
+      tfds.disable_progress_bar()
     try:
       sources.tfds_source(config.input.tfds_name, config.input.splits.train, config.input.data_dir)
     except sources.DatasetNotBuiltError:

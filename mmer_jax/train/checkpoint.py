@@ -100,8 +100,10 @@ class Checkpointer:
 
   def save_latest(self, state: TrainState, progress: Progress) -> None:
     step = int(jax.device_get(state.step))
+    # One save in flight at a time: on several hosts Orbax names its commit barrier after the step
+    # alone, so two managers saving one step at once would collide.
+    self.wait()
     if step in self.latest.all_steps():
-      self.latest.wait_until_finished()
       self.latest.delete(step)  # the older kept step stays, should this save be interrupted
     self.latest.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), progress=ocp.args.JsonSave(dataclasses.asdict(progress))),
@@ -110,6 +112,7 @@ class Checkpointer:
   def save_best(self, state: TrainState, metrics: dict[str, float]) -> None:
     step = int(jax.device_get(state.step))
     for name, manager in (("", self.best), *self.also_best.items()):
+      self.wait()
       if step in manager.all_steps():  # same step, same state: a rerun after a kill mid-epoch-end
         continue
       manager.save(step, args=ocp.args.Composite(

@@ -51,10 +51,13 @@ def is_main_process() -> bool:
   return jax.process_index() == 0
 
 
-def barrier(name: str) -> None:
+def barrier(name: str, timeout_s: float = 3600.0) -> None:
+  """All processes wait here for each other. Through the coordination service, not a device
+  collective: one process may be busy for minutes (building the sample dataset), far past the
+  collectives' 30 s start-up deadline."""
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # noqa: PLC0415
-    multihost_utils.sync_global_devices(name)
+    from jax._src import distributed  # noqa: PLC0415  (the coordination client; no public barrier API)
+    distributed.global_state.client.wait_at_barrier(name, int(timeout_s * 1000))
 
 
 def any_process(flag: bool) -> bool:
