@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs import lf_mme2e
-from mmer_jax.data.preprocess import late_fusion as lf_pre
+from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.models import late_fusion as lf
 from mmer_jax.models import param_count
 from mmer_jax.train import trainer
@@ -101,7 +101,7 @@ def mosei_unaligned_examples(n, seed, dims=(30, 12, 10)):
 
 def test_mosei_preprocessor_maps_labels_to_mme2e_order_and_normalises_with_train_stats():
   config = lf_mme2e.get_config("smoke")
-  pre = lf_pre.make(config.input.preprocess)
+  pre = preprocess_options.build(config)
   train = mosei_unaligned_examples(20, 0)
   pre.fit(train)
   out = pre(train[0])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import ssl_fusion_iemocap
-from mmer_jax.data.preprocess.ssl_fusion import SslFusionPreprocessor
+from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.models import param_count, pretrained
 from mmer_jax.models.ssl_fusion import KerasGRU, SslFusion
 from mmer_jax.train import trainer
@@ -117,7 +117,7 @@ def iemocap_examples(n, seed, text_dim_words=("happy", "angry", "great", "sad"))
 
 
 def test_preprocessor_applies_the_seed_rules(tmp_path):
-  pre = SslFusionPreprocessor(ssl_fusion_iemocap.get_config("mods=sm").input.preprocess)
+  pre = preprocess_options.build(ssl_fusion_iemocap.get_config("mods=sm"))
   ex = iemocap_examples(1, 0)[0]
   assert pre.keep(ex) and not pre.keep(iemocap_examples(1, 0)[-1])   # fru is outside the 4 classes
   assert not pre.keep(dict(ex, waveform=np.zeros(246_001, np.float32)))  # the seed drops long audio
@@ -131,10 +131,10 @@ def test_faithful_mocap_zeroes_the_streams_whose_shape_the_seed_did_not_expect()
   """IEMOCAP stores head (200, 6) and hand (200, 18); seed 004 expected (200, 18) / (200, 6) and
   zeroed both, so its first 24 columns are 0 and only the rotated markers remain."""
   ex = iemocap_examples(1, 0)[0]
-  clean = SslFusionPreprocessor(ssl_fusion_iemocap.get_config("mods=m").input.preprocess)(ex)["mocap"]
-  faithful_cfg = ssl_fusion_iemocap.get_config("mods=m,faithful").input.preprocess
-  assert faithful_cfg.mocap_seed_shapes
-  faithful = SslFusionPreprocessor(faithful_cfg)(ex)["mocap"]
+  clean = preprocess_options.build(ssl_fusion_iemocap.get_config("mods=m"))(ex)["mocap"]
+  faithful_cfg = ssl_fusion_iemocap.get_config("mods=m,faithful")
+  assert faithful_cfg.input.preprocess.mocap_seed_shapes
+  faithful = preprocess_options.build(faithful_cfg)(ex)["mocap"]
   assert clean.shape == faithful.shape == (200, 189)
   np.testing.assert_array_equal(clean[:, :6], ex["mocap_head"])
   np.testing.assert_array_equal(clean[:, 6:24], ex["mocap_hand"])
@@ -142,7 +142,7 @@ def test_faithful_mocap_zeroes_the_streams_whose_shape_the_seed_did_not_expect()
   np.testing.assert_array_equal(faithful[:, 24:], ex["mocap_rot"])
   # Streams of the expected shape are kept, as the seed's check keeps them.
   seed_shaped = dict(ex, mocap_head=np.ones((200, 18)), mocap_hand=np.full((200, 6), 2.0))
-  out = SslFusionPreprocessor(faithful_cfg)(seed_shaped)["mocap"]
+  out = preprocess_options.build(faithful_cfg)(seed_shaped)["mocap"]
   assert (out[:, :18] == 1).all() and (out[:, 18:24] == 2).all()
 
 
