@@ -142,9 +142,10 @@ def compare(spec) -> dict:
     spec = dataclasses.replace(spec, batch=_BATCH.value)
   sides = {harness.ORIGINAL: spec.framework, harness.MMER_JAX: "jax"}
   result = {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": spec.shapes, "dims": spec.dims,
-            "steps_per_round": steps, "warmup": _WARMUP.value or spec.warmup, "rounds": _ROUNDS.value, "note": spec.note, "warnings": [],
-            "load_before": list(os.getloadavg()),
-            "sides": {s: {"framework": fw, "peak_rss_mb": 0.0, "setup_s": [], "warmup_s": []} for s, fw in sides.items()}}
+            "steps_per_round": steps, "warmup": _WARMUP.value or spec.warmup, "rounds": _ROUNDS.value,
+            "note": spec.note, "warnings": [], "load_before": list(os.getloadavg()),
+            "sides": {s: {"framework": fw, "peak_rss_mb": 0.0, "setup_s": [], "warmup_s": []}
+                      for s, fw in sides.items()}}
   warning = _checkout_warning(spec)
   if warning:
     result["warnings"].append(warning)

@@ -105,7 +105,8 @@ def test_notebook_loader_executes_only_model_definitions(tmp_path):
       "%matplotlib inline\nclass Tiny(nn.Module):\n  def __init__(self, n):\n    super().__init__()\n    self.n = n\n"
       "  def forward(self, x):\n    return helper(x) * self.n\nraise RuntimeError('training code ran')",
       "def helper(x):\n  return x + 1\ndef train(model):\n  raise RuntimeError('train ran')\ntrain(None)",
-      "class Tiny(Module):\n  def __init__(self, n):\n    self.n = 10 * n\n  def forward(self, x):\n    return x * self.n",
+      "class Tiny(Module):\n  def __init__(self, n):\n    self.n = 10 * n\n"
+      "  def forward(self, x):\n    return x * self.n",
       "this is not python (",
       "class NotAModel(object):\n  pass",
   ]
