@@ -53,7 +53,6 @@ MODELS: Registry[Any] = Registry("model")
 # Input preprocessors: factories `make(options: <Options dataclass>) -> Preprocessor`
 # (see mmer_jax/data/preprocess/options.py).
 PREPROCESSORS: Registry[Callable[..., Any]] = Registry("preprocessor")
-DATASETS: Registry[Any] = Registry("dataset")
 
 
 def get_model(name: str) -> Any:

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from mmer_jax.train import progress
+from mmer_jax import progress
 
 
 class FakeClock:

@@ -117,5 +117,5 @@ def test_nan_before_any_checkpoint_says_so(tmp_path):
   sources = williams_sources()
   for example in sources["train"]:
     example["glove"][:] = np.nan
-  with pytest.raises(trainer.NonFiniteLossError, match=r"at step 1 \(epoch 1, batch 1\)\. No checkpoint had been saved yet"):
+  with pytest.raises(trainer.NonFiniteLossError, match=r"at step 1 \(epoch 1/1, batch 1/6\)\. No checkpoint had been saved yet"):
     trainer.train_and_evaluate(tiny_williams_config(num_epochs=1), tmp_path, sources=sources)

@@ -28,16 +28,20 @@ import grain
 import jax
 import numpy as np
 from ml_collections import ConfigDict
-from tqdm import tqdm
 
+from mmer_jax import progress
 from mmer_jax.batch import VALID_KEY
-from mmer_jax.data import item_packing, sources as sources_lib
+from mmer_jax.data import dialog_split, item_packing, sources as sources_lib
 from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.data.preprocess.base import Preprocessor
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
+
+
+def _main() -> bool:
+  return jax.process_index() == 0
 
 
 class IndexedSource:
@@ -154,7 +158,10 @@ class InputPipeline:
     if self.cfg.get("random_split", None) and self.cfg.random_split.get("source", None):
       self._init_random_split(sources)
       return
-    raw = {split: (sources[split] if sources is not None else self._tfds(split)) for split in self.splits}
+    # A `valid` split named dialog_split.HOLDOUT is carved out of train, not read from storage.
+    raw = {split: (sources[split] if sources is not None else self._tfds(split)) for split in self.splits
+           if (sources is not None and split in sources) or self.cfg.splits[split] != dialog_split.HOLDOUT}
+    raw = dialog_split.holdout_sources(self.cfg, raw)
     if "train" in raw:
       extras = [self._tfds_extra(extra) for extra in self.cfg.get("extra_train_sources", []) or []]
       raw["train"] = ConcatSource([raw["train"], *extras]) if extras else raw["train"]
@@ -192,7 +199,7 @@ class InputPipeline:
   def _oversampled(self, source, indices: np.ndarray, copies: Mapping[int, int]) -> np.ndarray:
     # `label`, not the full transform: oversampling happens before `fit` (seed 003 oversampled first).
     labels = np.asarray([int(self.preprocessor.label(source[int(i)])) for i in
-                         tqdm(indices, desc="labels for oversampling", leave=False, mininterval=2)])
+                         progress.iterate(indices, desc="labels for oversampling", leave=False, unit="examples", enabled=_main())])
     extra = [np.repeat(indices[labels == cls], total - 1) for cls, total in copies.items()]
     return np.concatenate([indices, *extra]) if extra else indices
 
@@ -221,7 +228,7 @@ class InputPipeline:
     if type(self.preprocessor).keep is Preprocessor.keep:
       return np.arange(len(source))
     keep = self.preprocessor.keep
-    kept = [i for i in tqdm(range(len(source)), desc=f"select {split}", leave=False, mininterval=2)
+    kept = [i for i in progress.iterate(range(len(source)), desc=f"select {split}", leave=False, unit="examples", enabled=_main())
             if keep(source[i])]
     log.info("%s: kept %d of %d examples", split, len(kept), len(source))
     return np.asarray(kept, np.int64)
@@ -242,7 +249,7 @@ class InputPipeline:
       seen.append(split)
       parts.append(IndexedSource(self.raw[split], self.kept[split]))
     rows = ConcatSource(parts)
-    self.preprocessor.fit(rows[i] for i in tqdm(range(len(rows)), desc="fit preprocessor", mininterval=2))
+    self.preprocessor.fit(rows[i] for i in progress.iterate(range(len(rows)), desc="fit preprocessor", unit="examples", enabled=_main()))
 
   # --- iteration ------------------------------------------------------------------------------
   def num_examples(self, split: str) -> int:
@@ -263,7 +270,8 @@ class InputPipeline:
       return grain.MapDataset.source(source).map(self.preprocessor)
     if split not in self._cache:
       loaded = grain.MapDataset.source(source).map(self.preprocessor).to_iter_dataset(self._read_options())
-      self._cache[split] = list(tqdm(loaded, total=len(source), desc=f"cache {split}", leave=False, mininterval=2))
+      self._cache[split] = list(progress.iterate(loaded, total=len(source), desc=f"cache {split}", leave=False, unit="examples",
+                                                       enabled=_main()))
     return grain.MapDataset.source(self._cache[split])
 
   def _collate(self, examples):
@@ -296,7 +304,7 @@ class InputPipeline:
     if not hasattr(self, "_lengths"):
       examples = self._examples("train")
       self._lengths = np.asarray([int(np.asarray(examples[i][f"{key}_mask"]).sum()) for i in
-                                  tqdm(range(len(examples)), desc="lengths", leave=False, mininterval=2)])
+                                  progress.iterate(range(len(examples)), desc="lengths", leave=False, unit="examples", enabled=_main())])
     return self._lengths
 
   def _length_grouped_order(self, epoch: int, grouping: Mapping[str, Any]) -> np.ndarray:

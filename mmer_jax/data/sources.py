@@ -21,7 +21,7 @@ def tfds_source(tfds_name: str, split: str, data_dir: str) -> Sequence[dict[str,
   _check_known(name.split("/")[0], data_dir)
   try:
     builder = tfds.builder(tfds_name, data_dir=data_dir)
-  except Exception as error:  # tfds raises DatasetNotFoundError / registry errors for unknown names.
+  except Exception:  # tfds raises DatasetNotFoundError / registry errors for unknown names.
     builder = _builder_from_directory(name, data_dir)
     if builder is None:
       raise DatasetNotBuiltError(_build_hint(tfds_name, data_dir)) from None

@@ -13,7 +13,6 @@ preprocessor's `fit` on the train split.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import numpy as np
@@ -73,8 +72,3 @@ def audio_stats(waveform: np.ndarray, sr: int = 16000) -> np.ndarray:
                librosa.feature.spectral_contrast(S=stft, sr=sr).mean(axis=1)]
   out = np.concatenate([np.asarray(scalars, dtype=np.float64)] + [v.astype(np.float64) for v in vectors])
   return out.astype(np.float32)
-
-
-def audio_stats_from_file(path: str | os.PathLike, sr: int = 16000) -> np.ndarray:
-  from mmer_jax.features.audio import load_audio
-  return audio_stats(load_audio(path, sr), sr)

@@ -20,7 +20,6 @@ import numpy as np
 STREAM_WIDTHS = {"rotated": 165, "head": 6, "hand": 18}
 STREAM_DIRS = {"rotated": "MOCAP_rotated", "head": "MOCAP_head", "hand": "MOCAP_hand"}
 NUM_CHUNKS = 200
-FRAME_RATE = 120.0
 
 
 class MocapReadError(ValueError):

@@ -27,7 +27,7 @@ same results, and the CNN work shrinks with the share of real items in training 
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import flax.linen as nn
 import jax

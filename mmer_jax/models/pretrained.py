@@ -319,10 +319,6 @@ def frame_lengths(folder: str, num_samples: jax.Array | int) -> jax.Array:
   return length
 
 
-def hidden_size(folder: str) -> int:
-  return int(load_config(folder).hidden_size)
-
-
 def save_tiny_config(folder: str | pathlib.Path, model_type: str, **overrides: Any) -> pathlib.Path:
   """Writes config.json of a small random-initialised encoder (for tests and smoke configs)."""
   from transformers import AlbertConfig, BertConfig, Wav2Vec2Config
@@ -340,9 +336,3 @@ def save_tiny_config(folder: str | pathlib.Path, model_type: str, **overrides: A
   folder = pathlib.Path(folder)
   config_class(**{**kwargs, **overrides}).save_pretrained(folder)
   return folder
-
-
-def describe(path: str | pathlib.Path) -> str:
-  """One line naming the model type and size of a folder (for logs)."""
-  config = load_config(path)
-  return f"{config.model_type} hidden={config.hidden_size} layers={config.num_hidden_layers}"

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from mmer_jax import perf
 from mmer_jax.metrics.tensorboard import ScalarWriter
-from mmer_jax.train import progress as progress_lib
+from mmer_jax import progress as progress_lib
 
 FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"

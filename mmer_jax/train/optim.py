@@ -133,7 +133,3 @@ def make_optimizer(cfg: ConfigDict, steps_per_epoch: int, num_epochs: int) -> op
   if clip:
     tx = optax.chain(optax.clip_by_global_norm(float(clip)), tx)
   return tx
-
-
-def learning_rate_at(cfg: ConfigDict, steps_per_epoch: int, num_epochs: int, step: int) -> float:
-  return float(jax.device_get(make_schedule(cfg, steps_per_epoch, num_epochs)(step)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -100,7 +99,3 @@ def gather(tree: Any) -> Any:
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
   return jax.device_put(tree, NamedSharding(mesh, P()))
-
-
-def tree_is_finite(tree: Any) -> bool:
-  return all(bool(jnp.isfinite(x).all()) for x in jax.tree_util.tree_leaves(tree))

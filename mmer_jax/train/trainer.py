@@ -12,7 +12,6 @@ checkpointed `Progress` stores the 0-based position of the next batch.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import signal
 import time
@@ -28,7 +27,8 @@ from mmer_jax.errors import ConfigError, DataError, UserError
 from mmer_jax.metrics import report as report_lib
 from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions
 from mmer_jax.train import checkpoint as ckpt_lib
-from mmer_jax.train import epoch_actions, progress as progress_lib, runtime, step as step_lib
+from mmer_jax import progress as progress_lib
+from mmer_jax.train import epoch_actions, runtime, step as step_lib
 from mmer_jax.train.experiment import CONFIG_FILE, Experiment, build_model  # noqa: F401  (build_model: API)
 from mmer_jax.train.init_from import apply_init_from
 from mmer_jax.train.metrics_log import MetricsLog, add_share_of_peak, print_epoch_row
@@ -141,8 +141,13 @@ def _resume_or_start(experiment: Experiment, mode: str):
   restored = checkpointer.restore_latest(experiment.template)
   if restored is not None:
     state, progress = restored
-    log.info("Resumed from step %d (epoch %d, batch %d of %d).", int(jax.device_get(state.step)),
-             progress.epoch + 1, progress.batch, experiment.pipeline.steps_per_epoch)
+    step, num_epochs = int(jax.device_get(state.step)), int(config.num_epochs)
+    steps_per_epoch = experiment.pipeline.steps_per_epoch
+    if progress.epoch < num_epochs and not progress.stopped_early:
+      log.info("Resuming at step %d: epoch %d/%d, batch %d/%d.", step, progress.epoch + 1, num_epochs,
+               progress.batch + 1, steps_per_epoch)
+    else:
+      log.info("Restored step %d: training finished after epoch %d/%d.", step, progress.epoch, num_epochs)
     return state, progress
   if mode == "train" and (checkpointer.has_run() or MetricsLog.exists(experiment.workdir)):
     raise DataError(f"{experiment.workdir} holds an earlier run (best checkpoints or metrics.jsonl) but no "
@@ -203,6 +208,7 @@ class _LossWatch:
 
   def __init__(self, experiment: Experiment):
     self.experiment = experiment
+    self.of = (int(experiment.config.num_epochs), experiment.pipeline.steps_per_epoch)
     self.pending: Optional[tuple[int, int, int, Any]] = None
     self.total, self.count = 0.0, 0
 
@@ -221,9 +227,10 @@ class _LossWatch:
       where = f"{self.experiment.workdir}/checkpoints/latest"
       kept = (f"The last good checkpoint (step {last}) is kept in {where}; lower optimizer.learning_rate or "
               f"set optimizer.clip_norm, then rerun to resume from it." if last is not None else
-              f"No checkpoint had been saved yet; lower optimizer.learning_rate or set optimizer.clip_norm "
-              f"and rerun (it starts from step 0; checkpoint.every_steps saves within epochs).")
-      raise NonFiniteLossError(f"Loss became {value} at step {step} (epoch {epoch}, batch {batch}). {kept}")
+              "No checkpoint had been saved yet; lower optimizer.learning_rate or set optimizer.clip_norm "
+              "and rerun (it starts from step 0; checkpoint.every_steps saves within epochs).")
+      raise NonFiniteLossError(f"Loss became {value} at step {step} (epoch {epoch}/{self.of[0]}, "
+                               f"batch {batch}/{self.of[1]}). {kept}")
     self.total += value
     self.count += 1
 
@@ -280,8 +287,8 @@ def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, 
           if halt:
             bar.close()
             checkpointer.wait()
-            log.warning("Stopped at step %d (epoch %d, batch %d); rerun the same command to resume.", step,
-                        epoch + 1, batch_index + 1)
+            log.warning("Stopped at step %d (epoch %d/%d, batch %d/%d); rerun the same command to resume.",
+                        step, epoch + 1, num_epochs, batch_index + 1, steps_per_epoch)
             if stop:
               raise Preempted(f"Stopped by a signal at step {step}; the latest checkpoint is saved in "
                               f"{experiment.workdir}/checkpoints/latest. Rerun the same command to resume.")

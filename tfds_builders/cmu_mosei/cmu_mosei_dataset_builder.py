@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_datasets as tfds
 
-from mmer_jax import registry
 from tfds_builders.cmu_mosei import folds as folds_lib
 from tfds_builders.cmu_mosei import sequences
 from tfds_builders.cmu_mosei.config import CmuMoseiConfig
@@ -39,7 +38,6 @@ def _tensor(shape, dtype=np.float32) -> tfds.features.Tensor:
   return tfds.features.Tensor(shape=shape, dtype=dtype)
 
 
-@registry.DATASETS.register("cmu_mosei")
 class Builder(tfds.core.GeneratorBasedBuilder):
   """CMU-MOSEI from manually downloaded files (the SDK servers are often unreachable)."""
 
