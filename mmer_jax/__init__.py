@@ -1,7 +1,8 @@
 """mmer_jax: multimodal emotion recognition in JAX/Flax.
 
-Models, datasets and preprocessors are looked up by name through the registries in
-`mmer_jax.registry`; importing `mmer_jax.models` and `mmer_jax.data` fills them.
+Models and preprocessors are looked up by name through `mmer_jax.registry`, which imports
+`mmer_jax.models` and `mmer_jax.data.preprocess` (registering every one) on the first lookup.
+Datasets are TFDS builders in the top-level `tfds_builders` package.
 """
 
 __version__ = "0.1.0"
