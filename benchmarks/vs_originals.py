@@ -20,8 +20,9 @@ Reported: median and min–max over rounds, the paired ratios, peak resident mem
 --load_threshold. Torch runs --threads threads; XLA:CPU uses the same cores.
 
 Expected duration on an idle 2-core host with the defaults (4 rounds, the specs' steps): about
-40-50 min, most of it SAMSEMO MME2E (one process at a time, ~2 min start-up + compile per round
-and side, ~30 s steps) and upstream MME2E (~10 s steps); without those two, ~12 min.
+40-50 min. SAMSEMO MME2E and seed 004's MoCap head run one process at a time (both sides' peaks
+do not fit in 24 GB together) and pay start-up + compile every round: SAMSEMO ~18 min, upstream
+MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min.
 Without --originals the script says how to get them and exits 0 (so `make bench` passes).
 """
 
