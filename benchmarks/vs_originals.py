@@ -216,7 +216,7 @@ def main(argv):
   meta, results = _meta(), []
   for key in _MODELS.value:
     spec = specs.SPECS[key]
-    print(f"== {spec.title} (batch {spec.batch}; {spec.shapes}) vs {specs.ORIGINALS[spec.original][0]}", flush=True)
+    print(f"== {spec.title} (batch {_BATCH.value or spec.batch}; {spec.shapes}) vs {specs.ORIGINALS[spec.original][0]}", flush=True)
     result = compare(spec)
     results.append(result)
     for w in result["warnings"]:
