@@ -32,7 +32,6 @@ from configs import common
 from mmer_jax.data import label_schemes
 from mmer_jax.data import sources as sources_lib
 from mmer_jax.data.preprocess import options as preprocess_options
-from mmer_jax.errors import ConfigError
 from mmer_jax.models import pretrained
 from mmer_jax.train import experiment, optim, trainer
 
@@ -193,11 +192,9 @@ def data(shared_dir):
     from tfds_builders import build as build_cli
     dataset = name.split("/")[0]
     manual = None if dataset == "synthetic_mosei" else _release(shared_dir, dataset)
-    key = name.replace("/", "_") + (build_cli.custom_config_name("", options) if options else "")
-    with _once(shared_dir / "built" / key) as done:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(data_dir / f"{name.replace('/', '_')}.lock")):  # a finished build is reused
       builder = build_cli.build(name, str(data_dir), manual, options or None)
-      if not done:
-        (shared_dir / "built" / key).touch()
     return str(data_dir), f"{dataset}/{builder.builder_config.name}"
 
   return build
@@ -205,8 +202,8 @@ def data(shared_dir):
 
 # ---- (b) every :smoke end to end ---------------------------------------------------------------
 
-# config -> (dataset it reads, build options beyond the builder config's defaults, extra argument).
-# `text`: the build encodes transcripts with the tiny BERT (frozen text features).
+# "config[:extra smoke argument]" -> (dataset it reads, whether the build encodes the transcripts with
+# the tiny BERT (frozen text features, `--option text_checkpoint`), an argument naming a checkpoint).
 SMOKES = {
     "lf_mme2e": ("cmu_mosei/csd_unaligned", False, ""),
     "mesm_upstream": ("iemocap/mme2e", False, ""),
@@ -219,7 +216,6 @@ SMOKES = {
     "resnet1d_iemocap": ("iemocap/seed003", False, ""),
     "ssl_fusion_iemocap": ("iemocap/seed004", False, f"wav2vec2={TINY_WAV2VEC2}"),
     "text_classifier": ("iemocap/labels_text", False, ""),
-    "text_classifier:valid=session4": ("iemocap/labels_text", False, ""),
     "williams_mosei": ("cmu_mosei/csd_aligned", False, ""),
     "williams_mosei_paper": ("cmu_mosei/csd_aligned_williams2018", False, ""),
     "williams_sample": ("synthetic_mosei/aligned", False, ""),
@@ -237,15 +233,7 @@ def _expected_count(config, split: str) -> int:
   return sum(bool(pre.keep(source[i])) for i in range(len(source)))
 
 
-# The default validation split of text_classifier is a dialog hold-out of the training sessions,
-# which only `dialog_split.holdout_sources` makes; the input pipeline does not call it for TFDS data
-# yet (mmer_jax/data/pipeline.py), so the run stops with a ConfigError naming the split. Strict: the
-# mark must go when the pipeline learns it.
-KNOWN_FAILURES = {"text_classifier": pytest.mark.xfail(
-    strict=True, raises=ConfigError, reason="input pipeline does not build input.dialog_holdout from TFDS")}
-
-
-@pytest.mark.parametrize("key", [pytest.param(k, marks=KNOWN_FAILURES.get(k, ())) for k in sorted(SMOKES)])
+@pytest.mark.parametrize("key", sorted(SMOKES))
 def test_smoke_trains_end_to_end_on_the_builders_fixture(key, tmp_path, data, tiny_bert):
   name, _, extra_arg = key.partition(":")
   dataset, text_build, arg = SMOKES[key]
