@@ -20,6 +20,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +134,20 @@ def test_text_choice_reaches_model_tokenizer_and_lr_groups():
   assert load("mme2e_upstream", "").evaluation.slice_by == ["meta/session", "meta/gender"]
   six = load("multifocus_unimodal", "modality=text,labels=iemocap_6class")
   assert six.model.num_classes == 6 and six.task.class_names == ["ang", "exc", "fru", "hap", "neu", "sad"]
+
+
+def test_launch_fine_tunes_text_from_the_command_line_alone(tmp_path, tiny_bert):
+  """The issue's command: the checkpoint, its lr factor and max length are plain fields on the CLI."""
+  out = subprocess.run(
+      [sys.executable, "launch.py", f"--workdir={tmp_path}", "--print_config",
+       "--config=configs/mme2e_samsemo.py:mods=t,text=finetune", f"--config.text.checkpoint={tiny_bert}",
+       "--config.text.encoder_lr_factor=0.5", "--config.text.max_length=64"],
+      cwd=ROOT, capture_output=True, text=True, timeout=180)
+  assert out.returncode == 0, out.stderr[-2000:]
+  config = json.loads(out.stdout)
+  assert config["model"]["text_encoder"] == config["input"]["preprocess"]["tokenizer"] == tiny_bert
+  assert config["optimizer"]["param_group_lr"] == {"^text_encoder/": 0.5}
+  assert config["input"]["preprocess"]["text_max_length"] == 64
 
 
 # ---- fixtures: the builders' own miniature releases, built once and shared by the workers ------
