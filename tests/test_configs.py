@@ -34,6 +34,7 @@ from configs import common
 from mmer_jax.data import label_schemes
 from mmer_jax.data import sources as sources_lib
 from mmer_jax.data.preprocess import options as preprocess_options
+from mmer_jax.errors import DataError
 from mmer_jax.models import pretrained
 from mmer_jax.train import experiment, optim, trainer
 
@@ -136,6 +137,14 @@ def test_text_choice_reaches_model_tokenizer_and_lr_groups():
   assert six.model.num_classes == 6 and six.task.class_names == ["ang", "exc", "fru", "hap", "neu", "sad"]
 
 
+def test_frozen_text_without_built_features_says_how_to_get_them():
+  pre = preprocess_options.build(load("mme2e_samsemo", "mods=t"))
+  example = {"labels": np.zeros(5, np.float32), "text": b"hello", "id": b"u1"}
+  with pytest.raises(DataError, match="text_checkpoint=.*text=finetune"):
+    pre(example)
+  assert pre(dict(example, text_pooled=np.ones(8, np.float32)))["text"].shape == (8,)
+
+
 def test_launch_fine_tunes_text_from_the_command_line_alone(tmp_path, tiny_bert):
   """The issue's command: the checkpoint, its lr factor and max length are plain fields on the CLI."""
   out = subprocess.run(
@@ -174,7 +183,6 @@ def tiny_bert(shared_dir) -> str:
   with _once(folder) as done:
     if not done:
       from transformers import FlaxBertModel
-      from mmer_jax.models import pretrained
       tmp = shared_dir / "tiny_bert.tmp"
       pretrained.save_tiny_config(tmp, "bert", vocab_size=30522, max_position_embeddings=128)
       FlaxBertModel(pretrained.load_config(tmp), seed=0).save_pretrained(tmp)

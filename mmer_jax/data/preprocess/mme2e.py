@@ -26,6 +26,7 @@ from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
 from mmer_jax.data.preprocess.options import dataset_family
+from mmer_jax.errors import DataError
 from mmer_jax.features.video import normalize_faces
 
 LABEL_SOURCES = ("samsemo", "mosei", "iemocap")
@@ -95,6 +96,10 @@ class Mme2ePreprocessor(Preprocessor):
     return self._scheme.target(example["label"])
 
   def _text(self, example: Example) -> dict[str, np.ndarray]:
+    if self.text_input in ("cls", "pooled", "tokens") and f"text_{self.text_input}" not in example:
+      raise DataError(f"The dataset has no frozen text features (text_{self.text_input}): build it with "
+                      "--option text_checkpoint=<folder> and train on the name the build prints, or fine-tune "
+                      "the encoder on the transcripts instead (config argument text=finetune).")
     if self.text_input in ("cls", "pooled"):
       return {"text": np.asarray(example[f"text_{self.text_input}"], np.float32)}
     if self.text_input == "tokens":
