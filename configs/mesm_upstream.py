@@ -6,7 +6,8 @@ r"""MESM, the sparse MME2E (Dai et al., NAACL 2021), on IEMOCAP or CMU-MOSEI, de
   python launch.py --config=configs/mesm_upstream.py:text=frozen --config.input.tfds_name=iemocap/mme2e_<hash> ...
   python launch.py --config=configs/mesm_upstream.py:smoke --config.text.checkpoint=<folder> --workdir=/tmp/smoke
 
-Same settings, text choices (`text=finetune|frozen`, `config.text.checkpoint`, `albert=` alias) and
+Same settings, text choices (`text=finetune|frozen`, `config.text.checkpoint`, `albert=` alias,
+`recipe=seed|adamw`) and
 data (`split=sessions|lists`, `dataset=iemocap|mosei`) as `mme2e_upstream.py`, except the README's
 sparse command: batch 2, `--model=mme2e_sparse -st=0.8` (cli default 0.9; the paper's table uses
 0.7). Text is mandatory: its CLS conditions the selection of face and mel regions.

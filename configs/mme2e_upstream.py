@@ -22,6 +22,10 @@ BERT-family) folder with config.json + flax_model.msgpack or model.safetensors a
 (`albert=<folder>` is an alias); max length 100 (`config.text.max_length`). `frozen`: the builder's
 frozen features (`text_pooled`; build with `--option text_checkpoint=<folder>` and train on the
 `<config>_<hash>` name it prints); the text head then learns at the full rate.
+`recipe=seed` (default) trains as upstream did (Adam 5e-5, encoder and text head at x0.1 = 5e-6);
+`recipe=adamw` uses the usual BERT-family fine-tuning recipe instead (configs/common.py
+`finetune_optimizer`: AdamW 1e-4 for the CNNs and heads, encoder at x0.3 = 3e-5, decay 0.01 except
+biases and norm scales, 6% warm-up then linear decay, clipping at 1); no figures for it yet.
 
 Data: `iemocap/mme2e` (mel pieces + faces). `split=sessions` (default): train Sessions 1-3, select on
 Session 4, test on Session 5 (speaker-independent), with per-session and per-gender tables.
@@ -41,6 +45,7 @@ DATASETS = {
     "mosei": dict(tfds_name="cmu_mosei/raw", class_names=["anger", "disgust", "fear", "happy", "sad", "surprise"],
                   splits=dict(train="train", valid="validation", test="test")),
 }
+RECIPES = ("seed", "adamw")
 IEMOCAP_SPLITS = {
     "sessions": ("iemocap/mme2e", dict(train="session1+session2+session3", valid="session4", test="session5")),
     "lists": ("iemocap/mme2e_lists", dict(train="train", valid="valid", test="test")),
@@ -51,6 +56,8 @@ TEXT_HEAD_GROUP = "^(text_encoder|t_out)/"  # --text-lr-factor applies to the en
 def upstream_config(args, model_name: str):
   if args.dataset not in DATASETS:
     raise ValueError(f"dataset={args.dataset!r}; use one of {', '.join(DATASETS)}.")
+  if args.recipe not in RECIPES:
+    raise ValueError(f"recipe={args.recipe!r}; use one of {', '.join(RECIPES)}.")
   if args.split not in IEMOCAP_SPLITS:
     raise ValueError(f"split={args.split!r}; use one of {', '.join(IEMOCAP_SPLITS)}.")
   d = DATASETS[args.dataset]
@@ -58,8 +65,8 @@ def upstream_config(args, model_name: str):
   c = common.base_config()
   c.seed = 0
   c.num_epochs = 40
-  c.text = common.text_section(args.text, checkpoint=args.albert, encoder_lr_factor=0.1 if finetune else 0.0,
-                               max_length=100)
+  factor = {"seed": 0.1, "adamw": 0.3}[args.recipe] if finetune else 0.0
+  c.text = common.text_section(args.text, checkpoint=args.albert, encoder_lr_factor=factor, max_length=100)
   c.model_name = model_name
   c.model.num_classes = len(d["class_names"])
   c.model.modalities = args.mods
@@ -88,7 +95,10 @@ def upstream_config(args, model_name: str):
     c.input.preprocess.text_input = "ids"
     c.input.preprocess.tokenizer = c.text.get_ref("checkpoint")
     c.input.preprocess.text_max_length = c.text.get_ref("max_length")
-    c.optimizer.param_group_lr = {TEXT_HEAD_GROUP: c.text.get_ref("encoder_lr_factor")}
+    if args.recipe == "adamw":
+      common.finetune_optimizer(c, "^text_encoder/", learning_rate=1e-4)
+    else:
+      c.optimizer.param_group_lr = {TEXT_HEAD_GROUP: c.text.get_ref("encoder_lr_factor")}
   c.evaluation.selection_metric = "f1_macro"
   c.evaluation.mode = "max"
   c.evaluation.early_stopping_patience = 6
@@ -97,7 +107,7 @@ def upstream_config(args, model_name: str):
 
 def parse(arg, **extra):
   return common.parse_arg(arg, smoke=False, dataset="iemocap", mods="tav", text="finetune", albert="",
-                          split="sessions", **extra)
+                          split="sessions", recipe="seed", **extra)
 
 
 def get_config(arg: str | None = None):

@@ -55,12 +55,13 @@ ARGS = {
     "lf_mme2e": cover(model=tuple(lf_mme2e.MODELS), data=lf_mme2e.DATA, faithful=(False, True)),
     "mesm_upstream": cover(dataset=tuple(mme2e_upstream.DATASETS), mods=("tav", "tv", "ta", "t"),
                            text=common.TEXT_MODES, split=tuple(mme2e_upstream.IEMOCAP_SPLITS),
-                           threshold=(0.7, 0.9)) + ["albert=/models/albert-base-v2"],
+                           threshold=(0.7, 0.9), recipe=mme2e_upstream.RECIPES) + ["albert=/models/albert-base-v2"],
     "mme2e_samsemo": cover(mods=tuple(mme2e_samsemo.TABLE4_E2E), lang=mme2e_samsemo.LANGS,
                            protocol=mme2e_samsemo.PROTOCOLS, slices=mme2e_samsemo.SLICES, text=common.TEXT_MODES)
                      + [f"mods={m},text=finetune" for m in mme2e_samsemo.TABLE4_E2E],
     "mme2e_upstream": cover(dataset=tuple(mme2e_upstream.DATASETS), mods=("tav", "va", "t", "v", "a", "at", "vt"),
-                            text=common.TEXT_MODES, split=tuple(mme2e_upstream.IEMOCAP_SPLITS))
+                            text=common.TEXT_MODES, split=tuple(mme2e_upstream.IEMOCAP_SPLITS),
+                            recipe=mme2e_upstream.RECIPES)
                       + ["mods=t,text=frozen", "mods=t,text=finetune", "albert=/models/albert-base-v2"],
     "multifocus_mmb": cover(protocol=multifocus_common.PROTOCOLS) + ["acoustic=/w/a,lexical=/w/t"],
     "multifocus_mmmla": cover(protocol=multifocus_common.PROTOCOLS) + ["acoustic=/w/a,lexical=/w/t"],
@@ -128,6 +129,8 @@ def test_text_choice_reaches_model_tokenizer_and_lr_groups():
   assert frozen.input.preprocess.text_input == "pooled" and not frozen.optimizer.param_group_lr
   up = load("mme2e_upstream", "mods=t,text=finetune", "/ckpt")
   assert dict(up.optimizer.param_group_lr) == {"^(text_encoder|t_out)/": 0.1} and up.input.preprocess.text_max_length == 100
+  tuned = load("mme2e_upstream", "mods=t,recipe=adamw", "/ckpt")
+  assert dict(tuned.optimizer.param_group_lr) == {"^text_encoder/": 0.3} and tuned.optimizer.name == "adamw"
   for arg in ("mods=t,text=frozen", "mods=va"):
     assert not load("mme2e_upstream", arg).optimizer.param_group_lr
   assert load("mme2e_upstream", "albert=/a").model.text_encoder == "/a"  # the old argument still works
