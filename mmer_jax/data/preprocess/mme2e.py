@@ -26,7 +26,7 @@ from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
 from mmer_jax.data.preprocess.options import dataset_family
-from mmer_jax.errors import DataError
+from mmer_jax.errors import ConfigError, DataError
 from mmer_jax.features.video import normalize_faces
 
 LABEL_SOURCES = ("samsemo", "mosei", "iemocap")
@@ -77,7 +77,7 @@ class Mme2ePreprocessor(Preprocessor):
     if self.text_input not in TEXT_INPUTS:
       raise ValueError(f"preprocess.text_input={self.text_input!r}; known: {', '.join(TEXT_INPUTS)}.")
     if "t" in self.modalities and self.text_input == "ids" and not self.tokenizer_folder:
-      raise ValueError("preprocess.text_input='ids' needs preprocess.tokenizer: set config.text.checkpoint "
+      raise ConfigError("preprocess.text_input='ids' needs preprocess.tokenizer: set config.text.checkpoint "
                        "(a local BERT-family folder).")
     if self.text_input == "ids" and self.tokenizer_folder and not self.text_max_length:
       from mmer_jax.data.preprocess.text_classifier import DEFAULT_MAX_LENGTH, checkpoint_max_length  # noqa: PLC0415
