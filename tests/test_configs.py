@@ -92,8 +92,18 @@ def load(name: str, arg: str | None, checkpoint: str | None = None):
   return config
 
 
+def _known_arguments(name: str) -> set[str]:
+  """The arguments a config's get_config accepts, from the error parse_arg gives for an unknown one."""
+  with pytest.raises(ValueError, match="Unknown config argument") as error:
+    load(name, "no_such_argument")
+  return set(str(error.value).split("known: ")[1].rstrip(".").split(", "))
+
+
 def test_every_config_has_its_arguments_listed():
   assert set(ARGS) == set(CONFIGS), "a config was added or removed: list its arguments in ARGS"
+  for name in CONFIGS:
+    used = {token.split("=")[0] for arg in ARGS[name] for token in arg.split(",") if token}
+    assert _known_arguments(name) - {"smoke"} == used, name
   for name in ("williams_mosei_paper", "multifocus_mmb"):  # once loaded by no test at all
     assert name in CONFIGS
 
