@@ -87,7 +87,7 @@ class Worker:
       if line.startswith(MARKER):
         reply = json.loads(line[len(MARKER):])
         if "error" in reply:
-          self.kill()
+          self.kill(grace_s=30)  # it exits by itself after reporting: let it clean up its temp files
           raise WorkerError(reply["error"])
         return reply
       self.log.write(line)  # the libraries' own prints
@@ -110,8 +110,10 @@ class Worker:
     self.log.close()
     return memory
 
-  def kill(self) -> None:
-    if self.proc.poll() is None:
+  def kill(self, grace_s: float = 0.0) -> None:
+    try:
+      self.proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
       self.proc.kill()
       self.proc.wait()
 
