@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The share-of-peak column needs this host's f32 matmul peak; tests must not spend seconds measuring it
+# (mmer_jax/perf.py; tests/test_perf.py covers the measurement and its cache).
+os.environ.setdefault("MMER_JAX_PEAK_FLOPS", "1e11")
 
 import jax  # noqa: E402
 from absl import flags  # noqa: E402
