@@ -177,12 +177,19 @@ class Predictor:
       except KeyError as error:  # a feature no extractor computes: no row of this run can be predicted
         raise UserError(f"The run in {self.workdir} ({self.config.model_name}) reads {error}; it cannot "
                         f"predict from raw media. Runs of these configs can: {', '.join(MEDIA_CONFIGS)}.") from None
-      except (ValueError, OSError) as error:  # this row lacks what the model needs, or a file is unreadable
+      except (ValueError, OSError, RuntimeError) as error:  # the row lacks what the model needs, or a bad file
         info.append({"id": item.id, "modalities": "", "faces_found": "", "skipped": str(error)})
+        continue
+      used = _used_modalities(item, row.read)
+      if used == "none":
+        info.append({"id": item.id, "modalities": "", "faces_found": "",
+                     "skipped": f"Item {item.id!r} has none of the inputs this model reads "
+                                f"({', '.join(sorted(row.read - {'id', 'label', 'labels', 'emotions'}))})."})
+        processed.pop()
         continue
       done.append(item.id)
       faces = row.example["face_found"] if item.video and "faces" in row.read else None
-      info.append({"id": item.id, "modalities": _used_modalities(item, row.read),
+      info.append({"id": item.id, "modalities": used,
                    "faces_found": "" if faces is None else f"{int(np.sum(faces))}/{len(faces)} frames",
                    "skipped": ""})
     table = pd.DataFrame(info)

@@ -49,3 +49,57 @@ def test_manifest_paths_are_resolved_and_checked(tmp_path):
   (tmp_path / "bad.csv").write_text("id,audio\ny,missing.wav\n")
   with pytest.raises(FileNotFoundError, match="bad.csv:2: audio file"):
     read_manifest(tmp_path / "bad.csv")
+
+
+class _MaskEcho:
+  """Stands in for a trained MME2E: its 'logits' are the share of valid face and mel-piece slots."""
+
+  def __call__(self, variables, inputs):
+    del variables
+    return np.stack([inputs["vision_mask"].mean(1), inputs["audio_mask"].mean(1)], axis=1) * 8 - 4
+
+
+def _predictor(tmp_path, preprocessor, class_names=("faces", "speech")):
+  from ml_collections import ConfigDict
+  predictor = Predictor.__new__(Predictor)
+  predictor.workdir = tmp_path
+  predictor.config = ConfigDict(dict(model_name="mme2e", task=dict(type="multi_label", class_names=list(class_names)),
+                                     input=dict(buckets=None)))
+  predictor.preprocessor = preprocessor
+  predictor.variables, predictor._apply = None, _MaskEcho()
+  predictor.thresholds = np.full(len(class_names), 0.5)
+  return predictor
+
+
+def test_each_row_uses_the_modalities_it_has_and_bad_rows_are_skipped(tmp_path):
+  import cv2
+  from mmer_jax.data.preprocess.mme2e import Mme2eOptions, Mme2ePreprocessor
+  sr = 16000
+  soundfile.write(tmp_path / "speech.wav", 0.3 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr), sr)
+  (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+  frames = tmp_path / "frames"
+  frames.mkdir()
+  for i in range(3):  # plain grey frames: no face in any of them
+    cv2.imwrite(str(frames / f"image_{i}.jpg"), np.full((96, 96, 3), 128, np.uint8))
+  manifest = tmp_path / "m.csv"
+  manifest.write_text("id,video,audio,text\nboth,frames,speech.wav,\naudio_only,,speech.wav,\n"
+                      "text_only,,,hello\nbroken,,broken.wav,\n")
+  preprocessor = Mme2ePreprocessor(Mme2eOptions(modalities="va", max_faces=4, max_pieces=4))
+  table = _predictor(tmp_path, preprocessor).predict_media(read_manifest(manifest)).set_index("id")
+  assert list(table.index) == ["both", "audio_only", "text_only", "broken"]  # one row per manifest row
+  assert table.loc["both", "modalities"] == "audio+video" and table.loc["both", "faces_found"] == "0/3 frames"
+  assert table.loc["audio_only", "modalities"] == "audio" and table.loc["audio_only", "faces_found"] == ""
+  assert table.loc["audio_only", "prob_faces"] < 0.5 < table.loc["audio_only", "prob_speech"]  # no faces fed
+  assert "none of the inputs" in table.loc["text_only", "skipped"]
+  assert table.loc["broken", "skipped"] and np.isnan(table.loc["broken", "prob_speech"])
+  assert table.loc[["both", "audio_only"], "skipped"].tolist() == ["", ""]
+
+
+def test_a_run_that_cannot_predict_from_media_says_so_in_one_line(tmp_path):
+  from mmer_jax.data.preprocess.williams import WilliamsEarlyFusion
+  from mmer_jax.errors import UserError
+  (tmp_path / "m.csv").write_text("id,text\na,hello\n")
+  predictor = _predictor(tmp_path, WilliamsEarlyFusion(steps=4, visual="facet", pad="end", num_outputs=7,
+                                                       normalize="instance_z", order="text_visual_audio"))
+  with pytest.raises(UserError, match=r"cannot predict from raw media\. Runs of these configs can: mme2e_samsemo\.py"):
+    predictor.predict_media(read_manifest(tmp_path / "m.csv"))

@@ -103,7 +103,11 @@ class MediaExample(Mapping):
     source = self._require("video")
     import os  # noqa: PLC0415
     if os.path.isdir(source):
-      frames = [video.read_image_rgb(f) for f in video.frame_files(source)]
+      files = video.frame_files(source)
+      if not files:
+        raise ValueError(f"Item {self.item.id!r}: frame folder {source} has no image_<k>.jpg frames "
+                         f"(the SAMSEMO layout); give a video file or name the frames image_0.jpg, ...")
+      frames = [video.read_image_rgb(f) for f in files]
     else:
       frames = video.sample_video_frames(source, interval_ms=self.options.frame_interval_ms)
     crops = video.extract_faces(frames, _detector(self.options.face_detector))
