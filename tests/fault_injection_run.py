@@ -24,8 +24,11 @@ from mmer_jax.train import trainer  # noqa: E402
 from tests.helpers import tiny_williams_config, williams_sources  # noqa: E402
 
 
+SOURCES = dict(n_train=96)  # 12 steps per epoch
+
+
 def config_for_fault_injection():
-  config = tiny_williams_config(num_epochs=4, dropout=0.3)
+  config = tiny_williams_config(num_epochs=8, dropout=0.3)
   config.checkpoint.every_steps = 1  # a save after every step: kills land inside saves often
   return config
 
@@ -48,7 +51,7 @@ def _child(workdir: str, fd: int) -> None:
     jax.config.update("jax_disable_most_optimizations", True)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     logging.getLogger("mmer_jax").addHandler(_Announce(fd))
-    trainer.train_and_evaluate(config_for_fault_injection(), workdir, sources=williams_sources())
+    trainer.train_and_evaluate(config_for_fault_injection(), workdir, sources=williams_sources(**SOURCES))
     os.write(fd, b"F")
   except BaseException:  # noqa: BLE001
     import traceback
@@ -95,7 +98,8 @@ if __name__ == "__main__":
   workdir, kills, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
   os.environ.setdefault("MMER_JAX_COMPILATION_CACHE", os.path.join(os.path.dirname(workdir), "xla_cache"))
   rng = random.Random(seed)
-  # One step + its save take ~50-150 ms and an epoch ~1 s: delays up to 2.5 s reach every part.
-  outcomes = [_run(workdir, rng.uniform(0.0, 2.5)) for _ in range(kills)]
+  # One step + its save take ~50-150 ms and an epoch ~1 s: delays up to 0.8 s land anywhere in a step,
+  # a save or an epoch end, and 20 of them still leave most of the 96 steps to do.
+  outcomes = [_run(workdir, rng.uniform(0.0, 0.8)) for _ in range(kills)]
   outcomes.append(_run(workdir, None))
   print(json.dumps({"outcomes": outcomes}))

@@ -161,9 +161,12 @@ def _resume_or_start(experiment: Experiment, mode: str):
 
 
 def _load_pretrained(experiment: Experiment, state):
+  return load_pretrained_weights(experiment.model, state, experiment.tx)
+
+
+def load_pretrained_weights(model, state, tx):
   """Overwrites the subtrees a model names in `pretrained_folders()` (local BERT/ALBERT/wav2vec2
   checkpoints) after random init, on a fresh run only: a resumed run has them in its checkpoint."""
-  model = experiment.model
   folders = model.pretrained_folders() if hasattr(model, "pretrained_folders") else {}
   weight_files = ("flax_model.msgpack", "model.safetensors")
   # A folder with only config.json defines the architecture of a randomly initialised encoder
@@ -177,7 +180,7 @@ def _load_pretrained(experiment: Experiment, state):
   from mmer_jax.models import pretrained  # noqa: PLC0415  (imports transformers)
   log.info("Loading pretrained weights: %s", folders)
   params = pretrained.load_into(state.params, folders)
-  return state.replace(params=params, opt_state=experiment.tx.init(params))
+  return state.replace(params=params, opt_state=tx.init(params))
 
 
 class _CompiledSteps:
