@@ -17,6 +17,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from mmer_jax.data.views import IndexedSource
+
 HOLDOUT = "dialog_holdout"
 
 
@@ -24,19 +26,6 @@ def _text(value: Any) -> str:
   """TFDS Text features come back as bytes, in-memory fixtures may hold str. (Not imported from
   preprocess.base: configs import this module, and the preprocess package imports every preprocessor.)"""
   return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-class _Subset:
-  """Random access to `source[indices[i]]`."""
-
-  def __init__(self, source: Sequence[Any], indices: np.ndarray):
-    self.source, self.indices = source, np.asarray(indices, np.int64)
-
-  def __len__(self) -> int:
-    return len(self.indices)
-
-  def __getitem__(self, i: int) -> Any:
-    return self.source[int(self.indices[i])]
 
 
 def held_out_dialogs(dialogs: Sequence[str], fraction: float, seed: int) -> list[str]:
@@ -65,7 +54,7 @@ def split_source(source: Sequence[Mapping[str, Any]], fraction: float = 0.1, see
                  key: str = "dialog") -> tuple[Sequence[Any], Sequence[Any]]:
   """`source` as (train, valid) random-access views."""
   train, valid = split_indices(source, float(fraction), int(seed), key)
-  return _Subset(source, train), _Subset(source, valid)
+  return IndexedSource(source, train), IndexedSource(source, valid)
 
 
 def holdout_sources(input_cfg: Mapping[str, Any], raw: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:

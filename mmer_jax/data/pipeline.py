@@ -32,6 +32,7 @@ from ml_collections import ConfigDict
 from mmer_jax import progress
 from mmer_jax.batch import VALID_KEY
 from mmer_jax.data import dialog_split, item_packing, sources as sources_lib
+from mmer_jax.data.views import IndexedSource
 from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.data.preprocess.base import Preprocessor
 
@@ -42,19 +43,6 @@ SPLITS = ("train", "valid", "test")
 
 def _main() -> bool:
   return jax.process_index() == 0
-
-
-class IndexedSource:
-  """A random-access view of `source` restricted to `indices` (kept examples)."""
-
-  def __init__(self, source: Sequence[Any], indices: np.ndarray):
-    self.source, self.indices = source, np.asarray(indices, np.int64)
-
-  def __len__(self) -> int:
-    return len(self.indices)
-
-  def __getitem__(self, i: int) -> Any:
-    return self.source[int(self.indices[i])]
 
 
 class _Gather:
