@@ -26,7 +26,8 @@ from pathlib import Path
 from absl import logging
 
 SOURCE = Path(__file__).with_name("lstm_cpu.cc")
-TARGETS = {"mmer_lstm_forward": "MmerLstmForward", "mmer_lstm_backward": "MmerLstmBackward"}
+TARGETS = {"mmer_lstm_forward": "MmerLstmForward", "mmer_lstm_inference": "MmerLstmInference",
+           "mmer_lstm_backward": "MmerLstmBackward"}
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fno-math-errno", "-pthread")
 
 

@@ -8,6 +8,7 @@
 // Calls (D directions, each argument a separate contiguous buffer, as in lstm_recurrence.py):
 //   mmer_lstm_forward(U (D,H,4H), bias (D,4H), gates_x[D] (T,B,4H), valid[D] (T,B) pred)
 //       -> hs[D] (T,B,H), cs[D] (T,B,H), activations[D] (T,B,4H)
+//   mmer_lstm_inference(U, bias, gates_x[D], valid[D]) -> hs[D] (no residuals: evaluation)
 //   mmer_lstm_backward(U, d_hs[D] (T,B,H), valid[D], cs[D], activations[D]) -> d_gates[D] (T,B,4H)
 // hs/cs are the carried states (unchanged at an invalid step); activations are i, f, g, o.
 //
@@ -76,57 +77,56 @@ inline vf vtanh(vf x) {
   return ax < 0.625f ? small : large;
 }
 
-// C (M x N) = C0 + row_bias + A (M x K) @ Bm (K x N), all row-major and contiguous (C0 may be C;
-// row_bias has length N). Blocks of 4 rows x 64 columns keep 16 accumulators in registers, so each
-// loaded row of Bm feeds 4 rows of A.
-void gemm(const float* A, const float* Bm, const float* C0, const float* row_bias, float* C, int M,
-          int K, int N) {
+// R rows x NV vectors of C = A @ Bm, the accumulators held in registers across the whole K loop.
+template <int R, int NV>
+inline void gemm_block(const float* A, int lda, const float* Bm, int ldb, float* C, int ldc, int K) {
+  vf acc[R][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[r][j] = vf{};
+  for (int k = 0; k < K; ++k) {
+    vf b[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) b[j] = load(Bm + size_t(k) * ldb + j * kLanes);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const vf a = splat(A[size_t(r) * lda + k]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[r][j] += a * b[j];
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) store(C + size_t(r) * ldc + j * kLanes, acc[r][j]);
+}
+
+// Columns [n0, n0 + 16 NV) of C for every row. Narrow column strips take more rows per block so
+// that at least 8 independent accumulator chains hide the FMA latency.
+template <int NV>
+void gemm_strip(const float* A, const float* Bm, float* C, int M, int K, int N, int n0) {
+  constexpr int R = NV >= 3 ? 4 : 8;
+  int m = 0;
+  for (; m + R <= M; m += R) gemm_block<R, NV>(A + size_t(m) * K, K, Bm + n0, N, C + size_t(m) * N + n0, N, K);
+  for (; m < M; ++m) gemm_block<1, NV>(A + size_t(m) * K, K, Bm + n0, N, C + size_t(m) * N + n0, N, K);
+}
+
+// C (M x N) = A (M x K) @ Bm (K x N), row-major and contiguous, N a multiple of 16 (callers pad
+// Bm's columns with zeros: a scalar tail loop, one dependent FMA chain per column, cost more than
+// the rest of the product at H = 35 or 74).
+void gemm(const float* A, const float* Bm, float* C, int M, int K, int N) {
   int n0 = 0;
-  for (; n0 + 4 * kLanes <= N; n0 += 4 * kLanes) {
-    int m = 0;
-    for (; m + 4 <= M; m += 4) {
-      vf acc[4][4];
-      for (int r = 0; r < 4; ++r)
-        for (int j = 0; j < 4; ++j) acc[r][j] = load(C0 + (m + r) * N + n0 + j * kLanes) + load(row_bias + n0 + j * kLanes);
-      for (int k = 0; k < K; ++k) {
-        const float* b = Bm + k * N + n0;
-        vf b0 = load(b), b1 = load(b + kLanes), b2 = load(b + 2 * kLanes), b3 = load(b + 3 * kLanes);
-        for (int r = 0; r < 4; ++r) {
-          float a = A[(m + r) * K + k];
-          acc[r][0] += a * b0;
-          acc[r][1] += a * b1;
-          acc[r][2] += a * b2;
-          acc[r][3] += a * b3;
-        }
-      }
-      for (int r = 0; r < 4; ++r)
-        for (int j = 0; j < 4; ++j) store(C + (m + r) * N + n0 + j * kLanes, acc[r][j]);
-    }
-    for (; m < M; ++m) {
-      vf acc[4];
-      for (int j = 0; j < 4; ++j) acc[j] = load(C0 + m * N + n0 + j * kLanes) + load(row_bias + n0 + j * kLanes);
-      for (int k = 0; k < K; ++k) {
-        float a = A[m * K + k];
-        for (int j = 0; j < 4; ++j) acc[j] += a * load(Bm + k * N + n0 + j * kLanes);
-      }
-      for (int j = 0; j < 4; ++j) store(C + m * N + n0 + j * kLanes, acc[j]);
-    }
-  }
-  for (; n0 + kLanes <= N; n0 += kLanes) {
-    for (int m = 0; m < M; ++m) {
-      vf acc = load(C0 + m * N + n0) + load(row_bias + n0);
-      for (int k = 0; k < K; ++k) acc += A[m * K + k] * load(Bm + k * N + n0);
-      store(C + m * N + n0, acc);
-    }
-  }
-  for (; n0 < N; ++n0) {  // columns left over when N is not a multiple of 16
-    for (int m = 0; m < M; ++m) {
-      float acc = C0[m * N + n0] + row_bias[n0];
-      for (int k = 0; k < K; ++k) acc += A[m * K + k] * Bm[k * N + n0];
-      C[m * N + n0] = acc;
-    }
+  for (; n0 + 4 * kLanes <= N; n0 += 4 * kLanes) gemm_strip<4>(A, Bm, C, M, K, N, n0);
+  switch ((N - n0) / kLanes) {
+    case 3: gemm_strip<3>(A, Bm, C, M, K, N, n0); break;
+    case 2: gemm_strip<2>(A, Bm, C, M, K, N, n0); break;
+    case 1: gemm_strip<1>(A, Bm, C, M, K, N, n0); break;
+    default: break;
   }
 }
+
+inline int round_up_lanes(int n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
 // A run of up to 16 consecutive elements. A partial run (the last one when n is not a multiple of
 // 16) goes through zero-padded scratch vectors, so the maths always sees whole vectors.
@@ -156,28 +156,35 @@ struct Direction {
   const float* U;        // (H, 4H)
   const float* bias;     // (4H)
   float* hs;             // (T, B, H)
-  float* cs;             // (T, B, H)
-  float* activations;    // (T, B, 4H)
+  float* cs;             // (T, B, H), or null when only hs is wanted (inference)
+  float* activations;    // (T, B, 4H), or null when only hs is wanted (inference)
 };
 
 void forward_direction(const Direction& d, int T, int B, int H) {
-  const int G = 4 * H;
-  std::vector<float> h(B * H, 0.0f), c(B * H, 0.0f), z(B * G);
+  const int G = 4 * H, Hp = round_up_lanes(H), Gp = 4 * Hp;
+  // U with each gate's H columns padded to Hp, so the step matmul has no column tail.
+  std::vector<float> U_p(size_t(H) * Gp, 0.0f);
+  for (int k = 0; k < H; ++k)
+    for (int q = 0; q < 4; ++q) std::memcpy(&U_p[size_t(k) * Gp + q * Hp], d.U + size_t(k) * G + q * H, sizeof(float) * H);
+  std::vector<float> h(size_t(B) * H, 0.0f), c(size_t(B) * H, 0.0f), z(size_t(B) * Gp);
   for (int t = 0; t < T; ++t) {
-    gemm(h.data(), d.U, d.gates_x + size_t(t) * B * G, d.bias, z.data(), B, H, G);
+    gemm(h.data(), U_p.data(), z.data(), B, H, Gp);
     for (int b = 0; b < B; ++b) {
-      const float* zb = z.data() + b * G;
-      float* act = d.activations + (size_t(t) * B + b) * G;
-      float* hb = h.data() + b * H;
-      float* cb = c.data() + b * H;
+      const float* zb = z.data() + size_t(b) * Gp;
+      const float* gx = d.gates_x + (size_t(t) * B + b) * G;
+      float* act = d.activations ? d.activations + (size_t(t) * B + b) * G : nullptr;
+      float* hb = h.data() + size_t(b) * H;
+      float* cb = c.data() + size_t(b) * H;
       const bool valid = d.valid[size_t(t) * B + b];
       for_chunks(H, [&](Chunk k) {
-        vf i = vsigmoid(k.get(zb)), f = vsigmoid(k.get(zb + H));
-        vf g = vtanh(k.get(zb + 2 * H)), o = vsigmoid(k.get(zb + 3 * H));
-        k.put(act, i);
-        k.put(act + H, f);
-        k.put(act + 2 * H, g);
-        k.put(act + 3 * H, o);
+        auto pre = [&](int q) { return k.get(zb + q * Hp) + k.get(gx + q * H) + k.get(d.bias + q * H); };
+        vf i = vsigmoid(pre(0)), f = vsigmoid(pre(1)), g = vtanh(pre(2)), o = vsigmoid(pre(3));
+        if (act) {
+          k.put(act, i);
+          k.put(act + H, f);
+          k.put(act + 2 * H, g);
+          k.put(act + 3 * H, o);
+        }
         if (valid) {
           vf c_new = f * k.get(cb) + i * g;
           k.put(cb, c_new);
@@ -185,7 +192,7 @@ void forward_direction(const Direction& d, int T, int B, int H) {
         }
       });
       std::memcpy(d.hs + (size_t(t) * B + b) * H, hb, sizeof(float) * H);
-      std::memcpy(d.cs + (size_t(t) * B + b) * H, cb, sizeof(float) * H);
+      if (d.cs) std::memcpy(d.cs + (size_t(t) * B + b) * H, cb, sizeof(float) * H);
     }
   }
 }
@@ -200,12 +207,11 @@ struct DirectionGrad {
 };
 
 void backward_direction(const DirectionGrad& d, int T, int B, int H) {
-  const int G = 4 * H;
-  std::vector<float> U_t(G * H);  // (4H, H), so dz @ U^T is a row-major GEMM
+  const int G = 4 * H, Hp = round_up_lanes(H);
+  std::vector<float> U_t(size_t(G) * Hp, 0.0f);  // (4H, Hp): U^T with zero columns up to Hp
   for (int k = 0; k < H; ++k)
-    for (int g = 0; g < G; ++g) U_t[g * H + k] = d.U[k * G + g];
-  std::vector<float> dh(B * H, 0.0f), dc(B * H, 0.0f), dh_in(B * H), dh_prev(B * H);
-  const std::vector<float> zero_state(B * H, 0.0f), zero_bias(H, 0.0f);  // dh_prev = 0 + dz @ U^T
+    for (int g = 0; g < G; ++g) U_t[size_t(g) * Hp + k] = d.U[size_t(k) * G + g];
+  std::vector<float> dh(size_t(B) * H, 0.0f), dc(size_t(B) * H, 0.0f), dh_in(size_t(B) * H), dh_prev(size_t(B) * Hp);
   for (int t = T - 1; t >= 0; --t) {
     float* dz_t = d.d_gates + size_t(t) * B * G;
     for (int b = 0; b < B; ++b) {
@@ -213,10 +219,10 @@ void backward_direction(const DirectionGrad& d, int T, int B, int H) {
       const float* c_t = d.cs + (size_t(t) * B + b) * H;
       const float* c_before = t > 0 ? d.cs + (size_t(t - 1) * B + b) * H : nullptr;
       const float* dh_out = d.d_hs + (size_t(t) * B + b) * H;
-      float* dz = dz_t + b * G;
-      float* dhb = dh.data() + b * H;
-      float* dcb = dc.data() + b * H;
-      float* dh_inb = dh_in.data() + b * H;
+      float* dz = dz_t + size_t(b) * G;
+      float* dhb = dh.data() + size_t(b) * H;
+      float* dcb = dc.data() + size_t(b) * H;
+      float* dh_inb = dh_in.data() + size_t(b) * H;
       const bool valid = d.valid[size_t(t) * B + b];
       for_chunks(H, [&](Chunk k) {
         vf dh_total = k.get(dhb) + k.get(dh_out);  // the output at t is the carried h_t
@@ -236,10 +242,11 @@ void backward_direction(const DirectionGrad& d, int T, int B, int H) {
         k.put(dcb, dc_total * f);
       });
     }
-    gemm(dz_t, U_t.data(), zero_state.data(), zero_bias.data(), dh_prev.data(), B, G, H);
+    gemm(dz_t, U_t.data(), dh_prev.data(), B, G, Hp);
     for (int b = 0; b < B; ++b) {
       const bool valid = d.valid[size_t(t) * B + b];
-      std::memcpy(dh.data() + b * H, (valid ? dh_prev : dh_in).data() + b * H, sizeof(float) * H);
+      const float* source = valid ? dh_prev.data() + size_t(b) * Hp : dh_in.data() + size_t(b) * H;
+      std::memcpy(dh.data() + size_t(b) * H, source, sizeof(float) * H);
     }
   }
 }
@@ -284,10 +291,12 @@ ffi::Error shape_error(const char* call) {
                                      ": inconsistent shapes (see lstm_cpu.cc for the expected ones)");
 }
 
-ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args,
-                       ffi::RemainingRets rets) {
+// residuals: also return cs and the activations (for the backward pass); without them only hs is
+// written, which in evaluation saves writing 5 of every 6 output floats.
+ffi::Error RunForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args, ffi::RemainingRets rets,
+                      bool residuals) {
   const int D = static_cast<int>(args.size() / 2);
-  if (D < 1 || args.size() != size_t(2 * D) || rets.size() != size_t(3 * D))
+  if (D < 1 || args.size() != size_t(2 * D) || rets.size() != size_t((residuals ? 3 : 1) * D))
     return ffi::Error::InvalidArgument("mmer_lstm_forward: expects U, bias, D gate inputs, D masks");
   if (auto error = check_f32(U, "U"); error.failure()) return error;
   if (auto error = check_f32(bias, "bias"); error.failure()) return error;
@@ -300,24 +309,38 @@ ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs
     auto gx = args.get<ffi::AnyBuffer>(i);
     auto valid = args.get<ffi::AnyBuffer>(D + i);
     auto hs = rets.get<ffi::AnyBuffer>(i);
-    auto cs = rets.get<ffi::AnyBuffer>(D + i);
-    auto act = rets.get<ffi::AnyBuffer>(2 * D + i);
-    if (!gx || !valid || !hs || !cs || !act)
-      return ffi::Error::InvalidArgument("mmer_lstm_forward: unreadable buffer");
+    if (!gx || !valid || !hs) return ffi::Error::InvalidArgument("mmer_lstm_forward: unreadable buffer");
     if (auto error = check_f32(*gx, "gates_x"); error.failure()) return error;
     if (gx->dimensions().size() != 3) return shape_error("mmer_lstm_forward");
     T = static_cast<int>(gx->dimensions()[0]);
     B = static_cast<int>(gx->dimensions()[1]);
-    if (!has_dims(*gx, {T, B, 4 * H}) || !has_dims(*valid, {T, B}) || !has_dims(**hs, {T, B, H}) || !has_dims(**cs, {T, B, H}) ||
-        !has_dims(**act, {T, B, 4 * H}) || valid->element_type() != ffi::PRED)
+    if (!has_dims(*gx, {T, B, 4 * H}) || !has_dims(*valid, {T, B}) || !has_dims(**hs, {T, B, H}) ||
+        valid->element_type() != ffi::PRED)
       return shape_error("mmer_lstm_forward");
+    float* cs_data = nullptr;
+    float* act_data = nullptr;
+    if (residuals) {
+      auto cs = rets.get<ffi::AnyBuffer>(D + i);
+      auto act = rets.get<ffi::AnyBuffer>(2 * D + i);
+      if (!cs || !act) return ffi::Error::InvalidArgument("mmer_lstm_forward: unreadable buffer");
+      if (!has_dims(**cs, {T, B, H}) || !has_dims(**act, {T, B, 4 * H})) return shape_error("mmer_lstm_forward");
+      cs_data = data_of<float>(**cs);
+      act_data = data_of<float>(**act);
+    }
     dirs[i] = Direction{data_of<const float>(*gx), data_of<const bool>(*valid),
                         data_of<const float>(U) + size_t(i) * H * 4 * H,
-                        data_of<const float>(bias) + size_t(i) * 4 * H, data_of<float>(**hs),
-                        data_of<float>(**cs), data_of<float>(**act)};
+                        data_of<const float>(bias) + size_t(i) * 4 * H, data_of<float>(**hs), cs_data, act_data};
   }
   parallel_directions(D, [&](int i) { forward_direction(dirs[i], T, B, H); });
   return ffi::Error::Success();
+}
+
+ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args, ffi::RemainingRets rets) {
+  return RunForward(U, bias, args, rets, /*residuals=*/true);
+}
+
+ffi::Error LstmInference(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args, ffi::RemainingRets rets) {
+  return RunForward(U, bias, args, rets, /*residuals=*/false);
 }
 
 ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::RemainingRets rets) {
@@ -358,6 +381,12 @@ ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::Remainin
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmForward, LstmForward,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .RemainingArgs()
+                                  .RemainingRets());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmInference, LstmInference,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::AnyBuffer>()
                                   .Arg<ffi::AnyBuffer>()

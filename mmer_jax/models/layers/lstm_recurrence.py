@@ -83,6 +83,18 @@ def _kernel_forward(U, bias, gates_x, valid):
   return tuple(out[:d]), tuple(out[d:2 * d]), tuple(out[2 * d:])
 
 
+def _kernel_inference(U, bias, gates_x, valid):
+  d = len(gates_x)
+  steps, batch, gates = gates_x[0].shape
+  state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
+  call = jax.ffi.ffi_call("mmer_lstm_inference", [state] * d, vmap_method="sequential")
+  return tuple(call(U, bias, *gates_x, *valid))
+
+
+def _xla_inference(U, bias, gates_x, valid):
+  return _xla_forward(U, bias, gates_x, valid)[0]
+
+
 @jax.custom_vjp
 def recurrence(gates_x: Sequence[jax.Array], U: jax.Array, bias: jax.Array,
                valid: Sequence[jax.Array]) -> tuple[jax.Array, ...]:
@@ -92,7 +104,8 @@ def recurrence(gates_x: Sequence[jax.Array], U: jax.Array, bias: jax.Array,
   The bias is added inside the loop: as a separate pass over the (T, B, 4H) projections it cost
   ~10 ms per direction and layer at T=500, B=32 (a memory-bound XLA:CPU fusion).
   Returns D arrays (T, B, H) of carried hidden states (at an invalid step: the last valid state)."""
-  return _lower(_kernel_forward, _xla_forward, U, bias, gates_x, valid)[0]
+  # Called undifferentiated (evaluation), so the residuals the backward pass reads are not stored.
+  return _lower(_kernel_inference, _xla_inference, U, bias, gates_x, valid)
 
 
 def _recurrence_fwd(gates_x, U, bias, valid):
