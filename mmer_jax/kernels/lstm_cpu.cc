@@ -79,12 +79,13 @@ inline vf vtanh(vf x) {
 
 // R rows x NV vectors of C = A @ Bm, the accumulators held in registers across the whole K loop.
 template <int R, int NV>
-inline void gemm_block(const float* A, int lda, const float* Bm, int ldb, float* C, int ldc, int K) {
+inline void gemm_block(const float* A, int lda, const float* Bm, int ldb, float* C, int ldc, int K,
+                       bool accumulate) {
   vf acc[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[r][j] = vf{};
+    for (int j = 0; j < NV; ++j) acc[r][j] = accumulate ? load(C + size_t(r) * ldc + j * kLanes) : vf{};
   for (int k = 0; k < K; ++k) {
     vf b[NV];
 #pragma GCC unroll 4
@@ -104,12 +105,23 @@ inline void gemm_block(const float* A, int lda, const float* Bm, int ldb, float*
 
 // Columns [n0, n0 + 16 NV) of C for every row. Narrow column strips take more rows per block so
 // that at least 8 independent accumulator chains hide the FMA latency.
+// K is taken in panels of kPanel rows of Bm (32 KB for a 64-column strip) so that the panel stays
+// in L1 while every row block reads it: re-reading a whole (300 x 1216) U from L2 for each row
+// block made the H = 300 step matmul bandwidth-bound at 51 GFLOP/s.
+constexpr int kPanel = 128;
+
 template <int NV>
 void gemm_strip(const float* A, const float* Bm, float* C, int M, int K, int N, int n0) {
   constexpr int R = NV >= 3 ? 4 : 8;
-  int m = 0;
-  for (; m + R <= M; m += R) gemm_block<R, NV>(A + size_t(m) * K, K, Bm + n0, N, C + size_t(m) * N + n0, N, K);
-  for (; m < M; ++m) gemm_block<1, NV>(A + size_t(m) * K, K, Bm + n0, N, C + size_t(m) * N + n0, N, K);
+  for (int k0 = 0; k0 < K; k0 += kPanel) {
+    const int kc = std::min(kPanel, K - k0);
+    const float* panel = Bm + size_t(k0) * N + n0;
+    int m = 0;
+    for (; m + R <= M; m += R)
+      gemm_block<R, NV>(A + size_t(m) * K + k0, K, panel, N, C + size_t(m) * N + n0, N, kc, k0 > 0);
+    for (; m < M; ++m)
+      gemm_block<1, NV>(A + size_t(m) * K + k0, K, panel, N, C + size_t(m) * N + n0, N, kc, k0 > 0);
+  }
 }
 
 // C (M x N) = A (M x K) @ Bm (K x N), row-major and contiguous, N a multiple of 16 (callers pad
