@@ -193,17 +193,26 @@ def compare(spec) -> dict:
   result["load_after"] = list(os.getloadavg())
   result["timings"] = rounds
   result["summary"] = harness.summarise(rounds, spec.batch)
+  result["shares"] = harness.peak_shares(result["summary"], result["sides"][harness.MMER_JAX].get("info", {}).get("flops"),
+                                         spec.batch, _peak())
   warning = harness.load_warning(result["load_before"], result["load_after"], _LOAD.value)
   if warning:
     result["warnings"].append(warning)
   return result
 
 
+def _peak() -> float:
+  """This host's measured f32 matmul peak (mmer_jax.perf; measured once per CPU model, then cached)."""
+  from mmer_jax import perf
+  return perf.measured_peak_flops("cpu")
+
+
 def _meta() -> dict:
   from mmer_jax import perf
   return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()), "cpu": perf.cpu_model_name(),
           "cores": len(os.sched_getaffinity(0)), "threads": _THREADS.value, "rounds": _ROUNDS.value,
-          "warmup": _WARMUP.value, "argv": sys.argv[1:]}
+          "warmup": _WARMUP.value, "argv": sys.argv[1:], "peak_gflops": _peak() / 1e9,
+          "peak": perf.peak_label("cpu")}
 
 
 def main(argv):
@@ -230,7 +239,9 @@ def main(argv):
       Path(_JSON.value).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
   frameworks = {r["sides"][s].get("info", {}).get("framework") for r in results for s in r["sides"]}
   table = (f"{meta['date_utc']}, {meta['cpu']} x {meta['cores']} cores, {meta['threads']} threads; "
-           f"{', '.join(sorted(f for f in frameworks if f))}; {meta['rounds']} interleaved rounds\n\n"
+           f"{', '.join(sorted(f for f in frameworks if f))}; {meta['rounds']} interleaved rounds; "
+           f"measured peak {meta['peak_gflops']:.0f} GFLOP/s ({meta['peak']}); FLOPs per step: XLA's cost analysis "
+           f"of mmer_jax's compiled step plus its LSTM kernels' matmuls, the same count for both sides\n\n"
            + harness.markdown_table(results))
   print(table)
   if _MARKDOWN.value:

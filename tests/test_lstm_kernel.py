@@ -147,3 +147,17 @@ def test_inconsistent_shapes_are_refused_not_read_out_of_bounds():
   short_mask = (valid[0][:-1], valid[1][:-1])  # one step fewer than the gate inputs
   with pytest.raises(Exception, match="inconsistent shapes"):
     jax.block_until_ready(jax.jit(lstm_recurrence._kernel_forward)(U, bias, gates_x, short_mask))
+
+
+def test_kernel_flops_are_counted_when_traced_inside_the_ledger():
+  gates_x, U, bias, valid, _ = _inputs(steps=9, batch=5, hidden=20)
+  one_pass = 2.0 * 9 * 5 * 20 * 80 * 2  # (B, H) @ (H, 4H) per step, two directions
+  loss = lambda g: sum(h.sum() for h in lstm_recurrence.recurrence(g, U, bias, valid))  # noqa: E731
+  with lstm_recurrence.count_kernel_flops() as ledger:
+    jax.jit(lambda g: lstm_recurrence.recurrence(g, U, bias, valid)).lower(gates_x)
+  assert sum(ledger) == one_pass
+  with lstm_recurrence.count_kernel_flops() as ledger:
+    jax.jit(jax.grad(loss)).lower(gates_x)
+  assert sum(ledger) == 2 * one_pass  # forward with residuals + backward
+  jax.jit(jax.grad(loss)).lower(gates_x)  # outside a ledger nothing is kept
+  assert lstm_recurrence._LEDGERS == []

@@ -71,6 +71,21 @@ def test_summary_medians_ranges_and_paired_ratios():
   assert sp["rel_range"] == pytest.approx(3.0)
 
 
+def test_peak_shares_use_one_flop_count_for_both_sides_and_say_what_1_5x_needs():
+  summary = harness.summarise(_fake_rounds(), batch=10)  # original 50 / 200, mmer_jax 100 / 100 samples/s
+  shares = harness.peak_shares(summary, {"train": 2e9, "eval": 1e9}, batch=10, peak=100e9)
+  # original train: 5 steps/s x 2 GFLOP = 10 GFLOP/s = 10% of a 100 GFLOP/s peak; mmer_jax 20%.
+  assert shares[O]["train"] == pytest.approx(0.10) and shares[M]["train"] == pytest.approx(0.20)
+  assert shares[O]["eval"] == pytest.approx(0.20) and shares[M]["eval"] == pytest.approx(0.10)
+  assert shares["needed_for_1.5x"] == {"train": pytest.approx(0.15), "eval": pytest.approx(0.30)}
+  assert shares["gflop_per_step"] == {"train": pytest.approx(2.0), "eval": pytest.approx(1.0)}
+  assert harness.peak_shares(summary, None, 10, 100e9) is None
+  assert harness.peak_shares(summary, {"train": 1e9, "eval": 1e9}, 10, None) is None
+  row = harness.markdown_table([_result(shares=shares)]).strip().splitlines()[2]
+  assert "| 2.00 / 1.00; 10% / 20%; 20% / 10%; 15% / 30% |" in row
+  assert "| ? |" in harness.markdown_table([_result()]).strip().splitlines()[2]
+
+
 def test_load_warning_only_above_the_threshold():
   assert harness.load_warning([0.8, 1, 1], [1.5, 1, 1]) is None
   assert "1.90" in harness.load_warning([1.9, 1, 1], [0.5, 1, 1])

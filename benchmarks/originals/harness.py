@@ -63,6 +63,20 @@ def summarise(rounds: Sequence[dict], batch: int) -> dict:
   return out
 
 
+def peak_shares(summary: dict, flops: Optional[dict], batch: int, peak: Optional[float]) -> Optional[dict]:
+  """Each side's achieved FLOP/s as a share of the host's measured peak, per phase, from the
+  median rates and one count of the model's FLOPs per step (both sides run the same model on the
+  same shapes, so one count serves both). Also the share mmer_jax would need for a 1.5x ratio:
+  above 1 it is out of reach at this precision on this host."""
+  if not flops or not peak:
+    return None
+  out: dict = {"peak_flops": peak, "gflop_per_step": {ph: flops[ph] / 1e9 for ph in PHASES if flops.get(ph)}}
+  for side in (ORIGINAL, MMER_JAX):
+    out[side] = {ph: flops[ph] * summary[side][ph]["median"] / batch / peak for ph in PHASES if flops.get(ph)}
+  out["needed_for_1.5x"] = {ph: 1.5 * share for ph, share in out[ORIGINAL].items()}
+  return out
+
+
 def load_warning(before: Sequence[float], after: Sequence[float], threshold: float = LOAD_WARN) -> Optional[str]:
   """A warning when the 1-minute load average before or after a model's rounds exceeds the
   threshold: the two sides then compete with other work and their ratio can move by 2x."""
@@ -93,17 +107,28 @@ def _mem(side: dict) -> str:
   return f"{mb / 1024:.2f}" if mb else "?"
 
 
+def _shares(shares: Optional[dict]) -> str:
+  if not shares or set(shares["gflop_per_step"]) != set(PHASES):
+    return "?"
+  pct = lambda x: f"{100 * x:.0f}%"  # noqa: E731
+  g, o, m, need = shares["gflop_per_step"], shares[ORIGINAL], shares[MMER_JAX], shares["needed_for_1.5x"]
+  return (f"{_num(g['train'])} / {_num(g['eval'])}; {pct(o['train'])} / {pct(m['train'])}; "
+          f"{pct(o['eval'])} / {pct(m['eval'])}; {pct(need['train'])} / {pct(need['eval'])}")
+
+
 def markdown_table(results: Sequence[dict]) -> str:
   """One row per model: samples/s median (min–max over rounds) per side and phase, the paired
   ratio, peak resident memory (GB) and the step-time spread; a failed model gets its error."""
   head = ("| model (batch, shapes) | original train / eval samples/s | mmer_jax train / eval | "
           "ratio train / eval (paired, per round) | peak RSS GB original / mmer_jax | "
-          "step-time range/median original / mmer_jax (train; eval) | load before → after |")
-  lines = [head, "|" + "---|" * 7]
+          "step-time range/median original / mmer_jax (train; eval) | "
+          "GFLOP/step; share of measured peak original / mmer_jax (train; eval); needed for 1.5x | "
+          "load before → after |")
+  lines = [head, "|" + "---|" * 8]
   for r in results:
     name = f"{r['title']} ({r['batch']}; {r['shapes']})"
     if r.get("error"):
-      lines.append(f"| {name} | not run: {r['error']} | | | | | |")
+      lines.append(f"| {name} | not run: {r['error']} | | | | | | |")
       continue
     s = r["summary"]
     o, m, q = s[ORIGINAL], s[MMER_JAX], s["ratio"]
@@ -111,7 +136,7 @@ def markdown_table(results: Sequence[dict]) -> str:
     lines.append(
         f"| {name} | {_cell(o['train'])} / {_cell(o['eval'])} | {_cell(m['train'])} / {_cell(m['eval'])} | "
         f"{_cell(q['train'])} / {_cell(q['eval'])} | {_mem(r['sides'][ORIGINAL])} / {_mem(r['sides'][MMER_JAX])} | "
-        f"{rr(o, 'train')} / {rr(m, 'train')}; {rr(o, 'eval')} / {rr(m, 'eval')} | "
+        f"{rr(o, 'train')} / {rr(m, 'train')}; {rr(o, 'eval')} / {rr(m, 'eval')} | {_shares(r.get('shares'))} | "
         f"{r['load_before'][0]:.2f} → {r['load_after'][0]:.2f}{' ⚠' if r.get('warnings') else ''} |")
   return "\n".join(lines) + "\n"
 

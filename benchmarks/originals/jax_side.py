@@ -126,8 +126,10 @@ def build(spec, originals, threads: int) -> Runner:
   inputs = {k: v for k, v in batch.items() if k != "label"}
   state = step_lib.replicate(state_lib.create(model, tx, inputs, 0), mesh)
   device_batch = step_lib.to_global(batch, mesh)
-  train = step_lib.make_train_step(model, loss_fn, tx, mesh)
-  evaluate = step_lib.make_eval_step(model, loss_fn, mesh)
+  # Compiled ahead of time (the same programs the jitted steps run) so that their FLOPs can be
+  # read without compiling twice.
+  train, train_flops = _compile(step_lib.make_train_step(model, loss_fn, tx, mesh), state, device_batch)
+  evaluate, eval_flops = _compile(step_lib.make_eval_step(model, loss_fn, mesh), state.variables(), device_batch)
   box = {"state": state}
 
   def train_step() -> float:
@@ -139,4 +141,17 @@ def build(spec, originals, threads: int) -> Runner:
 
   params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
   return Runner(train_step, eval_step, {"framework": f"jax {jax.__version__}", "devices": jax.device_count(),
-                                        "params": int(params), "model": config.model_name})
+                                        "params": int(params), "model": config.model_name,
+                                        "flops": {"train": train_flops, "eval": eval_flops}})
+
+
+def _compile(jitted, *args):
+  """(compiled step, FLOPs per call): XLA's cost analysis of the compiled program plus the LSTM
+  kernels' step matmuls, which it cannot see (`count_kernel_flops`). Loops XLA keeps as while
+  loops are counted once by the cost analysis, so for such models the figure is a lower bound."""
+  from mmer_jax.models.layers import lstm_recurrence
+  with lstm_recurrence.count_kernel_flops() as ledger:
+    compiled = jitted.lower(*args).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return compiled, float((cost or {}).get("flops", 0.0)) + sum(ledger)

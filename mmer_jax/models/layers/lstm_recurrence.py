@@ -23,8 +23,9 @@ kernel cannot be compiled. tests/test_lstm_kernel.py holds the two paths equal.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +40,31 @@ def use_cpu_kernel(dtype) -> bool:
     return False
   from mmer_jax.kernels import build
   return build.load()
+
+
+# Open FLOP ledgers (see count_kernel_flops); normally empty, so recording costs nothing.
+_LEDGERS: list[list[float]] = []
+
+
+@contextlib.contextmanager
+def count_kernel_flops() -> Iterator[list[float]]:
+  """Collects the step-matmul FLOPs of every FFI kernel call traced inside the block.
+
+  XLA's cost analysis counts a custom call as zero FLOPs, so a step's FLOPs are its compiled cost
+  analysis plus this ledger (benchmarks/originals/jax_side.py). Trace (lower) inside the block:
+  a jit whose trace is cached records nothing."""
+  ledger: list[float] = []
+  _LEDGERS.append(ledger)
+  try:
+    yield ledger
+  finally:
+    _LEDGERS.remove(ledger)
+
+
+def _record_kernel_flops(steps: int, batch: int, gates: int, directions: int) -> None:
+  """(B, H) @ (H, 4H) per step and direction, forward or backward (dz @ U^T has the same size)."""
+  for ledger in _LEDGERS:
+    ledger.append(2.0 * steps * batch * (gates // 4) * gates * directions)
 
 
 def _lower(kernel_fn, xla_fn, *args):
@@ -77,6 +103,7 @@ def _kernel_forward(U, bias, gates_x, valid):
   steps, batch, gates = gates_x[0].shape
   state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
   activation = jax.ShapeDtypeStruct((steps, batch, gates), jnp.float32)
+  _record_kernel_flops(steps, batch, gates, d)
   call = jax.ffi.ffi_call("mmer_lstm_forward", [state] * (2 * d) + [activation] * d,
                           vmap_method="sequential")
   out = call(U, bias, *gates_x, *valid)
@@ -87,6 +114,7 @@ def _kernel_inference(U, bias, gates_x, valid):
   d = len(gates_x)
   steps, batch, gates = gates_x[0].shape
   state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
+  _record_kernel_flops(steps, batch, gates, d)
   call = jax.ffi.ffi_call("mmer_lstm_inference", [state] * d, vmap_method="sequential")
   return tuple(call(U, bias, *gates_x, *valid))
 
@@ -144,6 +172,7 @@ def _xla_backward(U, d_hs, valid, cs, activations):
 
 def _kernel_backward(U, d_hs, valid, cs, activations):
   gates = jax.ShapeDtypeStruct(activations[0].shape, jnp.float32)
+  _record_kernel_flops(*activations[0].shape, len(cs))
   call = jax.ffi.ffi_call("mmer_lstm_backward", [gates] * len(cs), vmap_method="sequential")
   return tuple(call(U, *d_hs, *valid, *cs, *activations))
 
