@@ -147,11 +147,11 @@ def build(spec, originals, threads: int) -> Runner:
 
 def _compile(jitted, *args):
   """(compiled step, FLOPs per call): XLA's cost analysis of the compiled program plus the LSTM
-  kernels' step matmuls, which it cannot see (`count_kernel_flops`). Loops XLA keeps as while
-  loops are counted once by the cost analysis, so for such models the figure is a lower bound."""
+  kernels' step matmuls, which it cannot see (`lstm_recurrence.kernel_flops`). Loops XLA keeps as
+  while loops are counted once by the cost analysis, so for such models the figure is a lower bound."""
   from mmer_jax.models.layers import lstm_recurrence
-  with lstm_recurrence.count_kernel_flops() as ledger:
-    compiled = jitted.lower(*args).compile()
+  lowered = jitted.lower(*args)
+  compiled = lowered.compile()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return compiled, float((cost or {}).get("flops", 0.0)) + sum(ledger)
+  return compiled, float((cost or {}).get("flops", 0.0)) + lstm_recurrence.kernel_flops(lowered.as_text())

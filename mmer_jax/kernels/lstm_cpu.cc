@@ -2,8 +2,9 @@
 //
 // Why: XLA:CPU runs a `lax.scan` step as ~20 small thunks; for seed 002's BiLSTM(128) at batch 32
 // that costs ~120 us per layer-step, of which the 8 MFLOP step matmul is under half, and the two
-// directions (independent) share one core. Here each direction runs its whole time loop on its own
-// thread, with the step matmul register-blocked and the gate nonlinearities vectorised.
+// directions (independent) share one core. Here each direction runs its whole time loop as one task
+// (the first on the calling thread, the others offered to XLA's intra-op pool), with the step matmul
+// register-blocked and the gate nonlinearities vectorised.
 //
 // Calls (D directions, each argument a separate contiguous buffer, as in lstm_recurrence.py):
 //   mmer_lstm_forward(U (D,H,4H), bias (D,4H), gates_x[D] (T,B,4H), valid[D] (T,B) pred)
@@ -20,8 +21,10 @@
 #include <cstring>
 #include <initializer_list>
 #include <string>
-#include <system_error>
-#include <thread>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "xla/ffi/api/ffi.h"
@@ -263,19 +266,42 @@ void backward_direction(const DirectionGrad& d, int T, int B, int H) {
   }
 }
 
-// Runs fn(0..D-1), one thread per direction beyond the first (the directions are independent).
-// If the OS refuses a thread, the directions it would have run run on the calling thread.
-template <typename Fn>
-void parallel_directions(int D, Fn fn) {
-  std::vector<std::thread> threads;
-  int next = 1;
-  try {
-    for (; next < D; ++next) threads.emplace_back(fn, next);
-  } catch (const std::system_error&) {
+// Runs fn(0..D-1): directions beyond the first are offered to XLA's own intra-op thread pool and
+// the calling thread runs the first. Whichever thread reaches a direction first claims it, so the
+// caller never waits for a task that has not started: when the pool is busy with other ops, the
+// caller runs the remaining directions itself instead of oversubscribing the cores (a new thread
+// per call made step times bimodal whenever XLA ran other ops at the same time).
+struct DirectionClaims {
+  explicit DirectionClaims(int n) : claimed(new std::atomic<bool>[n]), finished(new std::atomic<bool>[n]) {
+    for (int i = 0; i < n; ++i) claimed[i] = finished[i] = false;
   }
-  for (int i = next; i < D; ++i) fn(i);
-  fn(0);
-  for (auto& thread : threads) thread.join();
+  std::unique_ptr<std::atomic<bool>[]> claimed, finished;
+  std::mutex mutex;
+  std::condition_variable done;
+};
+
+template <typename Fn>
+void parallel_directions(ffi::ThreadPool& pool, int D, const Fn& fn) {
+  auto claims = std::make_shared<DirectionClaims>(D);
+  // A late task finds its direction claimed and returns without touching fn (which lives on the
+  // caller's stack); only `claims`, which it co-owns, outlives the call.
+  auto run = [claims, &fn](int i) {
+    if (claims->claimed[i].exchange(true)) return;
+    fn(i);
+    {
+      std::lock_guard<std::mutex> lock(claims->mutex);
+      claims->finished[i] = true;
+    }
+    claims->done.notify_all();
+  };
+  for (int i = 1; i < D; ++i) pool.Schedule([run, i] { run(i); });
+  for (int i = 0; i < D; ++i) run(i);
+  std::unique_lock<std::mutex> lock(claims->mutex);
+  claims->done.wait(lock, [&] {
+    for (int i = 0; i < D; ++i)
+      if (!claims->finished[i]) return false;
+    return true;
+  });
 }
 
 template <typename T>
@@ -305,8 +331,8 @@ ffi::Error shape_error(const char* call) {
 
 // residuals: also return cs and the activations (for the backward pass); without them only hs is
 // written, which in evaluation saves writing 5 of every 6 output floats.
-ffi::Error RunForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args, ffi::RemainingRets rets,
-                      bool residuals) {
+ffi::Error RunForward(ffi::ThreadPool& pool, ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args,
+                      ffi::RemainingRets rets, bool residuals) {
   const int D = static_cast<int>(args.size() / 2);
   if (D < 1 || args.size() != size_t(2 * D) || rets.size() != size_t((residuals ? 3 : 1) * D))
     return ffi::Error::InvalidArgument("mmer_lstm_forward: expects U, bias, D gate inputs, D masks");
@@ -343,19 +369,21 @@ ffi::Error RunForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs 
                         data_of<const float>(U) + size_t(i) * H * 4 * H,
                         data_of<const float>(bias) + size_t(i) * 4 * H, data_of<float>(**hs), cs_data, act_data};
   }
-  parallel_directions(D, [&](int i) { forward_direction(dirs[i], T, B, H); });
+  parallel_directions(pool, D, [&](int i) { forward_direction(dirs[i], T, B, H); });
   return ffi::Error::Success();
 }
 
-ffi::Error LstmForward(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args, ffi::RemainingRets rets) {
-  return RunForward(U, bias, args, rets, /*residuals=*/true);
+ffi::Error LstmForward(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args,
+                       ffi::RemainingRets rets) {
+  return RunForward(pool, U, bias, args, rets, /*residuals=*/true);
 }
 
-ffi::Error LstmInference(ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args, ffi::RemainingRets rets) {
-  return RunForward(U, bias, args, rets, /*residuals=*/false);
+ffi::Error LstmInference(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args,
+                         ffi::RemainingRets rets) {
+  return RunForward(pool, U, bias, args, rets, /*residuals=*/false);
 }
 
-ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::RemainingRets rets) {
+ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::RemainingRets rets) {
   const int D = static_cast<int>(args.size() / 4);
   if (D < 1 || args.size() != size_t(4 * D) || rets.size() != size_t(D))
     return ffi::Error::InvalidArgument("mmer_lstm_backward: expects U, D x (d_hs, masks, cs, activations)");
@@ -386,7 +414,7 @@ ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::Remainin
                             data_of<const float>(*cs), data_of<const float>(*act),
                             data_of<const float>(U) + size_t(i) * H * 4 * H, data_of<float>(**d_gates)};
   }
-  parallel_directions(D, [&](int i) { backward_direction(dirs[i], T, B, H); });
+  parallel_directions(pool, D, [&](int i) { backward_direction(dirs[i], T, B, H); });
   return ffi::Error::Success();
 }
 
@@ -394,15 +422,17 @@ ffi::Error LstmBackward(ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::Remainin
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmForward, LstmForward,
                               ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::AnyBuffer>()
                                   .Arg<ffi::AnyBuffer>()
                                   .RemainingArgs()
                                   .RemainingRets());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmInference, LstmInference,
                               ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::AnyBuffer>()
                                   .Arg<ffi::AnyBuffer>()
                                   .RemainingArgs()
                                   .RemainingRets());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmBackward, LstmBackward,
-                              ffi::Ffi::Bind().Arg<ffi::AnyBuffer>().RemainingArgs().RemainingRets());
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().RemainingArgs().RemainingRets());

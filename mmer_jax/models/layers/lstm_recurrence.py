@@ -15,7 +15,7 @@ tests/test_rnn.py checks outputs against plain scans exactly and gradients to ~1
 benchmarks/lstm_recurrence.py times the layer (its docstring keeps the stacked layout's figures).
 
 On CPU, float32, both scans are replaced by an FFI kernel (mmer_jax/kernels/lstm_cpu.cc) that runs
-each direction's time loop on its own thread: XLA:CPU spends ~120 us per scan step on ~20 small
+each direction's time loop as one task on XLA's intra-op threads: XLA:CPU spends ~120 us per scan step on ~20 small
 thunks, one core at a time. `jax.lax.platform_dependent` keeps the scans for GPU/TPU lowerings;
 `MMER_JAX_CPU_KERNELS=0` (read when tracing) keeps them on CPU too, and they are used wherever the
 kernel cannot be compiled. tests/test_lstm_kernel.py holds the two paths equal.
@@ -23,9 +23,9 @@ kernel cannot be compiled. tests/test_lstm_kernel.py holds the two paths equal.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import Iterator, Sequence
+import re
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -42,29 +42,26 @@ def use_cpu_kernel(dtype) -> bool:
   return build.load()
 
 
-# Open FLOP ledgers (see count_kernel_flops); normally empty, so recording costs nothing.
-_LEDGERS: list[list[float]] = []
+_KERNEL_CALL = re.compile(r"custom_call @mmer_lstm_(?:forward|inference|backward)\(.*\} : \((.*?)\) ->")
+_F32_TENSOR = re.compile(r"tensor<((?:\d+x)+)f32>")
 
 
-@contextlib.contextmanager
-def count_kernel_flops() -> Iterator[list[float]]:
-  """Collects the step-matmul FLOPs of every FFI kernel call traced inside the block.
+def kernel_flops(stablehlo_text: str) -> float:
+  """The step-matmul FLOPs of the LSTM kernel calls in a lowered program's StableHLO text.
 
   XLA's cost analysis counts a custom call as zero FLOPs, so a step's FLOPs are its compiled cost
-  analysis plus this ledger (benchmarks/originals/jax_side.py). Trace (lower) inside the block:
-  a jit whose trace is cached records nothing."""
-  ledger: list[float] = []
-  _LEDGERS.append(ledger)
-  try:
-    yield ledger
-  finally:
-    _LEDGERS.remove(ledger)
-
-
-def _record_kernel_flops(steps: int, batch: int, gates: int, directions: int) -> None:
-  """(B, H) @ (H, 4H) per step and direction, forward or backward (dz @ U^T has the same size)."""
-  for ledger in _LEDGERS:
-    ledger.append(2.0 * steps * batch * (gates // 4) * gates * directions)
+  analysis plus this (benchmarks/originals/jax_side.py). Per call: U (D, H, 4H), then (T, B, .)
+  buffers; (B, H) @ (H, 4H) per step and direction, forward or backward (dz @ U^T is as large).
+  A call inside a function that runs several times (a loop body) is counted once."""
+  total = 0.0
+  for line in stablehlo_text.splitlines():
+    match = _KERNEL_CALL.search(line)
+    if not match:
+      continue
+    shapes = [[int(d) for d in t.rstrip("x").split("x")] for t in _F32_TENSOR.findall(match.group(1))]
+    (directions, hidden, gates), sequence = shapes[0], next(x for x in shapes[1:] if len(x) == 3)
+    total += 2.0 * sequence[0] * sequence[1] * hidden * gates * directions
+  return total
 
 
 def _lower(kernel_fn, xla_fn, *args):
@@ -103,7 +100,6 @@ def _kernel_forward(U, bias, gates_x, valid):
   steps, batch, gates = gates_x[0].shape
   state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
   activation = jax.ShapeDtypeStruct((steps, batch, gates), jnp.float32)
-  _record_kernel_flops(steps, batch, gates, d)
   call = jax.ffi.ffi_call("mmer_lstm_forward", [state] * (2 * d) + [activation] * d,
                           vmap_method="sequential")
   out = call(U, bias, *gates_x, *valid)
@@ -114,7 +110,6 @@ def _kernel_inference(U, bias, gates_x, valid):
   d = len(gates_x)
   steps, batch, gates = gates_x[0].shape
   state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
-  _record_kernel_flops(steps, batch, gates, d)
   call = jax.ffi.ffi_call("mmer_lstm_inference", [state] * d, vmap_method="sequential")
   return tuple(call(U, bias, *gates_x, *valid))
 
@@ -172,7 +167,6 @@ def _xla_backward(U, d_hs, valid, cs, activations):
 
 def _kernel_backward(U, d_hs, valid, cs, activations):
   gates = jax.ShapeDtypeStruct(activations[0].shape, jnp.float32)
-  _record_kernel_flops(*activations[0].shape, len(cs))
   call = jax.ffi.ffi_call("mmer_lstm_backward", [gates] * len(cs), vmap_method="sequential")
   return tuple(call(U, *d_hs, *valid, *cs, *activations))
 
