@@ -9,7 +9,8 @@ Measured 2026-11-25, batch 32, 65 features:
 - gradient at T=1000: 1,605 ms with the stacked (T, D, B, X) scan layout, 1,122 ms with
   per-direction buffers, 831 ms with 2-D projection GEMMs, 533 ms with the kernel;
 - gradient at T=500: 429 ms with the scans (~120 us per layer-step in each scan: XLA:CPU runs a step
-  as ~20 small thunks on one core), 288 ms with the kernel (each direction on its own thread).
+  as ~20 small thunks on one core), 288 ms with the kernel (each direction on its own thread; since
+  2026-11-30 each direction is a task on XLA's intra-op pool).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from mmer_jax import registry
 from mmer_jax import batch as batch_keys
 from mmer_jax.models import pretrained
+from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init, torch_kernel_init
 
 # Output channels of: stem conv5x5, VGG blocks 1..5 (pools after the stem, block 3, 4 and 5).
@@ -103,7 +104,7 @@ class Mme2eCnn(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, valid: jax.Array, *, train: bool) -> jax.Array:
-    drop = lambda y: nn.Dropout(self.dropout)(y, deterministic=not train) if self.dropout else y
+    drop = lambda y: Dropout(self.dropout)(y, deterministic=not train) if self.dropout else y
     c = self.channels
     x = chunked(torch_conv(c[0], 5, x.shape[-1], name="stem"), x, self.conv_chunk)
     if self.stem_dropout:

@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmer_jax.models.layers.dropout import Dropout
+
 WEIGHT_FILES = ("flax_model.msgpack", "model.safetensors")
 SUPPORTED = ("bert", "albert", "wav2vec2")
 
@@ -202,7 +204,7 @@ class _PostLNEncoderLayer(nn.Module):
     c = self.config
     attended, _ = hf.FlaxWav2Vec2Attention(c, c.hidden_size, c.num_attention_heads, dropout=c.attention_dropout,
                                            name="attention")(x, deterministic=deterministic)
-    x = x + nn.Dropout(c.hidden_dropout)(attended, deterministic=deterministic)
+    x = x + Dropout(c.hidden_dropout)(attended, deterministic=deterministic)
     x = nn.LayerNorm(epsilon=c.layer_norm_eps, name="layer_norm")(x)
     x = x + hf.FlaxWav2Vec2FeedForward(c, name="feed_forward")(x, deterministic=deterministic)
     return nn.LayerNorm(epsilon=c.layer_norm_eps, name="final_layer_norm")(x)
@@ -227,7 +229,7 @@ class _PostLNEncoder(nn.Module):
     c = self.config
     x = x + hf.FlaxWav2Vec2PositionalConvEmbedding(c, name="pos_conv_embed")(x)
     x = nn.LayerNorm(epsilon=c.layer_norm_eps, name="layer_norm")(x)
-    x = nn.Dropout(c.hidden_dropout)(x, deterministic=deterministic)
+    x = Dropout(c.hidden_dropout)(x, deterministic=deterministic)
     return _PostLNLayers(c, name="layers")(x, deterministic)
 
 

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from mmer_jax import registry
 from mmer_jax.models import pretrained
+from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.rnn import LSTM
 
 BRANCHES = "tsm"  # text, speech, MoCap
@@ -151,7 +152,7 @@ class SslFusion(nn.Module):
     order = [m for m in BRANCHES if m in self.modalities]
     if not order or set(self.modalities) - set(BRANCHES):
       raise ValueError(f"modalities={self.modalities!r}: use a non-empty subset of 't', 's', 'm'.")
-    drop = lambda x: nn.Dropout(self.dropout)(x, deterministic=not train)
+    drop = lambda x: Dropout(self.dropout)(x, deterministic=not train)
     unimodal = len(order) == 1
     feats = []
     for m in order:

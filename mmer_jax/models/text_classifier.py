@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from mmer_jax import registry
 from mmer_jax.features.pooling import POOLINGS, checkpoint_pooling
 from mmer_jax.models import pretrained
+from mmer_jax.models.layers.dropout import Dropout
 
 
 def classifier_dropout(config) -> float:
@@ -76,6 +77,6 @@ class TextClassifier(nn.Module):
     self.sow("intermediates", "pooled", pooled)
     config = pretrained.load_config(self.checkpoint)
     rate = classifier_dropout(config) if self.dropout is None else self.dropout
-    pooled = nn.Dropout(rate)(pooled, deterministic=not train)
+    pooled = Dropout(rate)(pooled, deterministic=not train)
     init = nn.initializers.normal(stddev=getattr(config, "initializer_range", 0.02))
     return nn.Dense(self.num_classes, kernel_init=init, name="head")(pooled)

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 
 from mmer_jax import registry
+from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.rnn import BiLSTM
 
 
@@ -38,11 +39,11 @@ class WilliamsEFBLSTM(nn.Module):
                      axis_name=self.axis_name, name="batch_norm")(x)
     for layer in range(self.num_layers - 1):
       x, _ = BiLSTM(self.lstm_units, name=f"bilstm{layer}")(x, mask)
-      x = nn.Dropout(self.dropout, deterministic=not train)(x)
+      x = Dropout(self.dropout, deterministic=not train)(x)
     _, x = BiLSTM(self.lstm_units, name=f"bilstm{self.num_layers - 1}")(x, mask)
-    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = Dropout(self.dropout, deterministic=not train)(x)
     x = nn.relu(nn.Dense(self.num_nodes, name="hidden")(x))
-    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = Dropout(self.dropout, deterministic=not train)(x)
     x = nn.Dense(self.num_outputs, name="output")(x)
     activations = {"linear": lambda v: v, "sigmoid": nn.sigmoid, "relu": nn.relu}
     if self.final_activation not in activations:

@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.lstm_recurrence import recurrence
 
 
@@ -147,6 +148,6 @@ class StackedBiLSTM(nn.Module):
     x = x.transpose(1, 0, 2)  # time-major between layers: one transpose in, one out
     for layer in range(self.num_layers):
       if layer > 0 and self.dropout > 0:
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        x = Dropout(self.dropout, deterministic=not train)(x)
       x, final = BiLSTM(self.units, time_major=True, name=f"layer{layer}")(x, mask)
     return x.transpose(1, 0, 2), final

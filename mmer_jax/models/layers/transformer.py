@@ -24,6 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mmer_jax.models.layers.dropout import Dropout, attention_with_fast_dropout
+
 # kaiming_uniform_(a=sqrt(5)) draws from U(+-sqrt(6 / ((1 + a^2) fan_in))) = U(+-1/sqrt(fan_in)),
 # which is variance scaling with scale 1/3 on fan_in. This is PyTorch's Linear/Conv default.
 torch_kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
@@ -76,13 +78,14 @@ class TransformerEncoderLayer(nn.Module):
     attended = nn.MultiHeadDotProductAttention(
         num_heads=self.num_heads, qkv_features=self.d_model, out_features=self.d_model,
         dropout_rate=self.dropout, broadcast_dropout=False,  # PyTorch drops each weight independently
+        attention_fn=attention_with_fast_dropout,
         deterministic=deterministic, kernel_init=_in_proj_init, out_kernel_init=torch_kernel_init,
         bias_init=nn.initializers.zeros, name="self_attn")(x, x, mask=attn_mask)
-    x = self._norm("norm1")(x + nn.Dropout(self.dropout)(attended, deterministic=deterministic))
+    x = self._norm("norm1")(x + Dropout(self.dropout)(attended, deterministic=deterministic))
     hidden = nn.relu(TorchDense(self.dim_feedforward, name="linear1")(x))
-    hidden = nn.Dropout(self.dropout)(hidden, deterministic=deterministic)
+    hidden = Dropout(self.dropout)(hidden, deterministic=deterministic)
     hidden = TorchDense(self.d_model, name="linear2")(hidden)
-    return self._norm("norm2")(x + nn.Dropout(self.dropout)(hidden, deterministic=deterministic))
+    return self._norm("norm2")(x + Dropout(self.dropout)(hidden, deterministic=deterministic))
 
   def _norm(self, name: str) -> nn.LayerNorm:
     # Two-pass variance like torch.layer_norm (the fast E[x^2]-E[x]^2 form loses precision).
