@@ -29,6 +29,7 @@ Without --originals the script says how to get them and exits 0 (so `make bench`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -201,6 +202,7 @@ def compare(spec) -> dict:
   return result
 
 
+@functools.cache
 def _peak() -> float:
   """This host's measured f32 matmul peak (mmer_jax.perf; measured once per CPU model, then cached)."""
   from mmer_jax import perf

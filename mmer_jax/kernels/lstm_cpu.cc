@@ -420,19 +420,12 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::RemainingAr
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmForward, LstmForward,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .RemainingArgs()
-                                  .RemainingRets());
-XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmInference, LstmInference,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .Arg<ffi::AnyBuffer>()
-                                  .RemainingArgs()
-                                  .RemainingRets());
+// Forward and inference take the same arguments: the pool, U, bias, then the per-direction buffers.
+auto ForwardBinding() {
+  return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().Arg<ffi::AnyBuffer>().RemainingArgs().RemainingRets();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmForward, LstmForward, ForwardBinding());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmInference, LstmInference, ForwardBinding());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmBackward, LstmBackward,
                               ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().RemainingArgs().RemainingRets());

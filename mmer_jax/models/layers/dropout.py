@@ -32,6 +32,9 @@ def _fmix32(h: jax.Array) -> jax.Array:
 
 def keep_mask(key: jax.Array, keep_prob: float, shape: tuple[int, ...]) -> jax.Array:
   """A bool mask of `shape`, each element True with probability `keep_prob`, from `key`."""
+  threshold = np.uint64(round(keep_prob * 2**32))
+  if threshold >= 2**32:
+    return jnp.ones(shape, bool)
   seed = jax.random.bits(key, (2,), jnp.uint32)
   index = jnp.zeros(shape, jnp.uint32)
   stride = 1
@@ -39,9 +42,6 @@ def keep_mask(key: jax.Array, keep_prob: float, shape: tuple[int, ...]) -> jax.A
     index = index + jax.lax.broadcasted_iota(jnp.uint32, shape, axis) * jnp.uint32(stride % 2**32)
     stride *= shape[axis]
   bits = _fmix32(_fmix32(index * jnp.uint32(0x9E3779B9) + seed[0]) ^ seed[1])
-  threshold = np.uint64(round(keep_prob * 2**32))
-  if threshold >= 2**32:
-    return jnp.ones(shape, bool)
   return bits < jnp.uint32(threshold)
 
 

@@ -15,8 +15,8 @@ tests/test_rnn.py checks outputs against plain scans exactly and gradients to ~1
 benchmarks/lstm_recurrence.py times the layer (its docstring keeps the stacked layout's figures).
 
 On CPU, float32, both scans are replaced by an FFI kernel (mmer_jax/kernels/lstm_cpu.cc) that runs
-each direction's time loop as one task on XLA's intra-op threads: XLA:CPU spends ~120 us per scan step on ~20 small
-thunks, one core at a time. `jax.lax.platform_dependent` keeps the scans for GPU/TPU lowerings;
+each direction's time loop as one task on XLA's intra-op threads: XLA:CPU spends ~120 us per scan
+step on ~20 small thunks, one core at a time. `jax.lax.platform_dependent` keeps the scans for GPU/TPU lowerings;
 `MMER_JAX_CPU_KERNELS=0` (read when tracing) keeps them on CPU too, and they are used wherever the
 kernel cannot be compiled. tests/test_lstm_kernel.py holds the two paths equal.
 """
