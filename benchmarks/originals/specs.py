@@ -67,6 +67,6 @@ SPECS = {s.key: s for s in [
               dict(frames=200, features=189, classes=4), steps=1, warmup=1, restart_each_round=True,
               note="the MoCap-only head (Mocap_Rotate_Adam.ipynb create_model_1); the BERT / wav2vec2 heads load "
                    "TF-Hub and bert-for-tf2 weights at build time, which this offline harness cannot fetch. "
-                   "2026-11-30: at the notebook's batch 100 mmer_jax asks XLA for one 35 GB buffer (out of "
-                   "memory on a 24 GB host; Keras peaks at 13 GB); --batch=20 runs both sides"),
+                   "Runs at the notebook's batch 100 since the max-pool gradient stopped materialising "
+                   "index arrays (XLA temporaries 35 -> 11 GB; mmer_jax/models/layers/pooling.py)"),
 ]}

@@ -87,7 +87,7 @@ class SparseVggStage(nn.Module):
       x = torch_batch_norm(train, self.axis_name, epsilon=1e-4, name=f"bn{i}")(
           x, mask=jnp.broadcast_to(active[..., None], x.shape))
       x = nn.relu(x) * m
-    pooled_active = nn.max_pool(active[..., None].astype(x.dtype), (2, 2), (2, 2))[..., 0] > 0
+    pooled_active = max_pool(active[..., None].astype(x.dtype))[..., 0] > 0
     return max_pool(x), pooled_active
 
 

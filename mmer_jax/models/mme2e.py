@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from mmer_jax import registry
 from mmer_jax import batch as batch_keys
 from mmer_jax.models import pretrained
+from mmer_jax.models.layers import pooling
 from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init, torch_kernel_init
 
@@ -74,7 +75,7 @@ def item_mask(valid: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def max_pool(x: jax.Array) -> jax.Array:
-  return nn.max_pool(x, (2, 2), (2, 2))
+  return pooling.max_pool(x, 2)
 
 
 class VggBlock(nn.Module):

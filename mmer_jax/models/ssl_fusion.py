@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from mmer_jax import registry
 from mmer_jax.models import pretrained
+from mmer_jax.models.layers import pooling
 from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.rnn import LSTM
 
@@ -110,7 +111,7 @@ class MocapUnimodalHead(nn.Module):
     for i, c in enumerate(self.conv_channels):
       x = nn.relu(keras_conv(c, name=f"conv{i}")(x))
       if i < 2:
-        x = nn.max_pool(x, (2, 2), (2, 2))
+        x = pooling.max_pool(x, 2)
     if self.kind == "cnn":
       return nn.relu(keras_dense(self.units, name="dense")(x.reshape(x.shape[0], -1)))
     x = x.reshape(x.shape[0], -1, x.shape[-1])  # Reshape((-1, 128)): positions as time steps
