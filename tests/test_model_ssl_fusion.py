@@ -12,7 +12,7 @@ import pytest
 from configs import ssl_fusion_iemocap
 from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.models import param_count, pretrained
-from mmer_jax.models.ssl_fusion import KerasGRU, SslFusion
+from mmer_jax.models.ssl_fusion import KerasGRU, MocapFusionCNN, MocapUnimodalHead, SslFusion
 from mmer_jax.train import trainer
 
 jax.config.update("jax_disable_most_optimizations", True)
@@ -168,3 +168,21 @@ def test_learns_three_way_fusion_on_a_fixture_through_the_trainer(tmp_path):
   assert rows[-1]["train/loss"] < rows[0]["train/loss"]
   assert results["test"]["num_examples"] == 24  # the 'fru' example is dropped by the label scheme
   assert results["test"]["accuracy"] > 0.5      # chance is 0.25
+
+
+
+@pytest.mark.parametrize("branch", ["unimodal_cnn", "fusion_cnn"])
+def test_gemm_kernel_gradients_equal_xla_ones(branch):
+  # Both MoCap CNNs take their convolution kernel gradients from layers/conv_weight_grad by
+  # default; they must equal XLA's own.
+  mocap = jnp.asarray(np.random.default_rng(0).normal(size=(2, 16, 12, 1)).astype(np.float32))
+  make = {"unimodal_cnn": lambda gemm: MocapUnimodalHead("cnn", (8, 4, 4, 4, 4), 16, gemm_kernel_gradient=gemm),
+          "fusion_cnn": lambda gemm: MocapFusionCNN((4, 6, 4, 5), 16, gemm_kernel_gradient=gemm)}[branch]
+  params = make(False).init(jax.random.key(0), mocap)
+
+  def grads(model):
+    return jax.grad(lambda p: (model.apply(p, mocap) ** 2).sum())(params)
+
+  ours, theirs = grads(make(True)), grads(make(False))
+  for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(jnp.abs(b).max()))

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from mmer_jax import registry
 from mmer_jax.models import pretrained
-from mmer_jax.models.layers import pooling
+from mmer_jax.models.layers import conv_weight_grad, pooling
 from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.rnn import LSTM
 
@@ -43,9 +43,11 @@ def keras_dense(features: int, name: Optional[str] = None) -> nn.Dense:
   return nn.Dense(features, kernel_init=nn.initializers.glorot_uniform(), name=name)
 
 
-def keras_conv(features: int, strides: int = 1, name: Optional[str] = None) -> nn.Conv:
+def keras_conv(features: int, strides: int = 1, gemm_kernel_gradient: bool = True,
+               name: Optional[str] = None) -> nn.Conv:
+  conv = conv_weight_grad.conv_general_dilated if gemm_kernel_gradient else None  # None: XLA's own
   return nn.Conv(features, (3, 3), strides=(strides, strides), padding="SAME",
-                 kernel_init=nn.initializers.glorot_uniform(), name=name)
+                 kernel_init=nn.initializers.glorot_uniform(), conv_general_dilated=conv, name=name)
 
 
 class KerasGRU(nn.Module):
@@ -83,11 +85,12 @@ class MocapFusionCNN(nn.Module):
 
   channels: Sequence[int] = (16, 32, 64, 75)
   units: int = 128
+  gemm_kernel_gradient: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     for i, c in enumerate(self.channels):
-      x = nn.relu(keras_conv(c, strides=2, name=f"conv{i}")(x))
+      x = nn.relu(keras_conv(c, strides=2, gemm_kernel_gradient=self.gemm_kernel_gradient, name=f"conv{i}")(x))
     return keras_dense(self.units, name="dense")(x.reshape(x.shape[0], -1))
 
 
@@ -98,6 +101,7 @@ class MocapUnimodalHead(nn.Module):
   conv_channels: Sequence[int] = (256, 128, 128, 128, 128)
   units: int = 128
   gru_units: Sequence[int] = (1024, 512, 256)
+  gemm_kernel_gradient: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -109,7 +113,7 @@ class MocapUnimodalHead(nn.Module):
         x = KerasGRU(u, return_sequences=i < len(self.gru_units) - 1, name=f"gru{i}")(x)
       return x
     for i, c in enumerate(self.conv_channels):
-      x = nn.relu(keras_conv(c, name=f"conv{i}")(x))
+      x = nn.relu(keras_conv(c, gemm_kernel_gradient=self.gemm_kernel_gradient, name=f"conv{i}")(x))
       if i < 2:
         x = pooling.max_pool(x, 2)
     if self.kind == "cnn":
@@ -139,6 +143,7 @@ class SslFusion(nn.Module):
   mocap_fusion_channels: Sequence[int] = (16, 32, 64, 75)
   mocap_unimodal_channels: Sequence[int] = (256, 128, 128, 128, 128)
   mocap_gru_units: Sequence[int] = (1024, 512, 256)
+  gemm_kernel_gradient: bool = True     # MoCap conv kernel gradients as GEMMs (layers/conv_weight_grad)
 
   def pretrained_folders(self) -> dict[str, str]:
     folders = {}
@@ -171,9 +176,10 @@ class SslFusion(nn.Module):
         mocap = inputs["mocap"][..., None] if inputs["mocap"].ndim == 3 else inputs["mocap"]
         if unimodal:
           head = MocapUnimodalHead(self.mocap_head, self.mocap_unimodal_channels, self.branch_units,
-                                   self.mocap_gru_units, name="m_head")(mocap)
+                                   self.mocap_gru_units, self.gemm_kernel_gradient, name="m_head")(mocap)
           return keras_dense(self.num_classes, name="out")(head)
-        feats.append(MocapFusionCNN(self.mocap_fusion_channels, self.branch_units, name="m_branch")(mocap))
+        feats.append(MocapFusionCNN(self.mocap_fusion_channels, self.branch_units, self.gemm_kernel_gradient,
+                                    name="m_branch")(mocap))
     fused = nn.relu(keras_dense(self.branch_units, name="fusion_dense")(jnp.concatenate(feats, -1)))
     return keras_dense(self.num_classes, name="out")(fused)
 
