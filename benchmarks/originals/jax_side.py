@@ -127,7 +127,7 @@ def build(spec, originals, threads: int) -> Runner:
   state = step_lib.replicate(state_lib.create(model, tx, inputs, 0), mesh)
   device_batch = step_lib.to_global(batch, mesh)
   # Compiled ahead of time (the same programs the jitted steps run) so that their FLOPs can be
-  # read without compiling twice.
+  # read without compiling twice (except for models with GEMM kernel gradients, below).
   train, train_flops = _compile(step_lib.make_train_step(model, loss_fn, tx, mesh), state, device_batch)
   if getattr(model, "gemm_kernel_gradient", False):
     # Those kernel gradients loop over taps, which XLA's cost analysis counts once; the same

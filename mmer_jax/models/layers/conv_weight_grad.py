@@ -11,7 +11,7 @@ shapes:
   stem on one-channel or RGB input): one GEMM on the patch matrix, whose width is that product;
 - otherwise one GEMM per kernel tap, on the strided slice of the padded input the tap reads.
 
-Seed 004's MoCap convolutions use it (training step at batch 20: 6.2 -> 4.4 s). MME2E and MESM do
+Seed 004's MoCap convolutions use it (training step at batch 20: 6.2 -> 3.6 s). MME2E and MESM do
 not: there XLA's convolution in 16-item calls (`mme2e.CONV_CHUNK`) was faster on 5 of 7 layers
 (`benchmarks/conv_weight_grad.py` compares the three).
 
@@ -102,13 +102,13 @@ def _kernel_gradient(x, dy, kernel_shape, strides, padding, precision) -> jax.Ar
   dy_rows = dy.reshape(-1, c_out)
   contract = (((0,), (0,)), ((), ()))
 
-  def tap(source, offset):  # the input values kernel position `offset` meets, one row per output position
-    limit = (x.shape[0], *(o + e for o, e in zip(offset, extent)), c_in)
-    return lax.slice(source, (0, *offset, 0), limit, (1, *strides, 1)).reshape(-1, c_in)
+  def tap(offset):  # the input values kernel position `offset` meets, one row per output position
+    span = lax.dynamic_slice(padded, (0, *offset, 0), (x.shape[0], *extent, c_in))
+    return lax.slice(span, (0,) * x.ndim, span.shape, (1, *strides, 1)).reshape(-1, c_in)
 
   offsets = list(itertools.product(*(range(k) for k in window)))
   if len(offsets) * c_in <= PATCH_WIDTH_LIMIT:
-    patches = jnp.concatenate([tap(padded, o) for o in offsets], axis=-1)
+    patches = jnp.concatenate([tap(o) for o in offsets], axis=-1)
     return lax.dot_general(patches, dy_rows, contract, precision=precision).reshape(kernel_shape)
 
   # One tap per loop iteration, so that only one input-sized slice exists at a time. Unrolled, XLA
@@ -119,9 +119,7 @@ def _kernel_gradient(x, dy, kernel_shape, strides, padding, precision) -> jax.Ar
   table = jnp.asarray(offsets, jnp.int32)
 
   def one_tap(t, grads):
-    span = lax.dynamic_slice(padded, (0, *table[t], 0), (x.shape[0], *extent, c_in))
-    rows = lax.slice(span, (0,) * x.ndim, span.shape, (1, *strides, 1)).reshape(-1, c_in)
-    grad = lax.dot_general(rows, dy_rows, contract, precision=precision)
+    grad = lax.dot_general(tap(tuple(table[t])), dy_rows, contract, precision=precision)
     return lax.dynamic_update_index_in_dim(grads, grad.astype(grads.dtype), t, 0)
 
   grads = lax.fori_loop(0, len(offsets), one_tap, jnp.zeros((len(offsets), c_in, c_out), x.dtype))
