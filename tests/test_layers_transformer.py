@@ -99,3 +99,19 @@ def test_matches_pytorch_encoder_layer_outputs():
       p[name]["bias"] = ref[f"l{i}.{name}.bias"]
   out = model.apply({"params": params}, x, valid)
   np.testing.assert_allclose(np.asarray(out), ref["cls_out"], atol=2e-5)
+
+
+def test_first_only_layer_equals_row_zero_of_the_full_layer():
+  # The CLS encoder's last layer computes position 0 alone; keys and values still come from every
+  # (valid) position, so the row must equal the full layer's row 0 (and the parameters are shared).
+  layer = TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0)
+  x = jax.random.normal(jax.random.PRNGKey(4), (3, 7, 8))
+  mask = jnp.arange(7)[None, :] < jnp.array([[2], [7], [5]])
+  variables = layer.init(jax.random.PRNGKey(0), x, mask)
+  full = layer.apply(variables, x, mask)
+  first = layer.apply(variables, x, mask, first_only=True)
+  assert first.shape == (3, 1, 8)
+  np.testing.assert_allclose(first[:, 0], full[:, 0], rtol=1e-5, atol=1e-5)
+  # Keys beyond position 0 matter: changing a valid later item changes the first row.
+  changed = layer.apply(variables, x.at[1, 4].add(3.0), mask, first_only=True)
+  assert not np.allclose(changed[1], first[1], atol=1e-3)
