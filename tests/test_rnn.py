@@ -57,3 +57,36 @@ def test_stacked_layers_run_time_major_inside_but_equal_chained_batch_major_laye
   assert out.shape == (3, 8, 10)
   np.testing.assert_allclose(out, expected, atol=1e-6)
   np.testing.assert_allclose(final, expected_final, atol=1e-6)
+
+
+def test_reading_one_step_equals_indexing_the_full_outputs_in_value_and_gradient():
+  # Pooling "last" / "cls" reads one output per sequence; the top layer then runs one direction in
+  # full and the other for a single step. Lengths include a full row, short rows and an empty one.
+  import pytest
+  from mmer_jax.models.layers.rnn import StackedBiLSTM
+  x = jax.random.normal(jax.random.PRNGKey(7), (5, 9, 4))
+  lengths = np.array([9, 5, 1, 0, 3])
+  mask = jnp.asarray(np.arange(9)[None] < lengths[:, None])
+  full = StackedBiLSTM(6, num_layers=2)
+  params = full.init(jax.random.PRNGKey(8), x, mask)["params"]
+  last = jnp.maximum(mask.sum(1) - 1, 0)
+
+  def reference(p, read):
+    out, _ = full.apply({"params": p}, x, mask)
+    picked = out[jnp.arange(5), last] if read == "last" else out[:, 0]
+    return picked * (lengths > 0)[:, None]  # an empty row's outputs are all zero
+
+  for read in ("last", "first"):
+    model = StackedBiLSTM(6, num_layers=2, read=read)
+    assert jax.tree_util.tree_structure(model.init(jax.random.PRNGKey(8), x, mask)["params"]) == \
+        jax.tree_util.tree_structure(params)
+    fast = lambda p: model.apply({"params": p}, x, mask)[0]  # noqa: E731
+    np.testing.assert_allclose(fast(params), reference(params, read), atol=1e-6)
+    assert float(jnp.abs(fast(params)[3]).max()) == 0.0
+    weights = jax.random.normal(jax.random.PRNGKey(9), (5, 12))
+    g_fast = jax.grad(lambda p: (fast(p) * weights).sum())(params)
+    g_ref = jax.grad(lambda p: (reference(p, read) * weights).sum())(params)
+    for a, b in zip(jax.tree_util.tree_leaves(g_fast), jax.tree_util.tree_leaves(g_ref)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  with pytest.raises(ValueError, match="read="):
+    StackedBiLSTM(6, read="middle").init(jax.random.PRNGKey(0), x, mask)

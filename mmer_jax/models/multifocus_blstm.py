@@ -96,11 +96,10 @@ class PooledBLSTM(nn.Module):
       raise ValueError(f"pooling={self.pooling!r}; use one of {POOLINGS}.")
     mask = mask.astype(bool)
     # PyTorch's nn.LSTM(num_layers=2) has dropout=0 by default: no dropout between layers.
+    if self.pooling in ("last", "cls"):  # one output per sequence: the top layer computes only it
+      read = "last" if self.pooling == "last" else "first"
+      return StackedBiLSTM(self.units, self.num_layers, read=read, name="blstm")(x, mask)[0]
     outputs, _ = StackedBiLSTM(self.units, self.num_layers, name="blstm")(x, mask)
-    if self.pooling == "last":
-      return last_valid(outputs, mask)
-    if self.pooling == "cls":
-      return outputs[:, 0]
     steps = pooling_mask(mask, self.masked_pooling)
     if self.pooling == "mean":
       return masked_mean(outputs, steps)

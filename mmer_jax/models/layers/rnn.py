@@ -136,18 +136,76 @@ def _project(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 class StackedBiLSTM(nn.Module):
-  """`num_layers` BiLSTMs with dropout between layers (PyTorch's `dropout=` placement)."""
+  """`num_layers` BiLSTMs with dropout between layers (PyTorch's `dropout=` placement).
+
+  read="last" / "first": return only the top layer's output at each sequence's last valid step /
+  at step 0, (B, 2 * units), instead of every output (pooling "last" and "cls" of seed 002). The
+  top layer then runs one direction in full and the other for one step (`_BiLSTMRead`).
+  """
 
   units: int
   num_layers: int = 1
   dropout: float = 0.0
+  read: Optional[str] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None, *, train: bool = False):
+    if self.read not in (None, "last", "first"):
+      raise ValueError(f"read={self.read!r}; use None, 'last' or 'first'.")
+    if mask is None:
+      mask = jnp.ones(x.shape[:2], bool)
     final = None
     x = x.transpose(1, 0, 2)  # time-major between layers: one transpose in, one out
     for layer in range(self.num_layers):
       if layer > 0 and self.dropout > 0:
         x = Dropout(self.dropout, deterministic=not train)(x)
+      if self.read and layer == self.num_layers - 1:
+        return _BiLSTMRead(self.units, self.read, name=f"layer{layer}")(x, mask), None
       x, final = BiLSTM(self.units, time_major=True, name=f"layer{layer}")(x, mask)
     return x.transpose(1, 0, 2), final
+
+
+class _BiLSTMRead(nn.Module):
+  """A time-major BiLSTM's output at one step of each sequence, (B, 2H), with `BiLSTM`'s parameters.
+
+  At the last valid step the backward direction has read one input, from the zero state, so it is
+  one LSTM cell on that input; at step 0 the same holds for the forward direction. Only the other
+  direction runs over the whole sequence: half the recurrence and half the input projection of a
+  full BiLSTM (PyTorch computes every output and indexes one). Values and gradients equal the full
+  layer's (tests/test_rnn.py).
+  """
+
+  units: int
+  position: str  # "last" (each sequence's last valid step) or "first" (step 0)
+
+  @nn.compact
+  def __call__(self, x_tm: jax.Array, mask: jax.Array) -> jax.Array:
+    in_dim = x_tm.shape[-1]
+    forward = _LSTMParams(self.units, name="forward")(in_dim)
+    backward = _LSTMParams(self.units, name="backward")(in_dim)
+    valid = mask.astype(bool).T  # (T, B)
+    lengths = valid.sum(0)
+    if self.position == "last":
+      full, one, x_one = forward, backward, _at(x_tm, jnp.maximum(lengths - 1, 0))
+      read_valid, full_valid, full_x = lengths > 0, valid, x_tm
+    else:
+      full, one, x_one = backward, forward, x_tm[0]
+      read_valid, full_valid, full_x = valid[0], jnp.flip(valid, 0), jnp.flip(x_tm, 0)
+    (hs,) = recurrence((_project(full_x, full[0]),), full[1][None], full[2][None], (full_valid,))
+    # The full direction's carried state after its last read: the forward one at the last valid
+    # step, the backward one after reading back to step 0 (zero for an empty sequence either way).
+    single = jnp.where(read_valid[:, None], _first_cell(x_one, one), 0.0)
+    pair = (hs[-1], single) if self.position == "last" else (single, hs[-1])
+    return jnp.concatenate(pair, -1)
+
+
+def _at(x_tm: jax.Array, steps: jax.Array) -> jax.Array:
+  """x_tm[steps[b], b] for every b: (B, F)."""
+  return jnp.take_along_axis(x_tm, steps[None, :, None], axis=0)[0]
+
+
+def _first_cell(x: jax.Array, params) -> jax.Array:
+  """h after one LSTM step from the zero state on x (B, F): the recurrent kernel meets h = 0."""
+  kernel, _, bias = params
+  i, _, g, o = jnp.split(x @ kernel + bias, 4, axis=-1)
+  return jax.nn.sigmoid(o) * jnp.tanh(jax.nn.sigmoid(i) * jnp.tanh(g))
