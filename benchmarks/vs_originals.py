@@ -16,8 +16,11 @@ Per model: both sides build the same batch shapes (benchmarks/originals/specs.py
 in even rounds, mmer_jax first in odd ones) of N train steps then N eval steps; each round's
 median step time gives samples/s, and the round's mmer_jax/original rate is its paired ratio.
 Reported: median and min–max over rounds, the paired ratios, peak resident memory of each process
-(VmHWM), the step-time spread, the 1-minute load average before and after, and a warning above
---load_threshold. Torch runs --threads threads; XLA:CPU uses the same cores.
+(VmHWM), the step-time spread, and the cores other processes took meanwhile (the host's busy CPU
+time from /proc/stat, hypervisor steal included, minus this benchmark's and its workers'), with a
+warning above --foreign_threshold. The load average is kept in the JSON but cannot judge quiet:
+the benchmark's own two threads make it about 2. Torch runs --threads threads; XLA:CPU uses the
+same cores.
 
 Expected duration on an idle 2-core host with the defaults (4 rounds, the specs' steps): about
 40-50 min. SAMSEMO MME2E and seed 004's MoCap head run one process at a time (both sides' peaks
@@ -60,7 +63,8 @@ _MARKDOWN = flags.DEFINE_string("markdown", "", "Write the table here (markdown)
 _TORCH_PY = flags.DEFINE_string("torch_python", str(REPO / ".venv-torch/bin/python"), "Python of the torch venv.")
 _KERAS_PY = flags.DEFINE_string("keras_python", str(REPO / ".venv-keras/bin/python"), "Python of the Keras venv.")
 _JAX_PY = flags.DEFINE_string("jax_python", sys.executable, "Python of the mmer_jax venv.")
-_LOAD = flags.DEFINE_float("load_threshold", harness.LOAD_WARN, "Warn above this 1-minute load average.")
+_FOREIGN = flags.DEFINE_float("foreign_threshold", harness.FOREIGN_WARN,
+                              "Warn when other processes take more cores than this during a model.")
 _WORKER_LOGS = flags.DEFINE_string("worker_logs", str(REPO / "workdirs" / "vs_originals_logs"), "Workers' stderr logs.")
 
 
@@ -148,8 +152,10 @@ def compare(spec) -> dict:
   result = {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": spec.shapes, "dims": spec.dims,
             "steps_per_round": steps, "warmup": _WARMUP.value or spec.warmup, "rounds": _ROUNDS.value,
             "note": spec.note, "warnings": [], "load_before": list(os.getloadavg()),
+            "foreign": None,
             "sides": {s: {"framework": fw, "peak_rss_mb": 0.0, "setup_s": [], "warmup_s": []}
                       for s, fw in sides.items()}}
+  cpu_before = _cpu_sample()
   warning = _checkout_warning(spec)
   if warning:
     result["warnings"].append(warning)
@@ -196,10 +202,26 @@ def compare(spec) -> dict:
   result["summary"] = harness.summarise(rounds, spec.batch)
   result["shares"] = harness.peak_shares(result["summary"], result["sides"][harness.MMER_JAX].get("info", {}).get("flops"),
                                          spec.batch, _peak())
-  warning = harness.load_warning(result["load_before"], result["load_after"], _LOAD.value)
+  cpu_after = _cpu_sample()
+  if cpu_before and cpu_after:
+    result["foreign"] = harness.foreign_cores(cpu_before, cpu_after)
+  warning = harness.quiet_warning(result["foreign"], _FOREIGN.value)
   if warning:
     result["warnings"].append(warning)
   return result
+
+
+def _cpu_sample() -> harness.CpuSample | None:
+  """The host's and this benchmark's CPU seconds now; None where /proc/stat is missing (not Linux).
+  os.times' children fields count each worker once it has been waited for, which compare() does
+  for every worker before its second sample."""
+  try:
+    busy, steal = harness.parse_proc_stat(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+  except (OSError, ValueError):
+    return None
+  t = os.times()
+  return harness.CpuSample(host_busy_s=busy, steal_s=steal, wall_s=time.monotonic(),
+                           own_s=t.user + t.system + t.children_user + t.children_system)
 
 
 @functools.cache

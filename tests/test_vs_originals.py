@@ -86,15 +86,34 @@ def test_peak_shares_use_one_flop_count_for_both_sides_and_say_what_1_5x_needs()
   assert "| ? |" in harness.markdown_table([_result()]).strip().splitlines()[2]
 
 
-def test_load_warning_only_above_the_threshold():
-  assert harness.load_warning([0.8, 1, 1], [1.5, 1, 1]) is None
-  assert "1.90" in harness.load_warning([1.9, 1, 1], [0.5, 1, 1])
-  assert harness.load_warning([0.2, 0, 0], [1.6, 0, 0], threshold=1.5)
+def test_foreign_cores_are_the_hosts_busy_time_minus_the_benchmarks_own():
+  stat = "cpu  300 0 100 5000 7 0 0 50 0 0\ncpu0 150 0 50 2500 3 0 0 25 0 0\n"
+  assert harness.parse_proc_stat(stat, 100) == (pytest.approx(4.5), pytest.approx(0.5))  # user+system+steal
+  with pytest.raises(ValueError):
+    harness.parse_proc_stat("intr 1 2 3\n", 100)
+  before = harness.CpuSample(host_busy_s=100.0, steal_s=1.0, own_s=10.0, wall_s=0.0)
+  # 60 s: the host was busy 110 CPU-seconds, the benchmark used 104, steal 3 -> 0.1 cores foreign.
+  after = harness.CpuSample(host_busy_s=210.0, steal_s=4.0, own_s=114.0, wall_s=60.0)
+  foreign = harness.foreign_cores(before, after)
+  assert foreign["cores"] == pytest.approx(0.1) and foreign["steal_cores"] == pytest.approx(0.05)
+  assert foreign["own_cores"] == pytest.approx(104 / 60)
+  # Own time counted from waited-for children can exceed the host's ticks by rounding: never negative.
+  assert harness.foreign_cores(before, harness.CpuSample(200.0, 1.0, 111.0, 60.0))["cores"] == 0.0
+  with pytest.raises(ValueError):
+    harness.foreign_cores(before, before)
+
+
+def test_quiet_warning_only_above_the_threshold():
+  assert harness.quiet_warning(None) is None
+  assert harness.quiet_warning({"cores": 0.05, "steal_cores": 0.0}) is None
+  warning = harness.quiet_warning({"cores": 0.75, "steal_cores": 0.5})
+  assert "0.75 cores" in warning and "steal 0.50" in warning
+  assert harness.quiet_warning({"cores": 0.3, "steal_cores": 0.0}, threshold=0.5) is None
 
 
 def _result(**extra):
   return {"key": "lf_rnn", "title": "LF-RNN", "batch": 10, "shapes": "text 20x300",
-          "summary": harness.summarise(_fake_rounds(), batch=10), "load_before": [0.5, 0, 0], "load_after": [0.7, 0, 0],
+          "summary": harness.summarise(_fake_rounds(), batch=10), "foreign": {"cores": 0.04, "steal_cores": 0.0},
           "sides": {O: {"peak_rss_mb": 2048}, M: {"peak_rss_mb": 3072}}, "warnings": [], **extra}
 
 
@@ -108,9 +127,10 @@ def test_markdown_table_rows():
   assert "100 (25.0–100) / 100 (100–100)" in row  # mmer_jax train / eval
   assert "2.00 (0.5–2.00) / 0.5 (0.5–0.5)" in row  # paired ratios
   assert "0% / 300%; 20% / 0%" in row  # step-time range over median: train, then eval
-  assert "2.00 / 3.00" in row and "0.50 → 0.70 |" in row
+  assert "2.00 / 3.00" in row and row.endswith("| 0.04 |")  # peak RSS; other processes' cores
+  assert harness.markdown_table([_result(foreign=None)]).strip().splitlines()[2].endswith("| not measured |")
   assert "not run: no sparseconvnet" in lines[3]
-  warned = harness.markdown_table([_result(warnings=["load"])])
+  warned = harness.markdown_table([_result(warnings=["not quiet"])])
   assert "⚠" in warned
 
 

@@ -6,12 +6,14 @@ ORIGINAL and MMER_JAX; a round holds N train-step and N eval-step times (seconds
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from typing import Optional, Sequence
 
 ORIGINAL, MMER_JAX = "original", "mmer_jax"
 PHASES = ("train", "eval")
-LOAD_WARN = 1.5  # 1-minute load average above which a ratio is not trusted (2 cores)
+FOREIGN_WARN = 0.1  # cores of CPU taken by anything but the benchmark, above which a ratio is not trusted
+_BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # /proc/stat cpu: user nice system [idle iowait] irq softirq steal
 
 
 def round_orders(rounds: int) -> list[tuple[str, str]]:
@@ -77,12 +79,43 @@ def peak_shares(summary: dict, flops: Optional[dict], batch: int, peak: Optional
   return out
 
 
-def load_warning(before: Sequence[float], after: Sequence[float], threshold: float = LOAD_WARN) -> Optional[str]:
-  """A warning when the 1-minute load average before or after a model's rounds exceeds the
-  threshold: the two sides then compete with other work and their ratio can move by 2x."""
-  worst = max(before[0], after[0])
-  if worst > threshold:
-    return (f"load average {worst:.2f} > {threshold} (before {before[0]:.2f}, after {after[0]:.2f}): "
+@dataclasses.dataclass(frozen=True)
+class CpuSample:
+  """CPU seconds spent by the whole host (steal included: another tenant on our cores) and by this
+  benchmark (itself plus every worker it has waited for), at one wall-clock instant."""
+  host_busy_s: float
+  steal_s: float
+  own_s: float
+  wall_s: float
+
+
+def parse_proc_stat(text: str, ticks_per_s: float) -> tuple[float, float]:
+  """(busy seconds, steal seconds) summed over all CPUs from /proc/stat's aggregate `cpu` line."""
+  for line in text.splitlines():
+    if line.startswith("cpu "):
+      ticks = [int(v) for v in line.split()[1:]]
+      ticks += [0] * (8 - len(ticks))
+      return sum(ticks[i] for i in _BUSY_FIELDS) / ticks_per_s, ticks[7] / ticks_per_s
+  raise ValueError("no aggregate 'cpu' line in /proc/stat")
+
+
+def foreign_cores(before: CpuSample, after: CpuSample) -> dict:
+  """How many cores, on average over the interval, went to anything but this benchmark: the
+  host's busy time minus the benchmark's own, over the wall time. The 1-minute load average cannot
+  tell this apart, because the benchmark's own two threads already make it about 2."""
+  wall = after.wall_s - before.wall_s
+  if wall <= 0:
+    raise ValueError(f"non-positive interval {wall}")
+  foreign = (after.host_busy_s - before.host_busy_s) - (after.own_s - before.own_s)
+  return {"cores": max(foreign, 0.0) / wall, "steal_cores": (after.steal_s - before.steal_s) / wall,
+          "own_cores": (after.own_s - before.own_s) / wall, "wall_s": wall}
+
+
+def quiet_warning(foreign: Optional[dict], threshold: float = FOREIGN_WARN) -> Optional[str]:
+  """A warning when other work took more than `threshold` cores during a model's rounds: the two
+  sides then compete with it and their ratio can move by 2x. None when quiet or not measured."""
+  if foreign and foreign["cores"] > threshold:
+    return (f"other processes took {foreign['cores']:.2f} cores (steal {foreign['steal_cores']:.2f}) > {threshold}: "
             "the machine was not quiet; do not quote these ratios")
   return None
 
@@ -116,6 +149,10 @@ def _shares(shares: Optional[dict]) -> str:
           f"{pct(o['eval'])} / {pct(m['eval'])}; {pct(need['train'])} / {pct(need['eval'])}")
 
 
+def _foreign(foreign: Optional[dict]) -> str:
+  return "not measured" if not foreign else f"{foreign['cores']:.2f}"
+
+
 def markdown_table(results: Sequence[dict]) -> str:
   """One row per model: samples/s median (min–max over rounds) per side and phase, the paired
   ratio, peak resident memory (GB) and the step-time spread; a failed model gets its error."""
@@ -123,7 +160,7 @@ def markdown_table(results: Sequence[dict]) -> str:
           "ratio train / eval (paired, per round) | peak RSS GB original / mmer_jax | "
           "step-time range/median original / mmer_jax (train; eval) | "
           "GFLOP/step; share of measured peak original / mmer_jax (train; eval); needed for 1.5x | "
-          "load before → after |")
+          "other processes' CPU, cores |")
   lines = [head, "|" + "---|" * 8]
   for r in results:
     name = f"{r['title']} ({r['batch']}; {r['shapes']})"
@@ -137,7 +174,7 @@ def markdown_table(results: Sequence[dict]) -> str:
         f"| {name} | {_cell(o['train'])} / {_cell(o['eval'])} | {_cell(m['train'])} / {_cell(m['eval'])} | "
         f"{_cell(q['train'])} / {_cell(q['eval'])} | {_mem(r['sides'][ORIGINAL])} / {_mem(r['sides'][MMER_JAX])} | "
         f"{rr(o, 'train')} / {rr(m, 'train')}; {rr(o, 'eval')} / {rr(m, 'eval')} | {_shares(r.get('shares'))} | "
-        f"{r['load_before'][0]:.2f} → {r['load_after'][0]:.2f}{' ⚠' if r.get('warnings') else ''} |")
+        f"{_foreign(r.get('foreign'))}{' ⚠' if r.get('warnings') else ''} |")
   return "\n".join(lines) + "\n"
 
 
