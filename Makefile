@@ -12,7 +12,7 @@ export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 # This machine's pip config names missing find-links folders; drop that noise, keep real errors.
 QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: venv demo test bench clean venv-torch venv-keras vs-originals
+.PHONY: venv demo test bench clean venv-torch venv-keras vs-originals profiles
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -63,6 +63,16 @@ vs-originals: venv venv-torch venv-keras
 	$(BIN)/python benchmarks/vs_originals.py --originals=$(ORIGINALS) --torch_python=$(TORCH_VENV)/bin/python \
 	  --keras_python=$(KERAS_VENV)/bin/python --json=workdirs/vs_originals.json \
 	  --markdown=workdirs/vs_originals.md $(VS_ARGS)
+
+# Where the time goes in each row of a side-by-side result that missed 1.5x (benchmarks/profile_report.py).
+# Each such model is first timed side by side again (2 rounds), so a profile quotes an original
+# measured minutes before it.
+VS_JSON ?= benchmarks/results/vs_originals.json
+profiles: venv venv-torch venv-keras
+	rm -rf workdirs/profiles && mkdir -p workdirs/profiles
+	$(BIN)/python benchmarks/profile_report.py --vs_json=$(VS_JSON) --run --originals=$(ORIGINALS) \
+	  --vs_args=--torch_python=$(TORCH_VENV)/bin/python,--keras_python=$(KERAS_VENV)/bin/python \
+	  --profiles=workdirs/profiles/profiles.jsonl --markdown=workdirs/profiles/profiles.md
 
 clean:
 	rm -rf $(VENV) workdirs

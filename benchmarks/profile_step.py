@@ -7,11 +7,19 @@ warms it up, traces --steps steps with `jax.profiler` and prints the median step
 FLOPs and, per XLA thunk (fusions, library dots/convolutions `ynn_fusion.*`, the LSTM kernels
 `ffi_call.*`), its time per step summed over XLA's worker threads. The sum over threads can exceed
 the wall time when ops run concurrently. Nothing is asserted: timings depend on the machine.
+
+It also groups the ops (`originals/op_profile.py`): matmuls and convolutions, the LSTM kernel's
+recurrences, and everything else, each with its FLOPs (from the compiled HLO) and the rate it ran
+at as a share of the host's measured f32 matmul peak. With --vs_json (a `vs_originals.py` result)
+it adds the original's step time for the same model and phase and the time 1.5x would need;
+--json appends the record to a JSON-lines file that `benchmarks/profile_report.py` turns into a
+table (`make profiles` runs the rows that missed 1.5x).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import statistics
 import sys
 import tempfile
@@ -24,13 +32,15 @@ sys.path.insert(0, str(REPO))
 
 from absl import app, flags  # noqa: E402
 
-from originals import specs  # noqa: E402
+from originals import op_profile, specs  # noqa: E402
 
 _MODEL = flags.DEFINE_enum("model", "lf_rnn", list(specs.SPECS), "A vs_originals model.")
 _PHASE = flags.DEFINE_enum("phase", "eval", ["train", "eval"], "Which step.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Traced steps.")
 _TOP = flags.DEFINE_integer("top", 25, "Ops to list.")
 _BATCH = flags.DEFINE_integer("batch", 0, "Override the spec's batch (0 = the seed's).")
+_VS_JSON = flags.DEFINE_string("vs_json", "", "A vs_originals.py JSON result: adds the original's step time.")
+_JSON = flags.DEFINE_string("json", "", "Append this profile as one JSON line to this file.")
 
 
 def op_times(xplane_path: str, steps: int) -> dict[str, float]:
@@ -80,6 +90,28 @@ def main(argv):
   print(f"XLA ops, summed over threads: {1e3 * busy:.1f} ms per step")
   for name, seconds in sorted(ops.items(), key=lambda kv: -kv[1])[:_TOP.value]:
     print(f"  {1e3 * seconds:8.2f} ms  {100 * seconds / busy:5.1f}%  {name}")
+  from mmer_jax import perf
+  peak = perf.measured_peak_flops()
+  groups = op_profile.breakdown(ops, runner.compiled[_PHASE.value].as_text(), median)
+  print(f"By kind, summed over threads and scaled to the step (rates as a share of this host's measured "
+        f"peak, {peak / 1e9:.0f} GFLOP/s):")
+  for kind, g in groups.items():
+    rate = f", {g['flops'] / 1e9:.2f} GFLOP at {g['flop_per_s'] / 1e9:.0f} GFLOP/s ({100 * g['flop_per_s'] / peak:.0f}%)" \
+        if g["flops"] else ""
+    print(f"  {1e3 * g['seconds']:8.2f} ms -> {1e3 * g['wall_s']:8.2f} ms  {kind}{rate}")
+  record = {"model": _MODEL.value, "title": spec.title, "phase": _PHASE.value, "batch": spec.batch,
+            "step_s": median, "step_flops": flops, "peak_flop_per_s": peak, "groups": groups,
+            "top_ops": sorted(ops.items(), key=lambda kv: -kv[1])[:_TOP.value]}
+  if _VS_JSON.value:
+    record.update(op_profile.side_by_side(json.loads(Path(_VS_JSON.value).read_text()), _MODEL.value,
+                                          _PHASE.value))
+    if "original_step_s" in record:
+      original = record["original_step_s"]
+      print(f"Original (from {_VS_JSON.value}): {1e3 * original:.1f} ms per step, ratio {record['ratio']:.2f}; "
+            f"1.5x needs {1e3 * original / 1.5:.1f} ms, {flops / (original / 1.5) / peak:.0%} of the measured peak")
+  if _JSON.value:
+    with open(_JSON.value, "a") as f:
+      f.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ class Runner:
   train_step: Callable[[], float]
   eval_step: Callable[[], Any]
   info: dict
+  # The compiled program per phase, whose HLO text benchmarks/profile_step.py reads.
+  compiled: dict = dataclasses.field(default_factory=dict)
 
 
 def _seq(rng, b, length, dim, name, batch):
@@ -147,7 +149,8 @@ def build(spec, originals, threads: int) -> Runner:
   params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
   return Runner(train_step, eval_step, {"framework": f"jax {jax.__version__}", "devices": jax.device_count(),
                                         "params": int(params), "model": config.model_name,
-                                        "flops": {"train": train_flops, "eval": eval_flops}})
+                                        "flops": {"train": train_flops, "eval": eval_flops}},
+                {"train": train, "eval": evaluate})
 
 
 def _compile(jitted, *args):
