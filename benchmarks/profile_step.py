@@ -52,7 +52,8 @@ def op_times(xplane_path: str, steps: int) -> dict[str, float]:
       if "XLAEigen" not in line.name and "XLAPjRtCpuClient" not in line.name:
         continue  # Python frames and the like
       for event in line.events:
-        if not event.name.startswith(("ThunkExecutor", "SlinkyThreadPool")):
+        # Not ops: the executors' and thread pools' own spans and the ends of async thunks.
+        if not event.name.startswith(("ThunkExecutor", "SlinkyThreadPool", "ThreadpoolListener", "end: ")):
           totals[event.name] += event.duration_ns * 1e-9 / steps
   return dict(totals)
 

@@ -84,6 +84,12 @@ def test_peak_shares_use_one_flop_count_for_both_sides_and_say_what_1_5x_needs()
   row = harness.markdown_table([_result(shares=shares)]).strip().splitlines()[2]
   assert "| 2.00 / 1.00; 10% / 20%; 20% / 10%; 15% / 30% |" in row
   assert "| ? |" in harness.markdown_table([_result()]).strip().splitlines()[2]
+  # A peak measured too low (below a side's achieved rate): that rate becomes the peak.
+  low = harness.peak_shares(summary, {"train": 2e9, "eval": 1e9}, batch=10, peak=10e9)
+  # Fastest: mmer_jax's train (10 steps/s x 2 GFLOP) and the original's eval (20 x 1), 20 GFLOP/s.
+  assert low["peak_flops"] == pytest.approx(20e9)
+  assert low[M]["train"] == low[O]["eval"] == pytest.approx(1.0) and low[O]["train"] == pytest.approx(0.5)
+  assert low["needed_for_1.5x"]["eval"] == pytest.approx(1.5)  # out of reach, as it should read
 
 
 def test_foreign_cores_are_the_hosts_busy_time_minus_the_benchmarks_own():
