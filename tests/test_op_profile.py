@@ -11,6 +11,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
+import profile_report  # noqa: E402
 from originals import op_profile  # noqa: E402
 
 
@@ -120,13 +121,8 @@ def test_side_by_side_reads_the_originals_step_time_and_the_ratio():
   assert op_profile.side_by_side(_vs_result(), "zz", "train") == {}
 
 
-def _report_module():
-  import profile_report
-  return profile_report
-
-
 def test_missed_lists_the_rows_below_the_target_and_skips_unmeasured_ones():
-  report = _report_module()
+  report = profile_report
   assert report.missed(_vs_result()) == [("a", "eval"), ("b", "train")]
   assert report.missed(_vs_result(), target=1.0) == [("b", "train")]
 
@@ -143,18 +139,18 @@ def _record(model="a", phase="eval", **kw):
 
 def test_report_row_gives_the_budget_the_shares_the_rates_and_the_floors():
   # Ops summed to 125 ms over a 125 ms step: matmuls 60 ms for 12 GFLOP = 200 GFLOP/s = 80% of 250.
-  row = _report_module().row(_record(original_step_s=0.15, ratio=1.2))
+  row = profile_report.row(_record(original_step_s=0.15, ratio=1.2))
   cells = [c.strip() for c in row.strip("|").split("|")]
   assert cells == ["model a, eval (32)", "125.0", "150.0; 100.0; 1.20x", "48% (12.00 at 80%)",
                    "40% (8.00 at 64%)", "12%", "110.0; 80.0"]
   # A step half as long as its summed op time (ops side by side): the same shares, twice the rates.
-  cells = [c.strip() for c in _report_module().row(_record(step_s=0.0625)).strip("|").split("|")]
+  cells = [c.strip() for c in profile_report.row(_record(step_s=0.0625)).strip("|").split("|")]
   assert cells[3:] == ["48% (12.00 at 160%)", "40% (8.00 at 128%)", "12%", "55.0; 80.0"]
-  assert _report_module().row(_record()).split("|")[3].strip() == "–"
+  assert profile_report.row(_record()).split("|")[3].strip() == "–"
 
 
 def test_report_table_keeps_the_last_profile_per_model_and_phase():
-  report = _report_module()
+  report = profile_report
   text = report.table([_record(step_s=0.5), _record(phase="train"), _record(step_s=0.125)])
   lines = text.splitlines()
   assert lines[0] == "Shares of the highest f32 matmul peak measured on this host: 250 GFLOP/s."

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Mapping
+from typing import Container, Mapping
 
 MATMUL = "matmul / convolution"
 LSTM = "LSTM kernel"
@@ -135,12 +135,12 @@ def side_by_side(vs_data: dict, model: str, phase: str) -> dict:
   return {}
 
 
-def category(op_name: str, hlo_text_ops: Mapping[str, float], lstm_ops: Iterable[str] = ()) -> str:
+def category(op_name: str, flops: Mapping[str, float], lstm_ops: Container[str]) -> str:
   """The group a traced op belongs to: the LSTM kernel's calls, ops that do matmul or
-  convolution arithmetic, or other."""
-  if op_name in set(lstm_ops) or op_name.startswith("ffi_call"):
+  convolution arithmetic (`flops` from `op_flops`), or other."""
+  if op_name in lstm_ops:
     return LSTM
-  return MATMUL if hlo_text_ops.get(op_name, 0.0) > 0 else OTHER
+  return MATMUL if flops.get(op_name, 0.0) > 0 else OTHER
 
 
 def lstm_op_names(hlo_text: str) -> list[str]:
@@ -156,7 +156,7 @@ def breakdown(op_seconds: Mapping[str, float], hlo_text: str, step_s: float) -> 
   category's summed time, so that the rates compare with the whole host's peak (a convolution
   summed at 100 GFLOP/s per thread while another ran beside it did not leave a core idle)."""
   flops = op_flops(hlo_text)
-  lstm = lstm_op_names(hlo_text)
+  lstm = set(lstm_op_names(hlo_text))
   out = {c: {"seconds": 0.0, "flops": 0.0} for c in CATEGORIES}
   for name, seconds in op_seconds.items():
     group = out[category(name, flops, lstm)]
