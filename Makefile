@@ -12,7 +12,7 @@ export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 # This machine's pip config names missing find-links folders; drop that noise, keep real errors.
 QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: venv demo test bench clean venv-torch venv-keras vs-originals profiles
+.PHONY: venv demo test bench clean venv-torch venv-keras vs-originals vs-pytorch-text profiles FORCE
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -43,14 +43,21 @@ VS_ARGS ?=
 TORCH_VENV ?= .venv-torch
 KERAS_VENV ?= .venv-keras
 
+# lightning: SAMSEMO imports it at module level; pillow: upstream MME2E's src/utils.py imports PIL;
+# accelerate: Hugging Face's Trainer needs it (benchmarks/vs_pytorch_text.py's peer). No torchvision:
+# PyPI's build does not load with the CPU torch wheel; the originals use it only for face detection,
+# which the benchmark skips (torch_shims.py).
+TORCH_PACKAGES := torch==2.13.0 transformers==4.57.6 accelerate lightning pillow numpy
 venv-torch: $(TORCH_VENV)/.installed
-$(TORCH_VENV)/.installed:
+# The list is recorded beside the venv, so an existing venv is topped up when the list changes.
+$(TORCH_VENV)/.packages: FORCE
+	@mkdir -p $(TORCH_VENV) && echo '$(TORCH_PACKAGES)' | cmp -s - $@ || echo '$(TORCH_PACKAGES)' > $@
+$(TORCH_VENV)/.installed: $(TORCH_VENV)/.packages
 	test -x $(TORCH_VENV)/bin/python || $(PY) -m venv $(TORCH_VENV)
 	$(TORCH_VENV)/bin/pip install -q -U pip $(QUIET)
-	# lightning: SAMSEMO imports it at module level. No torchvision: PyPI's build does not load with the
-	# CPU torch wheel; the originals use it only for face detection, which the benchmark skips (torch_shims.py).
-	$(TORCH_VENV)/bin/pip install -q torch==2.13.0 transformers==4.57.6 lightning numpy $(QUIET)
+	$(TORCH_VENV)/bin/pip install -q $(TORCH_PACKAGES) $(QUIET)
 	touch $@
+FORCE:
 
 venv-keras: $(KERAS_VENV)/.installed
 $(KERAS_VENV)/.installed:
