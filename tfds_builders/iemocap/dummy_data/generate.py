@@ -27,6 +27,7 @@ head-motion energy.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -326,9 +327,10 @@ def write_split_lists(folder: str | Path, manifest: dict) -> dict[str, list[str]
 
 
 def main(argv: list[str]) -> None:
-  if len(argv) != 2:
-    raise SystemExit("usage: python -m tfds_builders.iemocap.dummy_data.generate OUT_DIR")
-  manifest = generate(argv[1])
+  parser = argparse.ArgumentParser(prog="python -m tfds_builders.iemocap.dummy_data.generate", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("out_dir", help="folder to write the miniature IEMOCAP_full_release into")
+  manifest = generate(parser.parse_args(argv[1:]).out_dir)
   print(json.dumps({"root": manifest["root"], "utterances": len(manifest["utterances"]),
                     "planted": manifest["planted"]}, indent=1))
 

@@ -9,6 +9,7 @@ empty wav file, and a duplicate row.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from pathlib import Path
@@ -55,5 +56,12 @@ def generate(root: str | Path, clips_per_emotion: int = 3, seed: int = 0, audio_
   return {"kept": kept, "skipped": skipped}
 
 
+def main(argv: list[str]) -> None:
+  parser = argparse.ArgumentParser(prog="python -m tfds_builders.labelled_audio.dummy_data.generate",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("out_dir", nargs="?", default="labelled_audio_dummy", help="folder to write into")
+  print(generate(parser.parse_args(argv[1:]).out_dir))
+
+
 if __name__ == "__main__":
-  print(generate(sys.argv[1] if len(sys.argv) > 1 else "labelled_audio_dummy"))
+  main(sys.argv)

@@ -17,6 +17,7 @@ detector). `generate` returns a manifest naming the planted problems so tests ca
 
 from __future__ import annotations
 
+import argparse
 import json
 import pickle
 import shutil
@@ -250,11 +251,13 @@ def _plant_problems(root: Path, manifest: dict, meta: dict, meta_en: dict, rows:
 
 
 def main(argv: list[str]) -> None:
-  if len(argv) != 2:
-    raise SystemExit("usage: python -m tfds_builders.samsemo.dummy_data.generate OUTPUT_DIR")
-  manifest = generate(argv[1])
+  parser = argparse.ArgumentParser(prog="python -m tfds_builders.samsemo.dummy_data.generate", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("output_dir", help="folder to write the miniature SAMSEMO release into")
+  output_dir = parser.parse_args(argv[1:]).output_dir
+  manifest = generate(output_dir)
   print(json.dumps(manifest["planted"], indent=1))
-  print(f"Wrote a miniature SAMSEMO release to {argv[1]}")
+  print(f"Wrote a miniature SAMSEMO release to {output_dir}")
 
 
 if __name__ == "__main__":
