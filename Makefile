@@ -71,6 +71,15 @@ vs-originals: venv venv-torch venv-keras
 	  --keras_python=$(KERAS_VENV)/bin/python --json=workdirs/vs_originals.json \
 	  --markdown=workdirs/vs_originals.md $(VS_ARGS)
 
+# Time to a result against PyTorch + Hugging Face's Trainer: the text classifier fine-tuning all-MiniLM-L6-v2
+# on MELD's utterances, read from MELD_DIR at run time (benchmarks/vs_pytorch_text.py). Long: each of its 4
+# rounds trains a whole epoch per side; VS_TEXT_ARGS="--steps=100" extrapolates from 100 steps a round instead.
+MELD_DIR ?= ../shared/data/meld
+VS_TEXT_ARGS ?=
+vs-pytorch-text: venv venv-torch
+	$(BIN)/python benchmarks/vs_pytorch_text.py --meld_dir=$(MELD_DIR) --torch_python=$(TORCH_VENV)/bin/python \
+	  --json=workdirs/vs_pytorch_text.json --markdown=workdirs/vs_pytorch_text.md $(VS_TEXT_ARGS)
+
 # Where the time goes in each row of a side-by-side result that missed 1.5x (benchmarks/profile_report.py).
 # Each such model is first timed side by side again (2 rounds), so a profile quotes an original
 # measured minutes before it.
