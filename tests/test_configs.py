@@ -76,7 +76,7 @@ ARGS = {
     "text_classifier": [f"dataset={d},labels={lb},text={t}" for d in text_classifier.DATASETS
                         for lb, t in zip(label_schemes.DATASET_SCHEMES[d], itertools.cycle(text_classifier.TEXT_MODES))]
                        + [f"valid=session{n}" for n in text_classifier.IEMOCAP_TRAIN_SESSIONS]
-                       + [f"dataset=samsemo,lang={lang}" for lang in mme2e_samsemo.LANGS],
+                       + [f"dataset=samsemo,lang={lang}" for lang in mme2e_samsemo.LANGS] + ["context=2"],
     "williams_mosei": cover(visual=williams_mosei.VISUALS),
     "williams_mosei_paper": cover(**williams_mosei_paper.SWEEP),
     "williams_sample": [""],

@@ -31,7 +31,7 @@ from ml_collections import ConfigDict
 
 from mmer_jax import progress
 from mmer_jax.batch import VALID_KEY
-from mmer_jax.data import dialog_split, item_packing, sources as sources_lib
+from mmer_jax.data import dialog_context, dialog_split, item_packing, sources as sources_lib
 from mmer_jax.data.views import IndexedSource
 from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.data.preprocess.base import Preprocessor
@@ -150,6 +150,7 @@ class InputPipeline:
     raw = {split: (sources[split] if sources is not None else self._tfds(split)) for split in self.splits
            if (sources is not None and split in sources) or self.cfg.splits[split] != dialog_split.HOLDOUT}
     raw = dialog_split.holdout_sources(self.cfg, raw)
+    raw = dialog_context.with_context(self.cfg, raw, _main())  # input.context: each split's own dialogs
     if "train" in raw:
       extras = [self._tfds_extra(extra) for extra in self.cfg.get("extra_train_sources", []) or []]
       raw["train"] = ConcatSource([raw["train"], *extras]) if extras else raw["train"]

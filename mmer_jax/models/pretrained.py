@@ -283,11 +283,13 @@ class TextEncoder(nn.Module):
   add_pooling_layer: bool = False
 
   @nn.compact
-  def __call__(self, input_ids: jax.Array, attention_mask: jax.Array, *, train: bool) -> jax.Array:
+  def __call__(self, input_ids: jax.Array, attention_mask: jax.Array, *, train: bool,
+               token_type_ids: jax.Array | None = None) -> jax.Array:
     module = encoder_module(self.folder, add_pooling_layer=self.add_pooling_layer, name="encoder")
+    types = {} if token_type_ids is None else {"token_type_ids": token_type_ids.astype(jnp.int32)}
     hidden = module(
         input_ids.astype(jnp.int32), attention_mask.astype(jnp.int32),
-        deterministic=not train or self.stop_gradient).last_hidden_state
+        deterministic=not train or self.stop_gradient, **types).last_hidden_state
     return jax.lax.stop_gradient(hidden) if self.stop_gradient else hidden
 
 

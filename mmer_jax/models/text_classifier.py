@@ -1,7 +1,8 @@
 """A text classifier that fine-tunes a local BERT-family checkpoint: encoder -> pooling -> dropout -> linear.
 
 Inputs: `text` (batch, length) token ids and `text_mask` (True = real token), from the
-`text_classifier` preprocessor. Output: logits (batch, num_classes), for softmax cross-entropy
+`text_classifier` preprocessor; with dialogue context also `text_type`, the encoder's token types (1 marks
+the target utterance after its context). Output: logits (batch, num_classes), for softmax cross-entropy
 (single label) or sigmoid BCE (multi-label) alike.
 
 - The encoder is `pretrained.TextEncoder` under `text_encoder/encoder`, so the trainer loads the
@@ -72,7 +73,7 @@ class TextClassifier(nn.Module):
     ids = inputs["text"]
     mask = inputs.get("text_mask", jnp.ones(ids.shape, bool))
     hidden = pretrained.TextEncoder(self.checkpoint, stop_gradient=self.freeze_encoder,
-                                    name="text_encoder")(ids, mask, train=train)
+                                    name="text_encoder")(ids, mask, train=train, token_type_ids=inputs.get("text_type"))
     pooled = pool(hidden, mask, self.resolved_pooling())
     self.sow("intermediates", "pooled", pooled)
     config = pretrained.load_config(self.checkpoint)

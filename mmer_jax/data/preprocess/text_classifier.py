@@ -11,7 +11,10 @@ Options (`config.input.preprocess`, the fields of `TextClassifierOptions`):
 - `max_length`: tokens per transcript including [CLS]/[SEP]; None = min(128, the checkpoint's
   limit), since IEMOCAP and SAMSEMO utterances are short and attention cost grows with the square;
 - `text_field`: the transcript field (`text`; SAMSEMO also stores the English `text_en`);
-- `meta_keys`: stored fields copied to `meta/*` for sliced reports.
+- `meta_keys`: stored fields copied to `meta/*` for sliced reports;
+- `context`: previous dialogue turns read with each utterance, derived from `input.context.k`
+  (dialog_context.py): the input is the pair (context, "Speaker: utterance"), `text_type` marks the
+  target's tokens, and `max_length` defaults to dialog_context.MAX_LENGTH.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import threading
 from typing import Optional
 
 import numpy as np
 from ml_collections import ConfigDict
 
 from mmer_jax import registry
-from mmer_jax.data import label_schemes
+from mmer_jax.data import dialog_context, label_schemes
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields
 from mmer_jax.data.preprocess.options import dataset_family
 
@@ -55,11 +59,13 @@ class TextClassifierOptions:
   max_length: Optional[int] = None    # None: min(DEFAULT_MAX_LENGTH, the checkpoint's limit)
   text_field: str = "text"
   meta_keys: tuple = ("id",)
+  context: int = 0                    # previous dialogue turns (input.context.k); 0 = the utterance alone
 
   @staticmethod
   def derive(config: ConfigDict) -> dict:
     family = dataset_family(config.input.tfds_name)
-    return {"dataset": family} if family in label_schemes.DATASET_SCHEMES else {}
+    spec = dialog_context.ContextSpec.from_config(config.input)
+    return ({"dataset": family} if family in label_schemes.DATASET_SCHEMES else {}) | {"context": spec.k if spec else 0}
 
 
 class TextClassifierPreprocessor(Preprocessor):
@@ -73,12 +79,15 @@ class TextClassifierPreprocessor(Preprocessor):
       raise ValueError("preprocess.tokenizer is not set: point config.text.checkpoint at a local BERT-family "
                        "folder (its tokenizer encodes the transcripts).")
     limit = checkpoint_max_length(self.tokenizer_folder)
-    self.max_length = int(options.max_length or min(DEFAULT_MAX_LENGTH, limit))
+    self.context = int(options.context)
+    default = dialog_context.MAX_LENGTH if self.context else DEFAULT_MAX_LENGTH
+    self.max_length = int(options.max_length or min(default, limit))
     if not 2 < self.max_length <= limit:
       raise ValueError(f"preprocess.max_length={self.max_length}; {self.tokenizer_folder} takes 3..{limit} tokens.")
     self.text_field = options.text_field
     self.meta_keys = tuple(options.meta_keys)
     self._tokenizer = None  # loaded on first use: construction stays cheap and picklable
+    self._pair_tokenizers: dict[int, object] = {}  # per thread: pair encoding changes tokenizer settings
 
   def label(self, example: Example):
     return self.scheme.target(example[self.label_field])
@@ -94,9 +103,22 @@ class TextClassifierPreprocessor(Preprocessor):
                           return_tensors="np")
     return enc["input_ids"][0].astype(np.int32), enc["attention_mask"][0].astype(bool)
 
+  def tokenize_in_context(self, example: Example) -> dict[str, np.ndarray]:
+    turns, target = dialog_context.require(example, self.context)
+    tokenizer = self._pair_tokenizers.get(threading.get_ident())
+    if tokenizer is None:
+      from transformers import AutoTokenizer  # noqa: PLC0415
+      tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
+      self._pair_tokenizers[threading.get_ident()] = tokenizer
+    ids, mask, types = dialog_context.encode(tokenizer, turns, target, self.max_length)
+    return {"text": ids, "text_mask": mask, "text_type": types}
+
   def __call__(self, example: Example) -> dict[str, np.ndarray]:
-    ids, mask = self.tokenize(as_str(example[self.text_field]))
-    out = {"text": ids, "text_mask": mask, "label": self.label(example)}
+    if self.context:
+      out = {**self.tokenize_in_context(example), "label": self.label(example)}
+    else:
+      ids, mask = self.tokenize(as_str(example[self.text_field]))
+      out = {"text": ids, "text_mask": mask, "label": self.label(example)}
     out.update(meta_fields(example, self.meta_keys))
     return out
 
