@@ -89,3 +89,38 @@ def finetune_optimizer(c: ml_collections.ConfigDict, group: str, learning_rate: 
   c.optimizer.schedule = "warmup_linear"
   c.optimizer.warmup_fraction = 0.06
   c.optimizer.param_group_lr = {group: c.text.get_ref("encoder_lr_factor")}
+
+
+# ---- your own data: a built manifest (tfds_builders/manifest) --------------------------------------
+MANIFEST = "manifest"
+MANIFEST_META = ["id", "dialog", "speaker"]
+
+
+def manifest_name(args: ml_collections.ConfigDict, field: str = "dataset") -> str | None:
+  """`dataset=manifest:<name>` (or `dataset=manifest`, the name then given by
+  `--config.input.tfds_name=manifest/<name>`): leaves `manifest` in args.<field> and returns the
+  name ('' when not given); None for any other dataset."""
+  family, _, name = str(args[field]).partition(":")
+  if family != MANIFEST:
+    return None
+  args[field] = MANIFEST
+  return name
+
+
+def manifest_input(c: ml_collections.ConfigDict, name: str, labels: str = "") -> None:
+  """Points a config at `manifest/<name>` with train / validation / test splits. The label column
+  (`labels`: its key or the user's column name; '' = the build's first) and everything that follows
+  from it (task type, class names, number of outputs, loss, selection metric) are read from the
+  build's metadata when the run starts (mmer_jax/data/manifest_task.py); until then they are unset."""
+  c.input.tfds_name = f"{MANIFEST}/{name}"
+  c.input.splits = dict(train="train", valid="validation", test="test")
+  c.input.manifest = ml_collections.ConfigDict(dict(label=labels, kind=""))
+  if "meta_keys" in c.input.preprocess:
+    c.input.preprocess.meta_keys = list(MANIFEST_META)
+  c.model.num_classes = ml_collections.config_dict.placeholder(int)
+  c.task.type = "single_label"
+  c.task.class_names = []
+  c.task.threshold_step = 0.01  # multi-label: per-class thresholds tuned on validation
+  c.task.neutral_class = False  # regression: the value alone, no "no emotion" column
+  c.evaluation.slice_by = []    # any stored column works: --config.evaluation.slice_by=meta/speaker ...
+  c.evals = ml_collections.ConfigDict()

@@ -36,6 +36,12 @@ Data (`dataset=`):
   `python -m tfds_builders.build samsemo/en --manual_dir=<SAMSEMO> --option audio=false --option faces=false`.
 - `cmu_mosei`: `cmu_mosei/raw` (standard folds). Labels `mosei_multi` (default; emotion present if
   its mean score > 0, as MME2E) or `mosei_single`.
+- `manifest:<name>` (or `manifest` with `--config.input.tfds_name=manifest/<name>`): your own data,
+  built by `python -m tfds_builders.build manifest --name=<name> ...` (README "Your own data").
+  `labels=<column>` picks a label column (default the build's first); its kind and classes come from
+  the build: single label -> softmax CE, weighted F1; multi-label -> BCE, support-weighted F1 with
+  thresholds tuned on validation; a value -> MSE, MAE. Splits train / validation / test.
+  MELD text (all-MiniLM-L6-v2, 1 epoch, see README): measured figures are in the README section.
 
 Dialogue context (`context=<k>`, IEMOCAP and manifest datasets with dialog and order fields; off by
 default): each utterance is read with the k turns before it in its dialog, EmoBERTa's way:
@@ -78,6 +84,8 @@ DATASETS = {
                     splits=dict(train="train", valid="valid", test="test")),
     "cmu_mosei": dict(labels="mosei_multi", tfds_name="cmu_mosei/raw", meta=["id", "video_id"], slices=[],
                       splits=dict(train="train", valid="validation", test="test")),
+    common.MANIFEST: dict(labels="", tfds_name="manifest/", meta=common.MANIFEST_META, slices=[],  # labels: the build's
+                          splits=dict(train="train", valid="validation", test="test")),
 }
 TEXT_MODES = ("finetune", "frozen")
 
@@ -100,6 +108,7 @@ def iemocap_splits(valid: str) -> dict:
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, dataset="iemocap", labels="", text="finetune", valid="dialogs",
                           lang="en", context=0)
+  manifest = common.manifest_name(args)  # dataset=manifest:<name>
   if args.dataset not in DATASETS:
     raise ValueError(f"dataset={args.dataset!r}; use one of {', '.join(DATASETS)}.")
   if args.text not in TEXT_MODES:
@@ -164,6 +173,9 @@ def get_config(arg: str | None = None):
   c.evaluation.mode = "max"
   c.evaluation.early_stopping_patience = 3
   c.evaluation.slice_by = list(d["slices"])
+  if manifest is not None:  # task, classes and loss follow the build's label column (manifest_task.py)
+    common.manifest_input(c, manifest, args.labels)
+    c.input.preprocess.labels = c.input.manifest.get_ref("label")
   if args.smoke:  # seconds on the builders' fixtures
     c.num_epochs = 1
     c.text.max_length = 32

@@ -165,16 +165,55 @@ VECTOR_SCHEMES: dict[str, VectorScheme] = {s.name: s for s in (
                  description="CMU-MOSEI clips with exactly one emotion present, as a class index."),
 )}
 
-# Which schemes fit which dataset (the raw-code schemes need IEMOCAP's `label` field).
+# ---- Datasets built from a user's manifest (tfds_builders/manifest) --------------------------------
+# Their labels are whatever columns the user named: each is stored as `label_<key>` and described
+# (column, kind, class order) in the build's metadata, which mmer_jax/data/manifest_task.py reads into
+# the config. The stored value already is the target: a class index, a multi-hot vector or a value.
+
+MANIFEST = "manifest"
+MANIFEST_LABEL_PREFIX = "label_"   # tfds_builders/manifest/roles.py LABEL_PREFIX
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifestScheme:
+  """The label column `name` of a manifest dataset; its kind shows in the stored dtype (ClassLabel
+  int -> single label, float vector -> multi-label, float scalar -> regression)."""
+  name: str
+  class_names: tuple[str, ...] = ()   # filled into the config from the build, not needed here
+  multi_label: bool = False
+  description: str = "A label column of a manifest dataset, as its build stored it."
+
+  @property
+  def field(self) -> str:
+    return MANIFEST_LABEL_PREFIX + self.name
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  def target(self, value) -> np.ndarray:
+    value = np.asarray(value)
+    if value.ndim == 1:
+      return value.astype(np.float32)                 # multi-hot (C,)
+    if np.issubdtype(value.dtype, np.integer):
+      return np.int32(value)                          # class index
+    return np.asarray([value], np.float32)            # one regression target (1,)
+
+
+# Which schemes fit which dataset (the raw-code schemes need IEMOCAP's `label` field; a manifest's
+# are its label columns, read from its build).
 DATASET_SCHEMES: dict[str, tuple[str, ...]] = {
     "iemocap": tuple(SCHEMES),
     "samsemo": ("samsemo_multi", "samsemo_single"),
     "cmu_mosei": ("mosei_multi", "mosei_single"),
+    MANIFEST: (),
 }
 
 
-def scheme_for(dataset: str, name: str) -> LabelScheme | VectorScheme:
+def scheme_for(dataset: str, name: str) -> LabelScheme | VectorScheme | ManifestScheme:
   """The scheme `name` for `dataset`; an unknown pair names the schemes that fit the dataset."""
+  if dataset == MANIFEST:
+    return ManifestScheme(name)
   if dataset not in DATASET_SCHEMES:
     raise KeyError(f"Unknown dataset {dataset!r} for label schemes; known: {', '.join(DATASET_SCHEMES)}.")
   if name not in DATASET_SCHEMES[dataset]:

@@ -28,6 +28,7 @@ from ml_collections import ConfigDict
 
 from mmer_jax import batch as batch_keys
 from mmer_jax import registry
+from mmer_jax.data import manifest_task
 from mmer_jax.data import pipeline as pipeline_lib
 from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.data.preprocess.base import Preprocessor
@@ -57,6 +58,7 @@ def build_model(config: ConfigDict):
 
 def check_names(config: ConfigDict) -> None:
   """Every name and option the config gives, checked before anything is built or written."""
+  manifest_task.resolve(config)  # a manifest dataset's labels and task, from its build's metadata
   build_model(config)
   preprocess_options.build(config)
 

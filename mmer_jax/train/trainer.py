@@ -23,6 +23,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from mmer_jax import batch as batch_keys
+from mmer_jax.data import manifest_task
 from mmer_jax.errors import ConfigError, DataError, UserError
 from mmer_jax.metrics import report as report_lib
 from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions
@@ -108,6 +109,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path,
   if mode not in MODES:
     raise ConfigError(f"mode={mode!r}; use one of {', '.join(MODES)}.")
   workdir = Path(workdir).expanduser()
+  manifest_task.resolve(config)  # a manifest dataset's task (and selection metric) before the actions read it
   actions = epoch_actions.from_config(config)
   if mode == "train" and config.checkpoint.get("restart", False):
     _discard_run(workdir)

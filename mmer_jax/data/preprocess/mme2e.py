@@ -29,7 +29,7 @@ from mmer_jax.data.preprocess.options import dataset_family
 from mmer_jax.errors import ConfigError, DataError
 from mmer_jax.features.video import normalize_faces
 
-LABEL_SOURCES = ("samsemo", "mosei", "iemocap")
+LABEL_SOURCES = ("samsemo", "mosei", "iemocap", "manifest")
 TEXT_INPUTS = ("cls", "pooled", "tokens", "ids")
 
 
@@ -50,14 +50,17 @@ class Mme2eOptions:
   tokenizer: Optional[str] = None  # the encoder's checkpoint folder (config.text.checkpoint), for "ids"
   label_source: str = "samsemo"    # one of LABEL_SOURCES
   meta_keys: tuple = ("id",)
+  manifest_label: Optional[str] = None  # label_source="manifest": the label column's key (input.manifest.label)
 
   @staticmethod
   def derive(config: ConfigDict) -> dict:
     derived = {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
-    family = {"samsemo": "samsemo", "cmu_mosei": "mosei", "iemocap": "iemocap"}.get(
+    family = {"samsemo": "samsemo", "cmu_mosei": "mosei", "iemocap": "iemocap", "manifest": "manifest"}.get(
         dataset_family(config.input.tfds_name))
     if family:
       derived["label_source"] = family
+    if family == "manifest":
+      derived["manifest_label"] = config.input.manifest.label
     return derived
 
 
@@ -83,14 +86,24 @@ class Mme2ePreprocessor(Preprocessor):
       from mmer_jax.data.preprocess.text_classifier import DEFAULT_MAX_LENGTH, checkpoint_max_length  # noqa: PLC0415
       self.text_max_length = min(DEFAULT_MAX_LENGTH, checkpoint_max_length(self.tokenizer_folder))
     self._scheme = label_schemes.get_scheme("mme2e_6class") if self.label_source == "iemocap" else None
+    self._manifest = (label_schemes.scheme_for("manifest", options.manifest_label)
+                      if self.label_source == "manifest" else None)
     self._tokenizer = None
 
   def keep(self, example: Example) -> bool:
     return self._scheme is None or self._scheme(example["label"]) is not None
 
+  def inputs(self) -> tuple[str, ...]:
+    """The stored features this preprocessor reads (mmer_jax/data/manifest_task.py checks a build has them)."""
+    text = ("text",) if self.text_input == "ids" else (f"text_{self.text_input}",)
+    return ((text if "t" in self.modalities else ()) + (("faces", "num_faces") if "v" in self.modalities else ())
+            + (("mel_pieces", "num_mel_pieces") if "a" in self.modalities else ()))
+
   def _label(self, example: Example) -> np.ndarray:
     if self.label_source == "samsemo":
       return np.asarray(example["labels"], np.float32)
+    if self._manifest is not None:
+      return self._manifest.target(example[self._manifest.field])
     if self.label_source == "mosei":  # MME2E binarises the summed annotator scores
       return (np.asarray(example["emotions"]) > 0).astype(np.float32)
     return self._scheme.target(example["label"])

@@ -24,26 +24,35 @@ from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str
 from mmer_jax.data.preprocess.multifocus import iemocap_meta
+from mmer_jax.data.preprocess.options import dataset_family
 from mmer_jax.features import audio_stats as stats_lib
 from mmer_jax.features import text as text_lib
 
 
 class Seed003Input(Preprocessor):
 
-  def __init__(self, label_scheme: str, use_audio: bool, use_text: bool, tfidf: Mapping[str, Any]):
+  def __init__(self, label_scheme: str, use_audio: bool, use_text: bool, tfidf: Mapping[str, Any],
+               manifest_label: Optional[str] = None):
     if not (use_audio or use_text):
       raise ValueError("Seed003Input needs use_audio and/or use_text.")
-    self.scheme = label_schemes.get_scheme(label_scheme)
+    # A manifest dataset's label column (its stored value is the target), else an IEMOCAP scheme.
+    self.scheme = (label_schemes.scheme_for(label_schemes.MANIFEST, manifest_label) if manifest_label is not None
+                   else label_schemes.get_scheme(label_scheme))
+    self.label_field = getattr(self.scheme, "field", "label")
     self.use_audio, self.use_text = use_audio, use_text
     self.tfidf_overrides = dict(tfidf)
     self.minimum = self.maximum = self.vectorizer = None
 
   def keep(self, example: Example) -> bool:
-    return self.scheme(example["label"]) is not None
+    return self.scheme.target(example[self.label_field]) is not None
 
   def label(self, example: Example) -> np.ndarray:
     """The target alone; needs no fitted statistics (e.g. to oversample classes before `fit`)."""
-    return self.scheme.target(example["label"])
+    return self.scheme.target(example[self.label_field])
+
+  def inputs(self) -> tuple[str, ...]:
+    """The stored features this preprocessor reads (mmer_jax/data/manifest_task.py checks a build has them)."""
+    return (("audio_stats",) if self.use_audio else ()) + (("text",) if self.use_text else ())
 
   def needs_fit(self) -> bool:
     return True
@@ -106,9 +115,17 @@ class Seed003Options:
   use_audio: bool = True
   use_text: bool = True
   tfidf: Optional[dict] = None  # TfidfVectorizer arguments over the seed's defaults
+  manifest_label: Optional[str] = None  # a manifest dataset's label column key (input.manifest.label)
+
+  @staticmethod
+  def derive(config) -> dict:
+    if dataset_family(config.input.tfds_name) == label_schemes.MANIFEST:
+      return {"manifest_label": config.input.manifest.label}
+    return {}
 
 
 @registry.PREPROCESSORS.register("seed003_resnet1d")
 def make(options: Seed003Options) -> Seed003Input:
   return Seed003Input(label_scheme=options.label_scheme, use_audio=options.use_audio, use_text=options.use_text,
-                      tfidf=dict(options.tfidf or {}))  # lists arrive as tuples, as sklearn wants
+                      tfidf=dict(options.tfidf or {}),  # lists arrive as tuples, as sklearn wants
+                      manifest_label=options.manifest_label)
