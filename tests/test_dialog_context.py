@@ -91,6 +91,8 @@ def test_context_fields_are_named_and_a_wrong_name_says_which():
     dc.DialogContextSource([{"dialog": "a", "start": 0.0, "speaker": "F", "text": "x"}], dc.ContextSpec(1, dc.DialogFields()))
   with pytest.raises(ConfigError, match="numeric field"):
     dc.DialogContextSource([turn("a", "first", "F", "x")], dc.ContextSpec(1, dc.DialogFields()))
+  with pytest.raises(ConfigError, match="'dialog' is empty in every example.*--option dialog="):
+    dc.DialogContextSource([turn(b"", 0, "F", "x"), turn(b"", 1, "M", "y")], dc.ContextSpec(1, dc.DialogFields()))
 
 
 # ---- encoding: the target is never truncated -----------------------------------------------------

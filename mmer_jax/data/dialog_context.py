@@ -86,7 +86,7 @@ class ContextSpec:
     section = dict(section)
     k = int(section.pop("k"))
     if k < 0:
-      raise ConfigError(f"config.input.context.k={k}; use the number of previous turns (0 turns context off).")
+      raise ConfigError(f"config.input.context.k={k}; use the number of previous turns (0: no context).")
     known = {f.name for f in dataclasses.fields(DialogFields)}
     unknown = sorted(set(section) - known)
     if unknown:
@@ -202,6 +202,9 @@ class DialogContextSource:
                           "name a numeric field that orders a dialog's turns (a start time, a turn index).") from None
       speaker = _text(example[fields.speaker])
       rendered.append(render_turn(names.get(speaker, speaker), _text(example[fields.text])))
+    if dialogs and not any(dialogs):  # e.g. a manifest built without a dialog column
+      raise ConfigError(f"context= needs dialog ids, and field {fields.dialog!r} is empty in every example "
+                        f"({desc}); build the dataset with its dialog column (manifest: --option dialog=<column>).")
     self.rendered = rendered
     self.before = previous_turns(dialogs, orders, spec.k)
 
