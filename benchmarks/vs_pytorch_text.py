@@ -98,9 +98,9 @@ codecs.register_error(_FALLBACK, _cp1252_bytes)
 def decode_text(raw: bytes) -> str:
   """UTF-8 (a byte-order mark dropped) wherever it is valid, any other byte read as Windows-1252.
 
-  MELD's CSVs have circulated with single cp1252 bytes (0x92 for an apostrophe, 0x85 for an
-  ellipsis) beside UTF-8 text; a strict decode stops on them, and decoding the whole file as
-  cp1252 would garble every valid UTF-8 apostrophe instead."""
+  Annotation files like MELD's can hold stray Windows-1252 bytes (0x92 for an apostrophe, 0x85 for
+  an ellipsis) beside UTF-8 text (the copies in ../shared happen to be clean UTF-8); a strict decode
+  stops on them, and decoding the whole file as cp1252 would garble every valid UTF-8 character."""
   return raw.decode("utf-8-sig", errors=_FALLBACK)
 
 
