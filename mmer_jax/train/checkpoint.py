@@ -22,8 +22,14 @@ written by N processes or devices loads on any other number.
 from __future__ import annotations
 
 import dataclasses
+import gc
+import inspect
 import logging
+import os
+import re
 import shutil
+import sys
+import traceback
 from pathlib import Path
 from typing import Any, Optional
 
@@ -65,6 +71,71 @@ class Progress:
 def abstract_like(state: Any) -> Any:
   """Shape, dtype and sharding of each leaf: what a restore needs to place arrays on this mesh."""
   return jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
+
+
+# Object reprs that library messages embed (pybind11 bound methods, `<... at 0x7f...>`): noise to a reader.
+_REPR = re.compile(r"<[^<>]*(?: at 0x[0-9a-f]+|pybind11)[^<>]*>?")
+_DATABASE_PATH = re.compile(r' in OCDBT database at local file "[^"]*"')
+
+
+def describe_error(error: BaseException) -> str:
+  """One plain line for a failed restore: the innermost cause's first line (Orbax wraps TensorStore's
+  'Requested byte range [0, 1318) is not valid for value of size 100' in an exception whose message
+  ends in a pybind11 repr and a multi-line spec dump), without object reprs."""
+  chain = [error]
+  while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
+    chain.append(cause)
+  inner = chain[-1]
+  text = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+  text = _REPR.sub("", text).split(" See full TensorStore details")[0]
+  return _DATABASE_PATH.sub("", text).strip()[:400]  # the caller names the checkpoint folder
+
+
+def _is_orbax_echo(unraisable) -> bool:
+  """An "Exception ignored in: <coroutine ...>" from an Orbax array read left unfinished, or TensorStore
+  finishing such a read after Orbax's event loop closed (its callback's `call_soon_threadsafe` raises
+  "Event loop is closed", reported with no object)."""
+  obj = unraisable.object
+  if inspect.iscoroutine(obj):
+    return f"{os.sep}orbax{os.sep}" in obj.cr_code.co_filename
+  frames = traceback.extract_tb(unraisable.exc_traceback) if unraisable.exc_traceback else []
+  return (obj is None and str(unraisable.exc_value) == "Event loop is closed"
+          and any(frame.name == "call_soon_threadsafe" for frame in frames))
+
+
+class _OrbaxTaskFilter(logging.Filter):
+  """Drops asyncio's "Task (or _GatheringFuture) exception was never retrieved" for Orbax's abandoned
+  array reads: the message or the exception's traceback is Orbax's."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    orbax = f"{os.sep}orbax{os.sep}"
+    if "never retrieved" not in record.getMessage():
+      return True
+    if orbax in record.getMessage():
+      return False
+    error = record.exc_info[1] if record.exc_info else None
+    return error is None or orbax not in "".join(traceback.format_exception(error))
+
+
+def _silence_orbax_echoes() -> None:
+  """When one array of a restore fails, Orbax leaves the other reads unfinished; when collected,
+  each prints "Exception ignored in: <coroutine ...>" (or asyncio's "Task exception was never
+  retrieved") with a TensorStore dump: ~300 lines after the one-line refusal or fallback warning.
+  The failure is already reported (`describe_error`), so those echoes are dropped; any other
+  unraisable exception or asyncio error still prints."""
+  previous = sys.unraisablehook
+  if getattr(previous, "_drops_orbax_echoes", False):
+    return
+  logging.getLogger("asyncio").addFilter(_OrbaxTaskFilter())
+
+  def hook(unraisable):
+    if _is_orbax_echo(unraisable):
+      log.debug("Dropped an unfinished Orbax read: %s", unraisable.exc_value)
+      return
+    previous(unraisable)
+
+  hook._drops_orbax_echoes = True
+  sys.unraisablehook = hook
 
 
 def _manager(path: Path, **options) -> ocp.CheckpointManager:
@@ -124,19 +195,22 @@ class Checkpointer:
     self.latest.wait_until_finished()
     steps = sorted(self.latest.all_steps(), reverse=True)
     errors = []
+    if steps:
+      _silence_orbax_echoes()  # before: a failing read's echoes start while Orbax is still raising
     for step in steps:
       try:
         restored = self.latest.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_like(template)), progress=ocp.args.JsonRestore()))
         progress = Progress.from_json(restored.progress)
       except Exception as error:  # noqa: BLE001  (any corruption: TensorStore, JSON, missing files)
-        errors.append(f"step {step}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+        errors.append(f"step {step}: {describe_error(error)}")
         log.warning("Checkpoint %s/%d does not restore (%s)%s", self.latest.directory, step, errors[-1],
                     "; trying the older one." if step != steps[-1] else ".")
         continue
       if errors:
         log.warning("Resuming from the older checkpoint, step %d.", step)
       return restored.state, progress
+    gc.collect()  # the abandoned reads are collected (silently) before the refusal, not after it
     if errors:
       raise CheckpointRestoreError(
           f"No checkpoint in {self.latest.directory} restores ({'; '.join(errors)}). Rerun with "
