@@ -1,4 +1,4 @@
-"""User errors: wrong names, options or files. `launch.py` prints them as one or two lines, no traceback.
+"""User errors: wrong names, options or files. The command lines print them as one or two lines, no traceback.
 
 Anything raised as a `UserError` is something the user can fix from the command line or the config
 file; its message says what is wrong and what to do. Bugs stay ordinary exceptions with tracebacks.
@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import difflib
 from typing import Iterable
+
+# The exit status of a refused command line (launch.py, `python -m tfds_builders.build`): a usage
+# mistake, as absl and argparse exit on theirs.
+EXIT_USER_ERROR = 2
 
 
 class UserError(Exception):

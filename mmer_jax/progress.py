@@ -42,6 +42,12 @@ def resolve_mode(mode: Optional[str], stream: TextIO) -> str:
   return chosen
 
 
+def library_bars(stream: Optional[TextIO] = None) -> bool:
+  """Whether libraries' own tqdm bars (TFDS's "Generating splits...") may draw: by the same rule as
+  `Bar`, so a build logged to a file gets no carriage returns or ANSI escapes from them either."""
+  return resolve_mode(None, stream if stream is not None else sys.stderr) == "bar"
+
+
 def format_seconds(seconds: float) -> str:
   if seconds < 60:
     return f"{seconds:.1f} s"

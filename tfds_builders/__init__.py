@@ -21,5 +21,8 @@ def builder_names() -> list[str]:
 def builder_class(name: str):
   """The `Builder` class of `tfds_builders/<name>/`; unknown names list the known ones."""
   if name not in builder_names():
-    raise KeyError(f"Unknown dataset builder {name!r}. Known builders: {', '.join(builder_names())}.")
+    from mmer_jax.errors import did_you_mean  # noqa: PLC0415
+    from mmer_jax.registry import UnknownNameError  # noqa: PLC0415  (a KeyError and a UserError)
+    raise UnknownNameError(f"Unknown dataset builder {name!r}.{did_you_mean(name, builder_names())} "
+                           f"Known builders: {', '.join(builder_names())}.")
   return importlib.import_module(f"tfds_builders.{name}.{name}_dataset_builder").Builder

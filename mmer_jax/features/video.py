@@ -39,6 +39,25 @@ class VideoReadError(RuntimeError):
   """A video or frame file could not be decoded; the message names the file."""
 
 
+# FFmpeg, inside OpenCV, prints "[mpeg4 @ 0x55e4...] Error at MB: 174" for each damaged frame it
+# conceals. The readers here report unreadable and truncated videos themselves (VideoReadError,
+# VideoSegment.truncated, and the builders count them), so the command lines turn FFmpeg's own
+# messages off unless `--verbose`. OpenCV reads the level when its FFmpeg backend opens a file.
+FFMPEG_LOG_LEVEL_ENV = "OPENCV_FFMPEG_LOGLEVEL"
+_FFMPEG_QUIET = "-8"  # AV_LOG_QUIET
+
+
+def show_decoder_messages(show: bool) -> None:
+  """FFmpeg's messages on (OpenCV's default: FFmpeg's errors) or off. A level the user put in
+  $OPENCV_FFMPEG_LOGLEVEL (other than the quiet one set here, which child processes inherit) stays."""
+  if os.environ.get(FFMPEG_LOG_LEVEL_ENV) not in (None, _FFMPEG_QUIET):
+    return
+  if show:
+    os.environ.pop(FFMPEG_LOG_LEVEL_ENV, None)
+  else:
+    os.environ[FFMPEG_LOG_LEVEL_ENV] = _FFMPEG_QUIET
+
+
 # ----------------------------------------------------------------------------------------------
 # Frame I/O and sampling.
 

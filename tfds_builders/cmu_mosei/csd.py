@@ -19,8 +19,10 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
+from mmer_jax.errors import UserError
 
-class CsdError(RuntimeError):
+
+class CsdError(UserError, RuntimeError):  # build.py exits 2 on it
   """A whole .csd file is unusable; the message names the file and what to do."""
 
 

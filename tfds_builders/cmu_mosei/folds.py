@@ -25,6 +25,8 @@ import dataclasses
 import json
 import os
 
+from mmer_jax.errors import UserError
+
 SPLITS = ("train", "valid", "test")
 # TFDS split name of each fold (the project's configs read `validation`, as TFDS datasets do).
 TFDS_SPLIT = {"train": "train", "valid": "validation", "test": "test"}
@@ -34,7 +36,7 @@ DEFAULT_FOLDS_FILE = "cmu_mosei_folds.json"
 STANDARD_SIZES = {"train": 2249, "valid": 300, "test": 678}
 
 
-class FoldsError(RuntimeError):
+class FoldsError(UserError, RuntimeError):  # build.py exits 2 on it
   """No usable split definition; the message says how to provide one."""
 
 

@@ -19,8 +19,8 @@ import os
 from typing import Any, Iterator
 
 import numpy as np
-import tqdm
 
+from mmer_jax import progress
 from mmer_jax.features import audio as audio_lib
 from mmer_jax.features import video as video_lib
 from tfds_builders.cmu_mosei import csd, raw_release, sequences
@@ -52,7 +52,7 @@ class RawExamples:
       self.report.count("videos", "labelled_without_transcript")
       for j in range(self.labels.num_rows(vid)):
         self.report.skip(f"{vid}[{j}]", "no_transcript_file", "")
-    for vid in tqdm.tqdm(sorted(transcripts), desc="cmu_mosei/raw transcripts", unit="video"):
+    for vid in progress.iterate(sorted(transcripts), desc="cmu_mosei/raw transcripts", unit="videos"):
       clips, problems, encoding = raw_release.parse_transcript(self.layout.transcript(vid), vid)
       self.report.count("transcript_encoding", encoding)
       for reason, n in problems.items():

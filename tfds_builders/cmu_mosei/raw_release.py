@@ -17,6 +17,8 @@ import os
 
 import numpy as np
 
+from mmer_jax.errors import UserError
+
 TRANSCRIPT_DIRS = ("Transcript/Segmented/Combined", "Transcript/Combined")
 AUDIO_DIRS = ("Audio/Full/WAV_16000", "Audio/WAV_16000")
 VIDEO_DIRS = ("Videos/Full/Combined",)
@@ -24,7 +26,7 @@ VIDEO_DIRS = ("Videos/Full/Combined",)
 MATCH_TOLERANCE = 1e-6
 
 
-class RawLayoutError(RuntimeError):
+class RawLayoutError(UserError, RuntimeError):  # build.py exits 2 on it
   """The manual dir does not look like the raw release; the message lists what was looked for."""
 
 

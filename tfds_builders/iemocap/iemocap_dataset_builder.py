@@ -18,8 +18,8 @@ from typing import Any, Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
-import tqdm
 
+from mmer_jax import progress
 from mmer_jax.data import label_schemes
 from mmer_jax.features import mocap as mocap_lib
 from mmer_jax.features import text as text_lib
@@ -165,6 +165,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     self._report.options["release_root"] = str(root)
     utterances = _Corpus.read(root, cfg, self._report).utterances
     splits = _assign_splits(utterances, cfg, self._report)
+    _fill_evaluation_splits(self._report, splits, cfg)
     self._split_names = list(splits)
     self._parts = beam_units.parts_dir_of(self.data_dir)
     self._worker = _DialogWorker(cfg)
@@ -295,7 +296,7 @@ class _Corpus:
         print(f"WARNING iemocap: {release.session_dir(root, session)} has no EmoEvaluation files.")
         continue
       report.count("release", "dialogs", len(dialogs))
-      for dialog in tqdm.tqdm(dialogs, desc=f"iemocap: parsing Session{session}", unit="dialog", leave=False):
+      for dialog in progress.iterate(dialogs, desc=f"iemocap: parsing Session{session}", unit="dialogs", leave=False):
         utterances += cls._read_dialog(root, session, dialog, seen, report)
     if not utterances:
       raise release.ReleaseLayoutError(f"No labelled utterance found under {root} for sessions {cfg.sessions}.")
@@ -362,6 +363,21 @@ def _assign_splits(utterances: list[_Utterance], cfg: IemocapConfig,
       listed.add(utt_id)
   report.count("release", "utterances_outside_split_lists", len(set(by_id) - listed))
   return {split: sorted(items, key=lambda u: u.id) for split, items in splits.items()}
+
+
+def _fill_evaluation_splits(report: BuildReport, splits: dict[str, list["_Utterance"]], cfg: IemocapConfig) -> None:
+  """EmoEvaluation problems are reported while the files are parsed, before splits are assigned; each
+  entry gets its turn's split now (a lost turn: the split list naming it, or its session)."""
+  split_of = {u.id: name for name, items in splits.items() for u in items}
+  if cfg.split_dir:
+    for name, ids in release.read_split_lists(cfg.split_dir).items():
+      for utt_id in ids:
+        split_of.setdefault(utt_id, name)
+  for entry in [*report.skipped, *report.partial]:
+    if not entry["split"]:
+      session = release.session_of(entry["id"])
+      by_session = f"session{session}" if session and not cfg.split_dir else ""
+      entry["split"] = split_of.get(entry["id"], by_session)
 
 
 def _encoder_spec(cfg: IemocapConfig) -> text_features.EncoderSpec:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import collections
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mmer_jax.data import label_schemes
+from mmer_jax.errors import DataError
 from mmer_jax.features import audio as audio_lib
 from tfds_builders import build as build_cli
 from tfds_builders.iemocap import release
@@ -154,7 +156,7 @@ def test_planted_faults_are_reported_and_never_change_labels(full, fixture):
     assert "mocap_hand_missing" in reasons[utt]
   assert len(examples[planted["missing_wdseg"]][1]["words"]) == 0
   assert "wdseg_missing" in reasons[planted["missing_wdseg"]]
-  assert report["skipped"] == [{"id": planted["garbled_turn"], "split": "",
+  assert report["skipped"] == [{"id": planted["garbled_turn"], "split": "session1",
                                 "reason": report["skipped"][0]["reason"]}]
   assert report["skipped"][0]["reason"].startswith("evaluation_turn_unreadable: Ses01M_script01_1.txt:")
   assert report["counts"]["release"]["transcript_turns_without_label"] == 8  # one XX line per dialog
@@ -228,8 +230,12 @@ def test_bad_options_and_missing_release_fail_clearly(fixture, tmp_path):
     build_cli.build("iemocap/labels_text", str(tmp_path), str(root), {"audio_source": "left"})
   with pytest.raises(KeyError, match="Unknown option"):
     build_cli.make_builder("iemocap/full", str(tmp_path), {"num_workers": 2})
+  with pytest.raises(DataError, match="is empty"):  # said before TFDS writes anything
+    build_cli.build("iemocap/labels_text", str(tmp_path / "d"), str(tmp_path), {})
+  (tmp_path / "notes.txt").write_text("not a release")
   with pytest.raises(release.ReleaseLayoutError, match="IEMOCAP_full_release"):
     build_cli.build("iemocap/labels_text", str(tmp_path / "d"), str(tmp_path), {})
+  assert not (tmp_path / "d").exists()  # what TFDS created before the builder looked is removed
 
 
 def test_a_split_emptied_by_drop_partial_is_a_clear_error(fixture, tmp_path):
@@ -311,3 +317,20 @@ def test_faithful_options_dialog_audio_seed003_stats_raw_mocap_seed002_text(fixt
     tokens = tokenizer.tokenize(cleaned)
     assert tokens[:2] == ["[CLS]", "<sil>"] and tokens.count("[CLS]") == 1
     assert int(ex["text_tokens_mask"].sum()) == min(16, len(tokens))
+
+
+def test_a_garbage_line_inside_a_turn_block_names_what_was_found_and_the_split(fixture, tmp_path):
+  root, _ = fixture
+  session1 = tmp_path / "release" / "Session1"
+  shutil.copytree(Path(root) / "IEMOCAP_full_release" / "Session1", session1)
+  emo = session1 / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
+  lines = emo.read_text().splitlines(keepends=True)
+  vote = next(i for i, line in enumerate(lines) if line.startswith("C-E"))
+  lines.insert(vote + 1, "#### not an evaluator line ####\n")
+  emo.write_text("".join(lines))
+  _, _, report = build(tmp_path / "release", tmp_path / "data", "labels_text", sessions=(1,))
+  [entry] = [e for e in report["partial"] if e["reason"].startswith("evaluation_line_ignored")]
+  assert "unreadable line in the block of Ses01F_impro01_" in entry["reason"]
+  assert "#### not an evaluator line ####" in entry["reason"] and "outside a turn block" not in entry["reason"]
+  assert entry["split"] == "session1" and entry["id"].startswith("Ses01F_impro01_")
+  assert all(e["split"] == "session1" for e in report["skipped"] + report["partial"])

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mmer_jax.data.label_schemes import IEMOCAP_CODES
+from mmer_jax.errors import DataError
 
 NUM_SESSIONS = 5
 # Category words of the categorical evaluator lines, in the order of the stored vote vector.
@@ -35,7 +36,7 @@ _TURN_ID_IN_LINE = re.compile(r"Ses0[1-5][FM]_\w+?_[FM]\d{3}")
 UTTERANCE_ID = re.compile(r"^Ses0([1-5])([FM])_(impro|script)\d\d[ab]?(?:_\d[ab]?)?_([FM])\d{3}$")
 
 
-class ReleaseLayoutError(FileNotFoundError):
+class ReleaseLayoutError(DataError):
   """The manual_dir does not look like IEMOCAP_full_release; the message says what is missing."""
 
 
@@ -128,8 +129,13 @@ def parse_emo_evaluation(path: str | os.PathLike) -> tuple[list[Evaluation], lis
     if in_lost_turn and match:
       continue
     if current is None or not match:
-      problems.append(ParseProblem(where, f"line outside a turn block {line!r}",
-                                   utt_id=current["utt_id"] if current else None))
+      if current is not None:  # garbage inside a kept turn's block: say what it is and whose block
+        reason = f"unreadable line in the block of {current['utt_id']} (not a C-/A- evaluator line) {line!r}"
+      elif in_lost_turn:
+        reason = f"unreadable line in the block of an unreadable turn {line!r}"
+      else:
+        reason = f"line outside a turn block {line!r}"
+      problems.append(ParseProblem(where, reason, utt_id=current["utt_id"] if current else None))
       continue
     current["raw_lines"].append(line)
     kind, evaluator, rest = match.groups()
@@ -152,6 +158,12 @@ def parse_emo_evaluation(path: str | os.PathLike) -> tuple[list[Evaluation], lis
         problems.append(ParseProblem(where, f"malformed attribute line {line!r}", utt_id=current["utt_id"]))
   flush()
   return evaluations, problems
+
+
+def session_of(utt_id: str) -> int | None:
+  """The session of an utterance id (`Ses03M_impro05a_F000` -> 3); None for an id of another shape."""
+  match = UTTERANCE_ID.match(utt_id)
+  return int(match.group(1)) if match else None
 
 
 def parse_transcriptions(path: str | os.PathLike) -> tuple[dict[str, str], int]:

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from mmer_jax.data import label_schemes
+from mmer_jax.errors import ConfigError, DataError
 from mmer_jax.features import audio as audio_lib
 from mmer_jax.features import audio_stats as stats_lib
 from tfds_builders.build_report import BuildReport
@@ -102,7 +103,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     root = Path(dl_manager.manual_dir)
     table = root / cfg.csv_name
     if not table.exists():
-      raise FileNotFoundError(f"{table} is missing. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
+      raise DataError(f"{table} is missing (the label CSV; --option csv_name=... names another).\n"
+                      f"{MANUAL_DOWNLOAD_INSTRUCTIONS}")
     self._report = BuildReport("labelled_audio", cfg.name, options=dataclasses.asdict(cfg))
     return {"train": self._generate_examples(table, root / cfg.audio_dir)}
 
@@ -112,7 +114,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       rows = list(csv.DictReader(handle))
     for column in (cfg.file_column, cfg.label_column):
       if rows and column not in rows[0]:
-        raise KeyError(f"{table.name} has no column {column!r}; its columns: {list(rows[0])}.")
+        raise ConfigError(f"{table.name} has no column {column!r}; its columns: {list(rows[0])} "
+                          f"(--option file_column=... / label_column=... name others).")
     seen = set()
     for row in rows:
       name, raw_label = row[cfg.file_column].strip(), row[cfg.label_column]

@@ -14,6 +14,8 @@ import pickle
 from pathlib import Path
 from typing import Any, Sequence
 
+from mmer_jax.errors import DataError
+
 LANGUAGES = ("EN", "DE", "ES", "PL", "KO")
 SPLITS = ("train", "valid", "test")
 # Label order of meta.pkl (run.py's --emotions default). "anger" is Anger+ (anger or disgust);
@@ -38,7 +40,7 @@ _FILES_DIRS = ("{LANG}", "data/{LANG}", "{lang}", "data/{lang}", "segmented/comb
                "final_selection/segmented/combined", "data", "")
 
 
-class ReleaseLayoutError(FileNotFoundError):
+class ReleaseLayoutError(DataError):  # a FileNotFoundError and a UserError (build exits 2)
   """A required file of the release is missing or malformed; the message says what to do."""
 
 

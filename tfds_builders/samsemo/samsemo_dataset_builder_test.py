@@ -256,6 +256,7 @@ def test_drop_partial_skips_scenes_missing_a_modality(release, tmp_path):
 
 def test_missing_release_files_fail_with_clear_errors(release, tmp_path):
   root, _ = release
+  (tmp_path / "notes.txt").write_text("not a release")  # (an empty folder is refused before the builder looks)
   with pytest.raises(layout.ReleaseLayoutError, match="meta.pkl not found"):
     build_cli.build("samsemo/en", str(tmp_path / "d1"), str(tmp_path))
   with pytest.raises(layout.ReleaseLayoutError, match="No split file"):
