@@ -18,7 +18,9 @@ if __name__ == "__main__":  # before jax loads: glibc reads its tunables at proc
   from mmer_jax.process_env import reexec_with_malloc_tunables
   reexec_with_malloc_tunables()
 
+import importlib.util  # noqa: E402
 import logging  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -26,7 +28,8 @@ from absl import app, flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-EXIT_USER_ERROR = 2
+from mmer_jax.errors import EXIT_USER_ERROR  # noqa: E402
+
 EXIT_PREEMPTED = 75
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:args]).",
@@ -53,11 +56,10 @@ def prepare_data_dir(config, workdir: Path) -> None:
     if not config.input.data_dir:
       config.input.data_dir = str(workdir / "data")
   if not config.input.get("build_if_missing", False):
+    # A missing dataset is said now, before the trainer creates the workdir.
+    sources.tfds_source(config.input.tfds_name, config.input.splits.train, config.input.data_dir)
     return
   if runtime.is_main_process():
-    if not sys.stderr.isatty():  # TFDS's own bars would fill a log file with carriage returns
-      import tensorflow_datasets as tfds  # noqa: PLC0415
-      tfds.disable_progress_bar()
     try:
       sources.tfds_source(config.input.tfds_name, config.input.splits.train, config.input.data_dir)
     except sources.DatasetNotBuiltError:
@@ -107,7 +109,9 @@ def main(argv):
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("mmer_jax").setLevel(logging.INFO)
   from mmer_jax.errors import UserError  # noqa: PLC0415
+  from mmer_jax.features import video  # noqa: PLC0415
   from mmer_jax.train.trainer import Preempted  # noqa: PLC0415
+  video.show_decoder_messages(_VERBOSE.value)  # predict decodes the user's videos
   try:
     run(_CONFIG.value, Path(_WORKDIR.value).expanduser(), _MODE.value)
   except Preempted as stop:
@@ -120,19 +124,110 @@ def main(argv):
     sys.exit(EXIT_USER_ERROR)
 
 
+def plain_message(error: BaseException) -> str:
+  """An exception's message as one plain line: a KeyError's text without its repr quotes and escaped
+  newlines (`'\'stepz\'\nDid you mean...'`), a wrapped exception's own text, lines joined."""
+  text = error
+  while isinstance(text, BaseException):
+    text = text.args[0] if len(text.args) == 1 else str(text)
+  message = " ".join(line.strip() for line in str(text).strip().splitlines() if line.strip())
+  bare = re.fullmatch(r"""(['"])([^'"]*)\1""", message)  # KeyError("'optim'"): just the name
+  return (bare.group(2) if bare else message) or type(error).__name__
+
+
+def unknown_override(argv, config_value: str | None) -> str | None:
+  """`--config.optim.lrr=1: config has no field 'optim'. Did you mean 'optimizer'?` for the first
+  override whose dotted path leaves the config file's config; None when every path exists."""
+  from mmer_jax.errors import did_you_mean  # noqa: PLC0415
+  try:  # the flag holds no value when an override failed inside its parse: load the file again
+    path, *arg = (config_value or "").split(":", 1)
+    spec = importlib.util.spec_from_file_location("_config_for_error_message", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(*arg)
+  except Exception:  # noqa: BLE001  (the file's own error is reported by the caller)
+    return None
+  if not hasattr(config, "keys"):
+    return None
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    node, walked = config, "config"
+    for part in arg[len("--config."):].split("=", 1)[0].split("."):
+      if not hasattr(node, "keys"):
+        break
+      if part not in node:
+        return (f"{arg}: {walked} has no field {part!r}.{did_you_mean(part, node.keys())} "
+                f"Its fields: {', '.join(sorted(node.keys()))}.")
+      node, walked = node[part], f"{walked}.{part}"
+  return None
+
+
+def config_flag_value(argv) -> str | None:
+  """The value given to --config (`--config=x.py:arg` or `--config x.py:arg`), if any."""
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      return arg.split("=", 1)[1]
+    if arg == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def missing_config_file(value: str) -> str | None:
+  """The one-line refusal of a --config whose file does not exist (ml_collections would fail later,
+  with a 39-line traceback and exit 1); None when the file is there."""
+  from mmer_jax.errors import did_you_mean  # noqa: PLC0415
+  path = Path(value.split(":", 1)[0])
+  if path.is_file():
+    return None
+  folder = path.parent if path.parent.is_dir() else Path("configs")
+  known = sorted(str(p) for p in folder.glob("*.py") if not p.name.startswith("_"))
+  return f"--config={value}: no such config file.{did_you_mean(str(path), known)}"
+
+
+def _innermost(error: BaseException) -> BaseException:
+  """The original exception under absl's and ml_collections' re-raises (the config file's own error)."""
+  chain = [error]
+  while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
+    chain.append(cause)
+  return chain[-1]
+
+
 def parse_flags(argv):
-  """absl's parser, except that a config override naming no field (`--config.optim.lrr=1`) or a config
-  file that fails to load is said in one or two lines instead of a long traceback."""
+  """absl's parser, except that a config file that is missing or refuses its `:arg`, or a config
+  override naming no field (`--config.optim.lrr=1`), is said in one or two plain lines (exit 2)
+  instead of a traceback; `--verbose` keeps the traceback."""
+  verbose = "--verbose" in argv
   hint = "Run `python launch.py --config=<file> --workdir=<dir> --print_config` to see the config's fields."
+  config_value = config_flag_value(argv)
+  refusal = missing_config_file(config_value) if config_value else None
+  if refusal and not verbose:
+    print(f"Error: {refusal}", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
   try:
     return flags.FLAGS(argv)
   except flags.Error as error:
-    print(f"Error: {error}\n{hint}", file=sys.stderr)
-  except (AttributeError, KeyError, ValueError, TypeError) as error:
-    if "--verbose" in argv:
+    if verbose:
       raise
-    print(f"Error in the config file or a --config override: {str(error).strip(chr(34) + chr(39))}\n{hint}",
-          file=sys.stderr)
+    cause = _innermost(error)
+    unknown = unknown_override(argv, config_value)
+    if cause is not error and config_value and f"--config={config_value}" in str(error):
+      # The config file's get_config(arg) raised: say its message, not the traceback around it.
+      print(f"Error: --config={config_value}: {plain_message(cause)}", file=sys.stderr)
+    elif unknown:
+      print(f"Error: {unknown}", file=sys.stderr)
+    else:
+      print(f"Error: {plain_message(error)}", file=sys.stderr)
+      if "--config" in str(error):
+        print(hint, file=sys.stderr)
+  except (AttributeError, KeyError, ValueError, TypeError, OSError) as error:
+    if verbose:
+      raise
+    unknown = unknown_override(argv, config_value)
+    if unknown:
+      print(f"Error: {unknown}", file=sys.stderr)
+    else:
+      print(f"Error in the config file or a --config override: {plain_message(error)}\n{hint}", file=sys.stderr)
   sys.exit(EXIT_USER_ERROR)
 
 

@@ -58,6 +58,16 @@ def _builder_from_directory(name: str, data_dir: str):
 
 
 def _build_hint(tfds_name: str, data_dir: str) -> str:
-  return (f"Dataset {tfds_name!r} is not built in {data_dir}. Build it from your copy of the release with\n"
-          f"  python -m tfds_builders.build {tfds_name} --manual_dir=<release folder> --data_dir={data_dir}\n"
-          f"(see README 'Datasets'), or point input.data_dir at the folder where it was built.")
+  """Two lines: what is missing and the command that builds it (`--manual_dir` only for the builders
+  that read a release; the synthetic sample is generated, so `build_if_missing=True` does it too)."""
+  import tfds_builders  # noqa: PLC0415
+  dataset = tfds_name.split("/")[0]
+  generated = dataset in tfds_builders.builder_names() and not tfds_builders.builder_class(
+      dataset).MANUAL_DOWNLOAD_INSTRUCTIONS
+  if generated:
+    return (f"Dataset {tfds_name!r} is not built in {data_dir}; it needs no download: set "
+            f"--config.input.build_if_missing=True, or build it with\n"
+            f"  python -m tfds_builders.build {tfds_name} --data_dir={data_dir}")
+  return (f"Dataset {tfds_name!r} is not built in {data_dir} (or point config.input.data_dir at where it "
+          f"was built). Build it from your copy of the release (README 'Datasets'):\n"
+          f"  python -m tfds_builders.build {tfds_name} --manual_dir=<release folder> --data_dir={data_dir}")

@@ -61,6 +61,14 @@ def check_names(config: ConfigDict) -> None:
   manifest_task.resolve(config)  # a manifest dataset's labels and task, from its build's metadata
   build_model(config)
   preprocess_options.build(config)
+  from mmer_jax.errors import did_you_mean  # noqa: PLC0415
+  for kind, field, name, known in (
+      ("optimizer", "optimizer.name", config.optimizer.get("name"), optim.OPTIMIZERS),
+      ("schedule", "optimizer.schedule", config.optimizer.get("schedule", "constant"), optim.SCHEDULES),
+      ("loss", "loss.name", config.loss.get("name"), losses.LOSSES)):
+    if name not in known:
+      raise registry.UnknownNameError(f"Unknown {kind} {name!r} in config.{field}.{did_you_mean(name, known)} "
+                                      f"Known: {', '.join(known)}.")
 
 
 def _to_json(value: Any) -> Any:
