@@ -52,8 +52,9 @@ _BEAM = flags.DEFINE_string(
     "beam_pipeline_options", None, "Comma-separated Beam pipeline options, e.g. "
     "runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing "
     "(default: no Beam, examples computed in this process).")
-_VERBOSE = flags.DEFINE_bool("verbose", False, "Show the traceback of a mistake, and the media decoders' "
-                             "own messages (ffmpeg, OpenCV).")
+if "verbose" not in flags.FLAGS:  # launch.py, which imports this module to build the sample, has its own
+  flags.DEFINE_bool("verbose", False, "Show the traceback of a mistake, and the media decoders' own messages "
+                    "(FFmpeg).")
 
 
 def parse_options(pairs: list[str]) -> dict[str, object]:
@@ -224,7 +225,7 @@ def main(argv):
     absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("apache_beam").setLevel(logging.WARNING)
   logging.getLogger("absl").addFilter(_CustomConfigNotice())
-  video_lib.show_decoder_messages(_VERBOSE.value)
+  video_lib.show_decoder_messages(flags.FLAGS.verbose)
   beam = _BEAM.value
   if beam and "sdk_harness_log_level" not in beam:
     beam += ",default_sdk_harness_log_level=WARNING"
@@ -232,7 +233,7 @@ def main(argv):
     builder = build(dataset, _DATA_DIR.value, _MANUAL_DIR.value, parse_options(_OPTIONS.value), _OVERWRITE.value,
                     _NAME.value, beam)
   except UserError as error:
-    if _VERBOSE.value:
+    if flags.FLAGS.verbose:
       raise
     print(f"Error: {refusal(error, dataset)}", file=sys.stderr)
     sys.exit(EXIT_USER_ERROR)
