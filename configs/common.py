@@ -20,6 +20,9 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return parsed
 
 
+MAX_BUCKETS = 6  # training compiles per run, at most (see base_config's input.buckets)
+
+
 def base_config() -> ml_collections.ConfigDict:
   """Every section the trainer reads, with defaults; experiment configs fill in the rest."""
   c = ml_collections.ConfigDict()
@@ -38,7 +41,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.input = ml_collections.ConfigDict(dict(
       tfds_name="", data_dir="~/tensorflow_datasets", splits=dict(train="train", valid="validation", test="test"),
       preprocessor="", preprocess=ml_collections.ConfigDict(), batch_size=32, eval_batch_size=64,
-      num_threads=2, prefetch=4, cache=False, extra_train_sources=[]))
+      num_threads=2, prefetch=4, cache=False, extra_train_sources=[],
+      # Length buckets (mmer_jax/data/pipeline.py): None = chosen from the training split's lengths
+      # of the preprocessor's variable-length input (token ids, waveform, LLD frames), at most
+      # `max_buckets` training shapes (compiles) minimising the padded steps; 0 = no buckets (the
+      # preprocessor's fixed maximum). On the real transcript lengths (shared spec §7) 6 buckets pad
+      # ~1.3x the real tokens, 4 ~1.5x, 2 ~2.3x, against 6.8x at 128 tokens. A config may name them:
+      # {input key: [lengths]}.
+      buckets=None, max_buckets=MAX_BUCKETS,
+      # Batches of similar lengths ("auto": by the bucketed input, only when there are buckets);
+      # None turns it off. Each window of `window_batches` batches is sorted, the batches shuffled.
+      group_by_length=ml_collections.ConfigDict(dict(key="auto", window_batches=50))))
   c.task = ml_collections.ConfigDict(dict(type="single_label", class_names=[]))
   c.loss = ml_collections.ConfigDict(dict(name="softmax_ce", pos_weight=None, double_softmax=False))
   c.optimizer = ml_collections.ConfigDict(dict(
@@ -68,13 +81,24 @@ def text_section(mode: str, *, encoder_lr_factor: float, checkpoint: str = "",
   The model's encoder, the tokenizer and the encoder's learning-rate group refer to these fields
   (FieldReferences), so `--config.text.checkpoint=<folder>` or `--config.text.encoder_lr_factor=0.5`
   on the command line reaches all of them. `max_length` None: derived from the checkpoint.
+  `pooling` None: the in-model encoder pools as its checkpoint was trained (mean for
+  sentence-transformers folders, CLS for BERT/ALBERT; mmer_jax/features/pooling.py); cls | mean
+  override it.
   """
   if mode not in TEXT_MODES:
     raise ValueError(f"text={mode!r}; use one of {', '.join(TEXT_MODES)}.")
   return ml_collections.ConfigDict(dict(
       checkpoint=ml_collections.FieldReference(checkpoint or None, field_type=str),
       encoder_lr_factor=float(encoder_lr_factor),
-      max_length=ml_collections.FieldReference(max_length, field_type=int)))
+      max_length=ml_collections.FieldReference(max_length, field_type=int),
+      pooling=ml_collections.FieldReference(None, field_type=str)))
+
+
+def text_max_buckets(mods: str) -> int:
+  """`input.max_buckets` for token ids of a fine-tuned encoder: MAX_BUCKETS when text is the only
+  input; 2 beside face / mel-piece CNNs or wav2vec2, whose steps recompile in full for every text
+  shape (packed items already compile several) while the text's padding is a small share of them."""
+  return MAX_BUCKETS if set(mods) <= {"t"} else 2
 
 
 def finetune_optimizer(c: ml_collections.ConfigDict, group: str, learning_rate: float) -> None:

@@ -119,6 +119,8 @@ def get_config(arg: str | None = None):
   c.optimizer.weight_decay = 1e-6
   if args.text == "finetune" and "t" in mods:
     c.model.text_encoder = c.text.get_ref("checkpoint")
+    c.model.text_pooling = c.text.get_ref("pooling")
+    c.input.max_buckets = common.text_max_buckets(mods)
     c.input.preprocess.text_input = "ids"
     c.input.preprocess.tokenizer = c.text.get_ref("checkpoint")
     c.input.preprocess.text_max_length = c.text.get_ref("max_length")

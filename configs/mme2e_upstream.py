@@ -92,6 +92,8 @@ def upstream_config(args, model_name: str):
   c.optimizer.weight_decay = 0.0
   if finetune and "t" in args.mods:
     c.model.text_encoder = c.text.get_ref("checkpoint")
+    c.model.text_pooling = c.text.get_ref("pooling")  # None: ALBERT's CLS, as upstream
+    c.input.max_buckets = common.text_max_buckets(args.mods)
     c.input.preprocess.text_input = "ids"
     c.input.preprocess.tokenizer = c.text.get_ref("checkpoint")
     c.input.preprocess.text_max_length = c.text.get_ref("max_length")

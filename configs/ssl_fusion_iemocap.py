@@ -70,6 +70,8 @@ def get_config(arg: str | None = None):
   c.model.modalities = mods
   c.model.text_encoder = c.text.get_ref("checkpoint") if "t" in mods else None
   c.model.freeze_text_encoder = args.text == "frozen"
+  c.model.text_pooling = c.text.get_ref("pooling")  # None: the checkpoint's own (the seed's BERT: CLS)
+  c.input.max_buckets = common.text_max_buckets(mods)  # token-id buckets (waveform: see speech_pool below)
   c.model.speech_encoder = args.wav2vec2 or None
   c.model.speech_pool = args.speech_pool
   c.model.mocap_head = args.mocap_head

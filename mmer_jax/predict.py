@@ -109,6 +109,7 @@ class Predictor:
     self.experiment = Experiment.restore(self.workdir)
     self.config = self.experiment.config
     self.preprocessor = self.experiment.preprocessor
+    self.buckets = self.experiment.buckets or {}  # the run's own (input_spec.json), as in training
     self.variables = self.experiment.best_variables()
     self.experiment.close()
     self.thresholds = self._thresholds()
@@ -126,14 +127,19 @@ class Predictor:
 
   def _outputs(self, processed: Sequence[dict], batch_size: int) -> np.ndarray:
     outputs = []
-    buckets = dict(self.config.input.get("buckets", None) or {})
+    buckets = self.buckets
+    # Rows sorted by length share buckets; the outputs go back to the rows' order at the end.
+    key = next(iter(buckets), None)
+    order = np.argsort([int(np.asarray(p[f"{key}_mask"]).sum()) if f"{key}_mask" in p else 0 for p in processed]
+                       if key else np.zeros(len(processed)), kind="stable")
+    processed = [processed[i] for i in order]
     for begin in range(0, len(processed), batch_size):
       chunk = processed[begin:begin + batch_size]
       real = len(chunk)
       chunk = chunk + [chunk[-1]] * (batch_size - real)  # constant shape: one compilation
       inputs = batch_keys.model_inputs(collate(chunk, buckets))
       outputs.append(np.asarray(self._apply(self.variables, inputs))[:real])
-    return np.concatenate(outputs)
+    return np.concatenate(outputs)[np.argsort(order, kind="stable")]
 
   def predict_examples(self, examples: Iterable[Any], ids: Sequence[str], batch_size: int = 16) -> pd.DataFrame:
     processed = [self.preprocessor(ex) for ex in examples]

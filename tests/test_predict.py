@@ -66,6 +66,7 @@ def _predictor(tmp_path, preprocessor, class_names=("faces", "speech")):
   predictor.config = ConfigDict(dict(model_name="mme2e", task=dict(type="multi_label", class_names=list(class_names)),
                                      input=dict(buckets=None)))
   predictor.preprocessor = preprocessor
+  predictor.buckets = {}
   predictor.variables, predictor._apply = None, _MaskEcho()
   predictor.thresholds = np.full(len(class_names), 0.5)
   return predictor

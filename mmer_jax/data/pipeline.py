@@ -5,8 +5,17 @@ Design choices and why:
   host), a strided per-host shard, preprocess, batch with drop_remainder. Its position is simply
   (epoch, batch index), so resuming slices the dataset and nothing is replayed or lost.
 - Every host runs the same number of steps: steps per epoch = kept // global batch.
-- Variable-length inputs are padded to fixed lengths by the preprocessor, or, with `input.buckets`
-  ({group: [lengths]}), to the smallest bucket that fits the batch: the step compiles once per bucket.
+- Variable-length inputs are padded to the smallest length bucket that fits the batch: the step
+  compiles once per bucket. Buckets come from `input.buckets` ({group: [lengths]}) when the config
+  names them; otherwise they are chosen from the TRAIN split's lengths of the preprocessor's first
+  `length_groups()` input (at most `input.max_buckets` for training, minimising padded steps:
+  length_buckets.py; 0 = the preprocessor's fixed maximum). Every host computes them from the same
+  data, process 0's are broadcast, and the run records them (`input_spec.json`) so resume, evaluate
+  and predict reuse them. Lengths come from the preprocessor's `lengths` hook in the `keep` pass
+  (one read of each example), not from the full transform.
+- With buckets, training batches are length-grouped (`input.group_by_length`, key "auto" = the
+  bucketed input) and evaluation batches hold examples sorted by length; the trainer puts the
+  scores back in the split's order (`eval_positions`), so reports and prediction files are unchanged.
 - `input.pack_items` ({key: bucket fractions}) packs per-utterance items (MME2E's faces and mel
   pieces) so only real ones reach the model's CNN; see item_packing.py.
 - Evaluation pads the last batch with copies of a real example flagged `_valid = False`, so shapes stay
@@ -31,7 +40,7 @@ from ml_collections import ConfigDict
 
 from mmer_jax import progress
 from mmer_jax.batch import VALID_KEY
-from mmer_jax.data import dialog_context, dialog_split, item_packing, sources as sources_lib
+from mmer_jax.data import dialog_context, dialog_split, item_packing, length_buckets, sources as sources_lib
 from mmer_jax.data.views import IndexedSource
 from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.data.preprocess.base import Preprocessor
@@ -120,6 +129,18 @@ def collate(examples: Sequence[Mapping[str, np.ndarray]],
                      "to configured lengths, or list them in input.buckets.") from error
 
 
+def _from_process_zero(values: Sequence[int], size: int) -> list[int]:
+  """Process 0's list on every process (hosts compute buckets from the same data; this makes them
+  agree even if, say, a tokenizer version differed). Fixed size, so the collective's shapes match."""
+  if jax.process_count() == 1:
+    return [int(v) for v in values]
+  from jax.experimental import multihost_utils  # noqa: PLC0415
+  padded = np.zeros(size, np.int64)
+  padded[:len(values)] = values
+  agreed = np.asarray(multihost_utils.broadcast_one_to_all(padded))
+  return [int(v) for v in agreed if v > 0]
+
+
 @dataclasses.dataclass
 class HostInfo:
   index: int = 0
@@ -134,11 +155,16 @@ class InputPipeline:
   """Builds train/valid/test iterators of host-local numpy batches from `config.input`."""
 
   def __init__(self, config: ConfigDict, sources: Optional[Mapping[str, Sequence[Any]]] = None,
-               host: Optional[HostInfo] = None):
+               host: Optional[HostInfo] = None, recorded_buckets: Optional[Mapping[str, Any]] = None):
+    """`recorded_buckets`: the `bucket_record()` a run wrote before (resume, evaluate); reused while
+    its settings match this config's."""
     self.cfg = config.input
     self.seed = int(config.seed)
     self.host = host or HostInfo.current()
     self.preprocessor: Preprocessor = preprocess_options.build(config)
+    self._recorded = dict(recorded_buckets or {})
+    self._buckets: Optional[dict[str, list[int]]] = None
+    self._lengths: dict[str, dict[str, np.ndarray]] = {}  # split -> group -> per kept example
     for name, size in (("batch_size", self.cfg.batch_size), ("eval_batch_size", self.eval_batch_size)):
       if size % self.host.count:
         raise ValueError(f"input.{name}={size} must be divisible by the number of hosts ({self.host.count}).")
@@ -168,6 +194,7 @@ class InputPipeline:
     rs = self.cfg.random_split
     source = sources["all"] if sources is not None else self._tfds_split_expr(rs.source)
     kept = self._kept_indices("all", source)
+    all_lengths = self._lengths.pop("all", None)
     oversample = {int(k): int(v) for k, v in (rs.get("oversample", None) or {}).items()}
     if oversample and rs.get("oversample_before_split", False):
       kept = self._oversampled(source, kept, oversample)
@@ -184,6 +211,10 @@ class InputPipeline:
                        "seed that selected epochs on its test set.")
     self.raw = {split: source for split in SPLITS}
     self.kept = {"train": np.asarray(train), "valid": np.asarray(valid), "test": np.asarray(test)}
+    if all_lengths is not None:  # rows of `kept` (ascending source indices) -> each split's rows
+      for split, indices in self.kept.items():
+        rows = np.searchsorted(kept, indices)
+        self._lengths[split] = {key: values[rows] for key, values in all_lengths.items()}
 
   def _oversampled(self, source, indices: np.ndarray, copies: Mapping[int, int]) -> np.ndarray:
     # `label`, not the full transform: oversampling happens before `fit` (seed 003 oversampled first).
@@ -214,13 +245,98 @@ class InputPipeline:
                                    extra.get("data_dir", self.cfg.data_dir))
 
   def _kept_indices(self, split: str, source: Sequence[Any]) -> np.ndarray:
+    """The examples the task keeps; their lengths too, in the same read, when the preprocessor has a
+    `lengths` hook of its own (it needs no fitted statistics) and buckets or grouping may use them."""
     if type(self.preprocessor).keep is Preprocessor.keep:
       return np.arange(len(source))
     keep = self.preprocessor.keep
-    kept = [i for i in progress.iterate(range(len(source)), desc=f"select {split}", leave=False, unit="examples", enabled=_main())
-            if keep(source[i])]
+    groups = list(self.preprocessor.length_groups()) if self._lengths_wanted() else []
+    measure = groups and type(self.preprocessor).lengths is not Preprocessor.lengths
+    kept, lengths = [], []
+    for i in progress.iterate(range(len(source)), desc=f"select {split}", leave=False, unit="examples", enabled=_main()):
+      example = source[i]
+      if keep(example):
+        kept.append(i)
+        if measure:
+          lengths.append(self.preprocessor.lengths(example))
     log.info("%s: kept %d of %d examples", split, len(kept), len(source))
+    if measure:
+      self._lengths[split] = {key: np.asarray([row[key] for row in lengths], np.int64) for key in groups}
     return np.asarray(kept, np.int64)
+
+  def _lengths_wanted(self) -> bool:
+    grouping = self.cfg.get("group_by_length", None)
+    return bool(self.cfg.get("buckets", None) or int(self.cfg.get("max_buckets", 0) or 0) > 0
+                or (grouping and grouping.get("key", None)))
+
+  # --- length buckets ----------------------------------------------------------------------------
+  @property
+  def buckets(self) -> dict[str, list[int]]:
+    """{group: ascending lengths} each batch's group is padded to (see the module docstring)."""
+    if self._buckets is None:
+      self._buckets = self._resolve_buckets()
+    return self._buckets
+
+  def _auto_group(self) -> Optional[tuple[str, length_buckets.LengthGroup]]:
+    if self.cfg.get("buckets", None) or int(self.cfg.get("max_buckets", 0) or 0) < 1:
+      return None
+    return next(iter(self.preprocessor.length_groups().items()), None)
+
+  def bucket_settings(self) -> dict:
+    """What the buckets depend on besides the training data (recorded beside them)."""
+    named = self.cfg.get("buckets", None)
+    if named:
+      return {"named": {k: [int(x) for x in v] for k, v in dict(named).items()}}
+    auto = self._auto_group()
+    return length_buckets.settings(dict([auto]) if auto else {}, int(self.cfg.get("max_buckets", 0) or 0))
+
+  def bucket_record(self) -> dict:
+    """The buckets and their settings, for `input_spec.json` (reused on resume, evaluate, predict)."""
+    return {"lengths": self.buckets, "settings": self.bucket_settings()}
+
+  def _resolve_buckets(self) -> dict[str, list[int]]:
+    named = self.cfg.get("buckets", None)
+    if named:
+      return {k: sorted(int(x) for x in v) for k, v in dict(named).items()}
+    auto = self._auto_group()
+    if auto is None:
+      return {}
+    if self._recorded.get("settings") == self.bucket_settings() and self._recorded.get("lengths"):
+      return {k: [int(x) for x in v] for k, v in self._recorded["lengths"].items()}
+    if "train" not in self.kept:
+      return {}
+    key, group = auto
+    max_buckets = int(self.cfg.max_buckets)
+    chosen = length_buckets.choose(self.split_lengths("train", key), group, max_buckets)
+    chosen = _from_process_zero(chosen, max_buckets + 1)
+    log.info("Length buckets for %r from the %d training examples: %s (max %d).", key,
+             self.num_examples("train"), chosen, group.cap)
+    return {key: chosen}
+
+  @property
+  def length_key(self) -> Optional[str]:
+    """The bucketed input that orders batches: the preprocessor's first bucketed group, else the
+    first the config names; None without buckets."""
+    if not self.buckets:
+      return None
+    return next((k for k in self.preprocessor.length_groups() if k in self.buckets), next(iter(self.buckets)))
+
+  def split_lengths(self, split: str, key: str) -> np.ndarray:
+    """Real steps of `key` per kept example of `split`: from the `keep` pass when it measured them,
+    else from the `lengths` hook, or from the transform's `<key>_mask` (for a key that is no length
+    group, or when `input.cache` holds the transformed examples anyway). Computed once."""
+    store = self._lengths.setdefault(split, {})
+    if key not in store:
+      desc = dict(desc=f"lengths {split}", leave=False, unit="examples", enabled=_main())
+      if key in self.preprocessor.length_groups() and not self.cfg.get("cache", False):
+        source = IndexedSource(self.raw[split], self.kept[split])
+        store[key] = np.asarray([self.preprocessor.lengths(source[i])[key]
+                                 for i in progress.iterate(range(len(source)), **desc)], np.int64)
+      else:
+        examples = self._examples(split)
+        store[key] = np.asarray([int(np.asarray(examples[i][f"{key}_mask"]).sum())
+                                 for i in progress.iterate(range(len(examples)), **desc)], np.int64)
+    return store[key]
 
   def fit_preprocessor(self) -> None:
     """Fits data statistics on the train split only (never valid/test)."""
@@ -264,7 +380,7 @@ class InputPipeline:
     return grain.MapDataset.source(self._cache[split])
 
   def _collate(self, examples):
-    batch = collate(examples, dict(self.cfg.get("buckets", None) or {}))
+    batch = collate(examples, self.buckets)
     pack = self.cfg.get("pack_items", None)
     if pack:  # encode only real faces / mel pieces (item_packing.py)
       batch = item_packing.pack_batch(batch, dict(pack), jax.local_device_count(), self.host.count)
@@ -278,8 +394,8 @@ class InputPipeline:
     """Host-local batches of epoch `epoch`, starting at `start_batch` (exact resume)."""
     local_bs = self.cfg.batch_size // self.host.count
     steps = self.steps_per_epoch
-    grouping = self.cfg.get("group_by_length", None)
-    if grouping and grouping.get("key", None):
+    grouping = self.grouping
+    if grouping:
       order = self._length_grouped_order(epoch, grouping)
       ds = grain.MapDataset.source(_Gather(self._examples("train"), order))
     else:
@@ -288,13 +404,17 @@ class InputPipeline:
     ds = ds.batch(local_bs, drop_remainder=True, batch_fn=self._collate)
     return iter(ds[start_batch:].to_iter_dataset(self._read_options()))
 
-  def _train_lengths(self, key: str) -> np.ndarray:
-    """Valid steps of `key` per kept training example (its `<key>_mask`), computed once."""
-    if not hasattr(self, "_lengths"):
-      examples = self._examples("train")
-      self._lengths = np.asarray([int(np.asarray(examples[i][f"{key}_mask"]).sum()) for i in
-                                  progress.iterate(range(len(examples)), desc="lengths", leave=False, unit="examples", enabled=_main())])
-    return self._lengths
+  @property
+  def grouping(self) -> Optional[dict[str, Any]]:
+    """`input.group_by_length` resolved: key "auto" groups by the bucketed input (none without
+    buckets); None, {} or an empty key turn grouping off."""
+    grouping = self.cfg.get("group_by_length", None)
+    key = grouping.get("key", None) if grouping else None
+    if key == "auto":
+      key = self.length_key
+    if not key:
+      return None
+    return {"key": key, "window_batches": int(grouping.get("window_batches", 50))}
 
   def _length_grouped_order(self, epoch: int, grouping: Mapping[str, Any]) -> np.ndarray:
     """This host's example order for an epoch in which each batch holds similar lengths.
@@ -307,7 +427,7 @@ class InputPipeline:
     rng = np.random.default_rng(self.seed + epoch)
     global_bs, local_bs = self.cfg.batch_size, self.cfg.batch_size // self.host.count
     steps = self.steps_per_epoch
-    lengths = self._train_lengths(grouping["key"])
+    lengths = self.split_lengths("train", grouping["key"])
     order = rng.permutation(len(lengths))[:steps * global_bs]
     window = int(grouping.get("window_batches", 50)) * global_bs
     for begin in range(0, len(order), window):
@@ -317,21 +437,38 @@ class InputPipeline:
     mine = batches[:, self.host.index * local_bs:(self.host.index + 1) * local_bs]
     return mine.reshape(-1)
 
+  def _eval_plan(self, split: str) -> np.ndarray:
+    """(batches, global eval batch) positions in the split's kept examples, -1 = padding. Sorted by
+    length when there are buckets, so each batch is padded to about its own examples' length."""
+    n = len(self.kept[split])
+    order = np.arange(n)
+    if self.length_key is not None and n:
+      order = np.argsort(self.split_lengths(split, self.length_key), kind="stable")
+    plan = np.full(self.num_eval_batches(split) * self.eval_batch_size, -1, np.int64)
+    plan[:n] = order
+    return plan.reshape(-1, self.eval_batch_size)
+
+  def eval_positions(self, split: str) -> np.ndarray:
+    """The split position of every row `eval_batches` yields, in the order the trainer gathers them
+    (batch after batch, hosts in process order within a batch); -1 = padding. `argsort` of the valid
+    ones puts scores back in the split's order."""
+    return self._eval_plan(split).reshape(-1)
+
   def eval_batches(self, split: str) -> Iterator[dict[str, np.ndarray]]:
-    """Host-local padded batches with a `_valid` mask; every host yields the same number of batches."""
+    """Host-local padded batches with a `_valid` mask; every host yields the same number of batches.
+
+    Host h takes columns [h * local, (h + 1) * local) of each global batch. Padding rows (flagged
+    invalid) repeat the global batch's first example, its shortest, so they never raise its bucket;
+    a host with no examples left still runs the steps on them."""
     local_bs = self.eval_batch_size // self.host.count
-    kept = self.kept[split]
-    local = np.arange(len(kept))[self.host.index::self.host.count]
-    num_batches = self.num_eval_batches(split)
-    padded = num_batches * local_bs
-    if len(local) == 0:
-      local = np.zeros(1, np.int64)  # A host with no examples still runs the steps, on masked-out padding.
-    valid = np.arange(padded) < len(kept[self.host.index::self.host.count])
-    order = np.concatenate([local, np.full(padded - len(local), local[0])])
+    plan = self._eval_plan(split)
+    mine = plan[:, self.host.index * local_bs:(self.host.index + 1) * local_bs]
+    valid = mine >= 0
+    order = np.maximum(np.where(valid, mine, plan[:, :1]), 0).reshape(-1)
     ds = self._examples(split)
     ds = grain.MapDataset.source(_Gather(ds, order)).batch(local_bs, batch_fn=self._collate)
     for i, batch in enumerate(ds.to_iter_dataset(self._read_options())):
-      batch[VALID_KEY] = valid[i * local_bs:(i + 1) * local_bs]
+      batch[VALID_KEY] = valid[i]
       yield batch
 
   def num_eval_batches(self, split: str) -> int:

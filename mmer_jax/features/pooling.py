@@ -3,6 +3,11 @@
 A checkpoint should be pooled the way it was trained. Sentence-transformers folders say how in
 `<Pooling module>/config.json` (all-MiniLM-L6-v2: mean over real tokens); plain BERT/ALBERT folders
 say nothing, and their pre-training reads the [CLS] state, so `cls` is their default.
+
+The one home of that rule: the frozen-feature builders (text_encoder.py) and every in-model text
+encoder (the text classifier, MME2E / MESM with `text=finetune`, upstream ALBERT, seed 004's BERT)
+call `resolve` and `pool`. `pool` takes numpy or JAX arrays alike (it uses array methods only), so
+the traced models and the numpy feature code compute the same vector.
 """
 
 from __future__ import annotations
@@ -47,14 +52,24 @@ def checkpoint_pooling(checkpoint: str) -> str:
                    "cls_token or mean_tokens); choose the pooling explicitly (cls or mean).")
 
 
-def mean_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def resolve(checkpoint: str, pooling: str | None = None, field: str = "pooling") -> str:
+  """`pooling` when given (an override), else the checkpoint's own (`checkpoint_pooling`); `field`
+  names the config field in the error."""
+  chosen = pooling or checkpoint_pooling(checkpoint)
+  if chosen not in POOLINGS:
+    raise ValueError(f"{field}={chosen!r}; use one of {POOLINGS} (or None for the checkpoint's own).")
+  return chosen
+
+
+def mean_pool(states, mask):
   """(B, L, H) states, (B, L) mask -> (B, H): the mean over real tokens (clamped count, as
-  sentence-transformers does, so an all-padding row gives zeros instead of NaN)."""
-  weights = mask.astype(np.float32)[..., None]
-  return (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+  sentence-transformers does, so an all-padding row gives zeros instead of NaN). numpy or JAX."""
+  weights = mask.astype(states.dtype)[..., None]
+  return (states * weights).sum(axis=1) / weights.sum(axis=1).clip(1e-9)
 
 
-def pool(states: np.ndarray, mask: np.ndarray, how: str) -> np.ndarray:
+def pool(states, mask, how: str):
+  """(B, L, H) token states -> (B, H) sentence vectors, numpy or JAX (traceable)."""
   if how == "cls":
     return states[:, 0]
   if how == "mean":

@@ -35,6 +35,7 @@ import numpy as np
 
 from mmer_jax import registry
 from mmer_jax import batch as batch_keys
+from mmer_jax.features import pooling as pooling_lib
 from mmer_jax.models import pretrained
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init
 from mmer_jax.models.mme2e import CONV_CHUNK, VggBlock, chunked, item_mask, max_pool, torch_batch_norm, torch_conv
@@ -141,7 +142,12 @@ class MESM(nn.Module):
   flatten_hidden: int = 1024
   text_encoder: Optional[str] = None
   freeze_text_encoder: bool = False
+  text_pooling: Optional[str] = None  # None: the checkpoint's own (see mme2e.MME2E.text_pooling)
   axis_name: Optional[str] = None
+
+  def resolved_text_pooling(self) -> str:
+    """`text_pooling`, or the text checkpoint's own pooling (features.pooling.resolve)."""
+    return pooling_lib.resolve(self.text_encoder, self.text_pooling, "model.text_pooling")
 
   def pretrained_folders(self) -> dict[str, str]:
     return {"text_encoder/encoder": self.text_encoder} if self.text_encoder else {}
@@ -179,8 +185,11 @@ class MESM(nn.Module):
     text = inputs["text"]
     if self.text_encoder:
       mask = inputs.get("text_mask", jnp.ones(text.shape, bool))
-      return pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
-                                    add_pooling_layer=True, name="text_encoder")(text, mask, train=train)[:, 0]
+      hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
+                                      add_pooling_layer=True, name="text_encoder")(text, mask, train=train)
+      pooled = pooling_lib.pool(hidden, mask, self.resolved_text_pooling())
+      self.sow("intermediates", "text_pooled", pooled)
+      return pooled
     return text[:, 0] if text.ndim == 3 else text
 
 

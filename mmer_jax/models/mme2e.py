@@ -5,8 +5,9 @@ Per modality:
 - audio: each 128x32 mel piece through the same CNN (1 input channel) -> Linear(8192,1024)-ReLU-Linear(1024,64);
 - the per-item vectors of an utterance go through a 4-layer post-LN transformer with a learned CLS
   token and no positional encoding; CLS -> Linear(64, C);
-- text: a CLS vector -> Linear(768, C); the CLS comes either precomputed (SAMSEMO: frozen BERT
-  features from the builder) or from an ALBERT/BERT fine-tuned on token ids (upstream).
+- text: a sentence vector -> Linear(768, C); precomputed (SAMSEMO: frozen BERT features from the
+  builder) or from an ALBERT/BERT fine-tuned on token ids (upstream), pooled as that checkpoint was
+  trained (`text_pooling`: CLS for ALBERT/BERT, as upstream; mean for sentence-transformers folders).
 Logits are stacked in the order [t, v, a] (whatever order the modality string has) and fused by
 a bias-free Linear(M, 1); one modality returns its logits directly.
 
@@ -35,6 +36,7 @@ import jax.numpy as jnp
 
 from mmer_jax import registry
 from mmer_jax import batch as batch_keys
+from mmer_jax.features import pooling as pooling_lib
 from mmer_jax.models import pretrained
 from mmer_jax.models.layers import pooling
 from mmer_jax.models.layers.dropout import Dropout
@@ -215,9 +217,16 @@ class MME2E(nn.Module):
   flatten_hidden: int = 1024
   text_encoder: Optional[str] = None  # ALBERT/BERT folder: fine-tuned on token ids (upstream)
   freeze_text_encoder: bool = False   # stop_gradient through the encoder (frozen, on the fly)
+  # How the encoder's token states become the text vector: None = as the checkpoint was trained
+  # (features.pooling: mean for sentence-transformers folders, CLS for BERT/ALBERT), or cls / mean.
+  text_pooling: Optional[str] = None
   compute_buckets: Sequence[float] = (1.0,)  # no packing; see the module docstring
   remat_items: bool = True  # see PackedItemEncoder.remat; only used when packing
   axis_name: Optional[str] = None
+
+  def resolved_text_pooling(self) -> str:
+    """`text_pooling`, or the text checkpoint's own pooling (features.pooling.resolve)."""
+    return pooling_lib.resolve(self.text_encoder, self.text_pooling, "model.text_pooling")
 
   def pretrained_folders(self) -> dict[str, str]:
     """Param subtrees to overwrite with checkpoint weights after init (see `pretrained.load_into`)."""
@@ -261,5 +270,7 @@ class MME2E(nn.Module):
       mask = inputs.get("text_mask", jnp.ones(text.shape, bool))
       hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
                                       add_pooling_layer=True, name="text_encoder")(text, mask, train=train)
-      return hidden[:, 0]
+      pooled = pooling_lib.pool(hidden, mask, self.resolved_text_pooling())
+      self.sow("intermediates", "text_pooled", pooled)
+      return pooled
     return text[:, 0] if text.ndim == 3 else text

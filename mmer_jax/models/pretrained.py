@@ -278,8 +278,9 @@ class TextEncoder(nn.Module):
 
   folder: str
   stop_gradient: bool = False
-  # Models read the CLS state, never the pooler; build it only where the original model holds one
-  # (HF AlbertModel in MME2E) so parameter counts match. bert-for-tf2 (seed 004) has none.
+  # Models pool the token states themselves (features.pooling: as the checkpoint was trained), never
+  # with the pooler; build it only where the original model holds one (HF AlbertModel in MME2E) so
+  # parameter counts match. bert-for-tf2 (seed 004) has none.
   add_pooling_layer: bool = False
 
   @nn.compact

@@ -1,7 +1,8 @@
 """Seed 004 (Patamia et al.; Ruddy202/multimodal-SEmoR): BERT + wav2vec2 + MoCap fusion (Keras originals).
 
 Branches (`Concatenation_2`):
-- text `t`: BERT -> CLS -> Dropout(0.5) -> Dense(128, relu) -> Dropout(0.5);
+- text `t`: BERT -> CLS (`text_pooling`: as the checkpoint was trained, CLS for BERT) -> Dropout(0.5) ->
+  Dense(128, relu) -> Dropout(0.5);
 - speech `s`: wav2vec2 (fine-tuned) -> Flatten -> Dense(128) (linear);
 - MoCap `m`: (200, 189, 1) -> 4x [Conv2D(16/32/64/75, 3x3, stride 2, same) + ReLU] -> Flatten -> Dense(128) (linear).
 Heads: any two or three branches -> concat -> Dense(128, relu) -> Dense(C); one modality uses the
@@ -30,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from mmer_jax import registry
+from mmer_jax.features import pooling as pooling_lib
 from mmer_jax.models import pretrained
 from mmer_jax.models.layers import conv_weight_grad, pooling
 from mmer_jax.models.layers.dropout import Dropout
@@ -134,6 +136,8 @@ class SslFusion(nn.Module):
   text_encoder: Optional[str] = None    # BERT checkpoint folder
   speech_encoder: Optional[str] = None  # wav2vec2 checkpoint folder
   freeze_text_encoder: bool = False
+  # None: pooled as the checkpoint was trained (features.pooling; CLS for the seed's BERT), or cls / mean.
+  text_pooling: Optional[str] = None
   freeze_speech_encoder: bool = False
   dropout: float = 0.5
   branch_units: int = 128
@@ -144,6 +148,10 @@ class SslFusion(nn.Module):
   mocap_unimodal_channels: Sequence[int] = (256, 128, 128, 128, 128)
   mocap_gru_units: Sequence[int] = (1024, 512, 256)
   gemm_kernel_gradient: bool = True     # MoCap conv kernel gradients as GEMMs (layers/conv_weight_grad)
+
+  def resolved_text_pooling(self) -> str:
+    """`text_pooling`, or the text checkpoint's own pooling (features.pooling.resolve)."""
+    return pooling_lib.resolve(self.text_encoder, self.text_pooling, "model.text_pooling")
 
   def pretrained_folders(self) -> dict[str, str]:
     folders = {}
@@ -187,10 +195,12 @@ class SslFusion(nn.Module):
     if not self.text_encoder:
       raise ValueError("modality 't' needs model.text_encoder (a BERT checkpoint folder).")
     ids = inputs["text"]
+    mask = inputs.get("text_mask", jnp.ones(ids.shape, bool))
     hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
-                                    name="text_encoder")(ids, inputs.get("text_mask", jnp.ones(ids.shape, bool)),
-                                                         train=train)
-    return hidden[:, 0]
+                                    name="text_encoder")(ids, mask, train=train)
+    pooled = pooling_lib.pool(hidden, mask, self.resolved_text_pooling())
+    self.sow("intermediates", "text_pooled", pooled)
+    return pooled
 
   def _speech_pooled(self, inputs, train):
     if not self.speech_encoder:

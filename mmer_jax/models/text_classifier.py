@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from mmer_jax import registry
-from mmer_jax.features.pooling import POOLINGS, checkpoint_pooling
+from mmer_jax.features import pooling as pooling_lib
 from mmer_jax.models import pretrained
 from mmer_jax.models.layers.dropout import Dropout
 
@@ -39,14 +39,9 @@ def classifier_dropout(config) -> float:
 
 
 def pool(hidden: jax.Array, mask: jax.Array, pooling: str) -> jax.Array:
-  """(batch, length, dim) -> (batch, dim), traceable (features.pooling.pool is its numpy twin for
-  frozen features). `mean`: sum over real tokens / max(count, 1e-9), sentence-transformers' recipe."""
-  if pooling == "cls":
-    return hidden[:, 0]
-  if pooling == "mean":
-    weights = mask.astype(hidden.dtype)[..., None]
-    return jnp.sum(hidden * weights, axis=1) / jnp.maximum(jnp.sum(weights, axis=1), 1e-9)
-  raise ValueError(f"pooling={pooling!r}; use one of {POOLINGS}.")
+  """(batch, length, dim) -> (batch, dim): `features.pooling.pool`, the frozen features' own code.
+  `mean`: sum over real tokens / max(count, 1e-9), sentence-transformers' recipe."""
+  return pooling_lib.pool(hidden, mask, pooling)
 
 
 @registry.MODELS.register("text_classifier")
@@ -63,10 +58,7 @@ class TextClassifier(nn.Module):
     return {"text_encoder/encoder": self.checkpoint}
 
   def resolved_pooling(self) -> str:
-    pooling = self.pooling or checkpoint_pooling(self.checkpoint)
-    if pooling not in POOLINGS:
-      raise ValueError(f"model.pooling={pooling!r}; use one of {POOLINGS} (or None for the checkpoint's own).")
-    return pooling
+    return pooling_lib.resolve(self.checkpoint, self.pooling, "model.pooling")
 
   @nn.compact
   def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:

@@ -10,7 +10,10 @@ written by N processes or devices loads on any other number (Orbax places each a
 template says instead of as the writer's topology was).
 
 `restore` needs no data: the shapes of the model inputs are saved beside the run
-(`<workdir>/input_spec.json`), and the state template is built from them abstractly.
+(`<workdir>/input_spec.json`), and the state template is built from them abstractly. The same file
+records the length buckets the pipeline chose from the training data (with the settings they came
+from), so a resumed run, `--mode=evaluate` and prediction pad to the same lengths and compile the
+same shapes.
 """
 
 from __future__ import annotations
@@ -79,8 +82,18 @@ def _to_json(value: Any) -> Any:
   raise TypeError(f"Preprocessor state holds a {type(value).__name__}, which JSON cannot store.")
 
 
-def _input_spec(inputs: Mapping[str, np.ndarray]) -> dict:
-  return {k: {"shape": list(np.shape(v)), "dtype": str(np.asarray(v).dtype)} for k, v in inputs.items()}
+def _input_spec(inputs: Mapping[str, np.ndarray], buckets: Mapping[str, Any]) -> dict:
+  return {"inputs": {k: {"shape": list(np.shape(v)), "dtype": str(np.asarray(v).dtype)} for k, v in inputs.items()},
+          "buckets": dict(buckets)}
+
+
+def read_input_spec(path: Path) -> tuple[dict, dict]:
+  """(model input shapes, the bucket record) of a run's input_spec.json; runs written before buckets
+  were recorded hold the shapes alone, and no record."""
+  spec = json.loads(Path(path).read_text())
+  if isinstance(spec.get("inputs"), Mapping) and "buckets" in spec:
+    return dict(spec["inputs"]), dict(spec["buckets"] or {})
+  return spec, {}
 
 
 def _zeros(spec: Mapping[str, Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -108,6 +121,7 @@ class Experiment:
   template: state_lib.TrainState          # replicated on `mesh`; concrete after from_config
   checkpointer: ckpt_lib.Checkpointer
   pipeline: Optional[pipeline_lib.InputPipeline] = None
+  buckets: Optional[dict[str, list[int]]] = None  # the run's length buckets (see the module docstring)
 
   # --- assembly ---------------------------------------------------------------------------------
   @classmethod
@@ -119,17 +133,19 @@ class Experiment:
     if jax.process_index() == 0:
       workdir.mkdir(parents=True, exist_ok=True)
     runtime.setup_runtime(config)
-    pipeline = pipeline_lib.InputPipeline(config, sources)
+    spec_path = workdir / INPUT_SPEC_FILE
+    recorded = read_input_spec(spec_path)[1] if spec_path.exists() else None
+    pipeline = pipeline_lib.InputPipeline(config, sources, recorded_buckets=recorded)
     _load_or_fit_preprocessor(pipeline.preprocessor, workdir, pipeline if fit else None)
     model = build_model(config)
     mesh = step_lib.make_mesh()
     tx = optim.make_optimizer(config.optimizer, pipeline.steps_per_epoch, config.num_epochs)
     loss_fn = losses.make_loss(config.loss, _resolve_pos_weight(config, pipeline))
     inputs = batch_keys.model_inputs(pipeline.example_batch())
-    _write(workdir / INPUT_SPEC_FILE, json.dumps(_input_spec(inputs), indent=1))
+    _write(spec_path, json.dumps(_input_spec(inputs, pipeline.bucket_record()), indent=1))
     state = step_lib.replicate(state_lib.create(model, tx, inputs, int(config.seed)), mesh)
     return cls(config, workdir, pipeline.preprocessor, model, mesh, tx, loss_fn, state,
-               _checkpointer(config, workdir), pipeline)
+               _checkpointer(config, workdir), pipeline, pipeline.buckets)
 
   @classmethod
   def restore(cls, workdir: str | Path, config: Optional[ConfigDict] = None) -> "Experiment":
@@ -152,12 +168,15 @@ class Experiment:
     mesh = step_lib.make_mesh()
     tx = optim.make_optimizer(config.optimizer, 1, config.num_epochs)  # same state structure
     loss_fn = losses.make_loss(config.loss, None)
-    inputs = _zeros(json.loads(spec_path.read_text()))
+    shapes, record = read_input_spec(spec_path)
+    inputs = _zeros(shapes)
+    buckets = {k: [int(x) for x in v] for k, v in (record.get("lengths") or config.input.get("buckets", None) or {}).items()}
     abstract = jax.eval_shape(lambda x: state_lib.create(model, tx, x, int(config.seed)), inputs)
     replicated = NamedSharding(mesh, P())
     template = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
                                       abstract)
-    return cls(config, workdir, preprocessor, model, mesh, tx, loss_fn, template, _checkpointer(config, workdir))
+    return cls(config, workdir, preprocessor, model, mesh, tx, loss_fn, template, _checkpointer(config, workdir),
+               buckets=buckets)
 
   # --- checkpoints ------------------------------------------------------------------------------
   def best_state(self) -> tuple[state_lib.TrainState, int]:

@@ -83,6 +83,7 @@ def evaluate_split(experiment: Experiment, split: str, eval_step, variables,
   for batch in pipeline.eval_batches(split):
     host, meta = batch_keys.split_host_meta(batch)
     is_valid = host.pop(batch_keys.VALID_KEY)
+    host = runtime.agree_shapes(host)  # hosts' shares of a length-sorted batch may differ in bucket
     device_out.append(eval_step(variables, step_lib.to_global(host, mesh)))
     labels.append(runtime.gather_host_arrays(host[batch_keys.LABEL_KEY]))
     valid.append(runtime.gather_host_arrays(is_valid))
@@ -91,6 +92,8 @@ def evaluate_split(experiment: Experiment, split: str, eval_step, variables,
   bar.close()
   gathered = [step_lib.gather(out) for out in device_out]
   keep = np.concatenate(valid).astype(bool)
+  # Rows come in length-sorted batches; index them back into the split's order.
+  keep = np.flatnonzero(keep)[np.argsort(pipeline.eval_positions(split)[keep], kind="stable")]
   meta = {k: np.concatenate([m[k] for m in metas])[keep] for k in (metas[0] if metas else {})}
   outputs = np.concatenate([g["outputs"] for g in gathered])[keep]
   per_example_loss = np.concatenate([g["loss"] for g in gathered])[keep]

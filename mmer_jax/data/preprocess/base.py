@@ -6,6 +6,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from mmer_jax.data import length_buckets  # noqa: F401  (the LengthGroup type of length_groups)
+
 Example = Mapping[str, Any]
 
 
@@ -30,6 +32,19 @@ class Preprocessor:
     """The example's label under this task. Override when computing it is cheaper than the whole
     transform, or when the transform needs fitted statistics (the label never does)."""
     return self(example)["label"]
+
+  def length_groups(self) -> dict[str, "length_buckets.LengthGroup"]:
+    """The variable-length inputs the pipeline may bucket, most costly first: {group key: its
+    maximum and bucket multiple} (`<key>` and `<key>_*` outputs vary along axis 0, `<key>_mask`
+    marks the real steps). {} (default): every output has a fixed shape."""
+    return {}
+
+  def lengths(self, example: Example) -> dict[str, int]:
+    """Real steps of each length group in `example`, for bucket choice, length-grouped batches and
+    sorted evaluation. Default: from the transform's masks (needs fitted statistics); override it
+    with something cheaper that needs none (the pipeline then computes lengths in its `keep` pass)."""
+    out = self(example)
+    return {key: int(np.asarray(out[f"{key}_mask"]).sum()) for key in self.length_groups()}
 
   def needs_fit(self) -> bool:
     return False

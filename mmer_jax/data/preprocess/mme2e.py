@@ -24,6 +24,7 @@ from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
+from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
 from mmer_jax.data.preprocess.options import dataset_family
 from mmer_jax.errors import ConfigError, DataError
@@ -124,6 +125,18 @@ class Mme2ePreprocessor(Preprocessor):
     enc = self._tokenizer(as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
                           truncation=True, return_tensors="np")
     return {"text": enc["input_ids"][0].astype(np.int32), "text_mask": enc["attention_mask"][0].astype(bool)}
+
+  def length_groups(self) -> dict[str, LengthGroup]:
+    """Token ids (text_input="ids") vary in length; faces and mel pieces are packed instead
+    (`input.pack_items`), and frozen text features have fixed widths."""
+    if "t" in self.modalities and self.text_input == "ids":
+      return {"text": LengthGroup(int(self.text_max_length))}
+    return {}
+
+  def lengths(self, example: Example) -> dict[str, int]:
+    if not self.length_groups():
+      return {}
+    return {"text": int(self._text(example)["text_mask"].sum())}
 
   def __call__(self, example: Example) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {"label": self._label(example)}

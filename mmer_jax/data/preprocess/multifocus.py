@@ -24,6 +24,7 @@ import numpy as np
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
+from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, pad_or_truncate
 from mmer_jax.features import text as text_lib
 
@@ -88,6 +89,19 @@ class MultiFocusInput(Preprocessor):
   def label(self, example: Example) -> np.ndarray:
     """The target alone; needs no fitted statistics (e.g. to oversample classes before `fit`)."""
     return self.scheme.target(example["label"])
+
+  def length_groups(self) -> dict[str, LengthGroup]:
+    """LLD frames (the longer sequence, first) and word-piece states, at most their maxima."""
+    caps = {"audio": self.max_audio_frames, "text": self.max_text_tokens}
+    return {m: LengthGroup(caps[m]) for m in MODALITIES if m in self.modalities}
+
+  def lengths(self, example: Example) -> dict[str, int]:
+    out = {}
+    if "audio" in self.modalities:
+      out["audio"] = min(len(example["compare_lld"]), self.max_audio_frames)
+    if "text" in self.modalities:
+      out["text"] = min(int(np.asarray(example["text_tokens_mask"], bool).sum()), self.max_text_tokens)
+    return out
 
   def needs_fit(self) -> bool:
     return self.normalize_audio and "audio" in self.modalities

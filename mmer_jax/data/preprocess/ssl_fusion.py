@@ -26,9 +26,11 @@ from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
+from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
 
 SEED_AUDIO_MAXLEN = 246_000
+AUDIO_BUCKET_MULTIPLE = 1600  # waveform buckets in 0.1 s steps (16 kHz): 5 wav2vec2 frames each
 MOCAP_ORDER = ("mocap_head", "mocap_hand", "mocap_rot")  # the seed's concatenation order
 # The shapes seed 004's notebooks check for (head and hand swapped with respect to the files).
 SEED_MOCAP_SHAPES = {"mocap_head": (200, 18), "mocap_hand": (200, 6), "mocap_rot": (200, 165)}
@@ -54,10 +56,15 @@ class SslFusionOptions:
   tokenizer: Optional[str] = None  # the BERT checkpoint folder, needed for modality 't'
   meta_keys: tuple = ("id",)
   mocap_seed_shapes: bool = False
+  # The waveform may be padded to length buckets only when the model pools frames by mask
+  # (model.speech_pool="masked_mean"); its flatten head needs every utterance at `audio_len`.
+  bucket_audio: bool = False
 
   @staticmethod
   def derive(config: ConfigDict) -> dict:
-    return {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
+    derived = {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
+    derived["bucket_audio"] = config.model.get("speech_pool", "flatten") == "masked_mean"
+    return derived
 
 
 class SslFusionPreprocessor(Preprocessor):
@@ -71,6 +78,7 @@ class SslFusionPreprocessor(Preprocessor):
     self.tokenizer_folder = options.tokenizer
     self.meta_keys = tuple(options.meta_keys)
     self.mocap_seed_shapes = options.mocap_seed_shapes
+    self.bucket_audio = options.bucket_audio
     self.scheme = label_schemes.get_scheme("seed004_4class")
     self._tokenizer = None
     if "t" in self.modalities and not self.tokenizer_folder:
@@ -83,16 +91,36 @@ class SslFusionPreprocessor(Preprocessor):
     # speech is not used; keep that so every table row sees the same 4,879 utterances.
     return not (self.drop_long_audio and "waveform" in example and len(example["waveform"]) > self.drop_above)
 
+  def length_groups(self) -> dict[str, LengthGroup]:
+    """The waveform when the model pools its frames by mask (`bucket_audio`; a flatten head needs
+    the full length), and the token ids; the waveform first, as it dominates the step."""
+    groups = {}
+    if "s" in self.modalities and self.bucket_audio:
+      groups["audio"] = LengthGroup(self.audio_len, AUDIO_BUCKET_MULTIPLE)
+    if "t" in self.modalities:
+      groups["text"] = LengthGroup(self.text_max_length)
+    return groups
+
+  def lengths(self, example: Example) -> dict[str, int]:
+    groups, out = self.length_groups(), {}
+    if "audio" in groups:
+      out["audio"] = min(len(example["waveform"]), self.audio_len)
+    if "text" in groups:
+      out["text"] = int(self._tokens(example)[1].sum())
+    return out
+
+  def _tokens(self, example: Example) -> tuple[np.ndarray, np.ndarray]:
+    if self._tokenizer is None:
+      from transformers import AutoTokenizer
+      self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
+    enc = self._tokenizer(as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
+                          truncation=True, return_tensors="np")
+    return enc["input_ids"][0].astype(np.int32), enc["attention_mask"][0].astype(bool)
+
   def __call__(self, example: Example) -> dict[str, np.ndarray]:
     out = {"label": self.scheme.target(example["label"])}
     if "t" in self.modalities:
-      if self._tokenizer is None:
-        from transformers import AutoTokenizer
-        self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
-      enc = self._tokenizer(as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
-                            truncation=True, return_tensors="np")
-      out["text"] = enc["input_ids"][0].astype(np.int32)
-      out["text_mask"] = enc["attention_mask"][0].astype(bool)
+      out["text"], out["text_mask"] = self._tokens(example)
     if "s" in self.modalities:
       out["audio"], out["audio_mask"] = pad_or_truncate(np.asarray(example["waveform"], np.float32), self.audio_len)
     if "m" in self.modalities:

@@ -30,6 +30,7 @@ from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data import dialog_context, label_schemes
+from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields
 from mmer_jax.data.preprocess.options import dataset_family
 
@@ -112,6 +113,15 @@ class TextClassifierPreprocessor(Preprocessor):
       self._pair_tokenizers[threading.get_ident()] = tokenizer
     ids, mask, types = dialog_context.encode(tokenizer, turns, target, self.max_length)
     return {"text": ids, "text_mask": mask, "text_type": types}
+
+  def length_groups(self) -> dict[str, LengthGroup]:
+    return {"text": LengthGroup(self.max_length)}
+
+  def lengths(self, example: Example) -> dict[str, int]:
+    """Real tokens of the input (its context included), without the label or metadata."""
+    if self.context:
+      return {"text": int(self.tokenize_in_context(example)["text_mask"].sum())}
+    return {"text": int(self.tokenize(as_str(example[self.text_field]))[1].sum())}
 
   def __call__(self, example: Example) -> dict[str, np.ndarray]:
     if self.context:
