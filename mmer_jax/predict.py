@@ -10,10 +10,12 @@ checkpoint, both restored through `Experiment.restore`. Multi-label runs apply t
 thresholds tuned on validation.
 
 Each row uses the modalities it has: a row without video gets no faces (the model masks them, as it
-does for a scene where no face was found), a row without audio no mel pieces. A row that lacks what
-the model cannot do without (e.g. the waveform of a speech model) is skipped with the reason in the
-output; the other rows are still predicted. The output says per row which modalities were used and
-in how many sampled frames a face was found.
+does for a scene where no face was found), a row without audio no mel pieces, so a text-only row is
+predicted by a text+audio MME2E with its audio masked. A row that lacks what the model cannot do
+without (e.g. the waveform of a speech model, or the text encoder's features without
+`--predict_text_checkpoint`) is skipped with that reason in the output; the other rows are still
+predicted. The output says per row which modalities the model read (every input it was given,
+text included) and in how many sampled frames a face was found.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ from mmer_jax.train.experiment import Experiment
 # dataset, e.g. CMU-MOSEI's GloVe/FACET/COVAREP, or motion capture).
 MEDIA_CONFIGS = ("mme2e_samsemo.py", "mme2e_upstream.py", "mesm_upstream.py", "multifocus_*.py",
                  "resnet1d_iemocap.py", "ssl_fusion_iemocap.py (mods without m)", "text_classifier.py")
+
+# The modality each media feature is computed from (mmer_jax/features/media.py's feature names).
+FEATURE_MODALITY = {
+    "text": "text", "text_cls": "text", "text_pooled": "text", "text_tokens": "text", "text_tokens_mask": "text",
+    "waveform": "audio", "mel_pieces": "audio", "num_mel_pieces": "audio", "compare_lld": "audio",
+    "audio_stats": "audio",
+    "faces": "video", "num_faces": "video", "face_found": "video",
+}
+MODALITY_ORDER = ("text", "audio", "video")
 
 # Item features that stand for "this modality is absent" when their source file is missing.
 _ABSENT = {
@@ -70,18 +81,26 @@ def read_manifest(path: str | Path) -> list[MediaItem]:
 
 
 class _RowExample(Mapping):
-  """A media example in which an absent video or audio reads as zero items instead of an error."""
+  """A media example in which an absent video or audio reads as zero items (masked) instead of an error.
+
+  Records what the preprocessor asked for: `read`, the features it got from this row's own media;
+  `wanted`, the modalities of every media feature it asked for, given or masked. A key it only probes
+  (`"gender" in example`, metadata a media row does not have) is neither."""
 
   def __init__(self, example: MediaExample):
     self.example = example
     self.read: set[str] = set()
+    self.wanted: set[str] = set()
 
   def __getitem__(self, key: str) -> Any:
+    if key in FEATURE_MODALITY:
+      self.wanted.add(FEATURE_MODALITY[key])
     for modality, absent in _ABSENT.items():
       if key in absent and getattr(self.example.item, modality) is None:
         return absent[key]
+    value = self.example[key]
     self.read.add(key)
-    return self.example[key]
+    return value
 
   def __iter__(self):
     return iter(self.example)
@@ -89,16 +108,11 @@ class _RowExample(Mapping):
   def __len__(self) -> int:
     return len(self.example)
 
-
-def _used_modalities(item: MediaItem, read: set[str]) -> str:
-  used = []
-  if item.text and read & {"text", "text_cls", "text_tokens"}:
-    used.append("text")
-  if item.audio and read & {"waveform", "mel_pieces", "compare_lld", "audio_stats"}:
-    used.append("audio")
-  if item.video and read & {"faces"}:
-    used.append("video")
-  return "+".join(used) or "none"
+  def used_modalities(self) -> list[str]:
+    """The modalities the model read from this row's own media (an empty transcript is no text)."""
+    item = self.example.item
+    read = {FEATURE_MODALITY[k] for k in self.read if k in FEATURE_MODALITY}
+    return [m for m in MODALITY_ORDER if m in read and getattr(item, m)]
 
 
 class Predictor:
@@ -186,16 +200,17 @@ class Predictor:
       except (ValueError, OSError, RuntimeError) as error:  # the row lacks what the model needs, or a bad file
         info.append({"id": item.id, "modalities": "", "faces_found": "", "skipped": str(error)})
         continue
-      used = _used_modalities(item, row.read)
-      if used == "none":
+      used = row.used_modalities()
+      if not used:
+        wanted = ", ".join(m for m in MODALITY_ORDER if m in row.wanted)
         info.append({"id": item.id, "modalities": "", "faces_found": "",
-                     "skipped": f"Item {item.id!r} has none of the inputs this model reads "
-                                f"({', '.join(sorted(row.read - {'id', 'label', 'labels', 'emotions'}))})."})
+                     "skipped": f"Item {item.id!r} has none of the inputs this model reads ({wanted})." if wanted
+                                else f"Item {item.id!r}: the model reads no media of it."})
         processed.pop()
         continue
       done.append(item.id)
-      faces = row.example["face_found"] if item.video and "faces" in row.read else None
-      info.append({"id": item.id, "modalities": used,
+      faces = row.example["face_found"] if "video" in used else None
+      info.append({"id": item.id, "modalities": "+".join(used),
                    "faces_found": "" if faces is None else f"{int(np.sum(faces))}/{len(faces)} frames",
                    "skipped": ""})
     table = pd.DataFrame(info)

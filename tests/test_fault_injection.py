@@ -2,8 +2,10 @@
 
 A training run (8 epochs of 12 steps, a checkpoint after every step, dropout on) is SIGKILLed at a
 random moment after its first compile, over and over (tests/fault_injection_run.py); then it is
-allowed to finish. Its final state must equal an uninterrupted run's, bit for bit, and
-metrics.jsonl must have one row per epoch. `MMER_JAX_FAULT_KILLS` sets the number of kills (20).
+allowed to finish. Its final state must equal an uninterrupted run's, bit for bit, and its
+metrics.jsonl the uninterrupted run's row for row (an epoch killed and resumed averages its loss
+over every batch), except the columns that describe the process (speed, compiles).
+`MMER_JAX_FAULT_KILLS` sets the number of kills (20).
 """
 
 import json
@@ -17,6 +19,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from mmer_jax.train import trainer
+from mmer_jax.train.metrics_log import PROCESS_FIELDS
 from tests.fault_injection_run import SOURCES, config_for_fault_injection
 from tests.helpers import williams_sources
 
@@ -47,6 +50,32 @@ def test_random_kills_change_nothing(tmp_path):
   assert int(killed_state["step"]) == int(straight_state["step"]) == 96
   for a, b in zip(jax.tree_util.tree_leaves(killed_state), jax.tree_util.tree_leaves(straight_state)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  rows = [json.loads(line) for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
-  assert [r["epoch"] for r in rows] == list(range(1, 9))
-  assert [r["valid/loss"] for r in killed_progress["history"]] == [r["valid/loss"] for r in straight_progress["history"]]
+  killed_rows, straight_rows = (_training_columns(tmp_path / run / "metrics.jsonl") for run in ("killed", "straight"))
+  assert [r["epoch"] for r in killed_rows] == list(range(1, 9))
+  assert killed_rows == straight_rows  # train/loss included: resumed epochs count whole
+  assert killed_progress["epoch_sums"] == straight_progress["epoch_sums"] == {}  # none left over after the last epoch
+
+
+def test_an_epoch_stopped_midway_and_resumed_reports_the_whole_epochs_row(tmp_path):
+  """The deterministic twin of the random kills: stop inside epoch 2 (a mid-epoch checkpoint), resume."""
+  sources = williams_sources(**SOURCES)
+  config = config_for_fault_injection()
+  config.num_epochs, config.checkpoint.every_steps = 2, 0
+  trainer.train_and_evaluate(config, tmp_path / "straight", sources=sources)
+  config.stop_after_steps = 12 + 5  # epoch 2, after its 5th batch
+  assert trainer.train_and_evaluate(config, tmp_path / "resumed", sources=sources) == {}
+  _, stopped = _final_state(tmp_path / "resumed")
+  assert (stopped["epoch"], stopped["batch"], stopped["epoch_sums"]["loss_count"]) == (1, 5, 5)
+  config.stop_after_steps = None
+  trainer.train_and_evaluate(config, tmp_path / "resumed", sources=sources)
+  resumed, straight = (_training_columns(tmp_path / run / "metrics.jsonl") for run in ("resumed", "straight"))
+  assert [r["epoch"] for r in resumed] == [1, 2]
+  assert resumed == straight
+
+
+def _without_process(row):
+  return {k: v for k, v in row.items() if k not in PROCESS_FIELDS}
+
+
+def _training_columns(path):
+  return [_without_process(json.loads(line)) for line in path.read_text().splitlines()]

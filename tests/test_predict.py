@@ -9,6 +9,7 @@ from mmer_jax.features.media import MediaExample, MediaItem, MediaOptions
 from mmer_jax.predict import Predictor, read_manifest
 from mmer_jax.train import trainer
 from tests.helpers import tiny_williams_config, williams_sources
+from tests.test_features_text import tiny_bert  # noqa: F401  (a fixture: a random 2-layer BERT folder)
 
 
 def test_predictor_reproduces_the_runs_test_predictions(tmp_path):
@@ -91,9 +92,53 @@ def test_each_row_uses_the_modalities_it_has_and_bad_rows_are_skipped(tmp_path):
   assert table.loc["both", "modalities"] == "audio+video" and table.loc["both", "faces_found"] == "0/3 frames"
   assert table.loc["audio_only", "modalities"] == "audio" and table.loc["audio_only", "faces_found"] == ""
   assert table.loc["audio_only", "prob_faces"] < 0.5 < table.loc["audio_only", "prob_speech"]  # no faces fed
-  assert "none of the inputs" in table.loc["text_only", "skipped"]
+  assert table.loc["text_only", "skipped"] == "Item 'text_only' has none of the inputs this model reads (audio, video)."
   assert table.loc["broken", "skipped"] and np.isnan(table.loc["broken", "prob_speech"])
   assert table.loc[["both", "audio_only"], "skipped"].tolist() == ["", ""]
+
+
+class _TextAudioEcho:
+  """Stands in for a trained text+audio MME2E: its 'logits' are the text vector's first value and the
+  share of valid mel-piece slots."""
+
+  def __call__(self, variables, inputs):
+    del variables
+    return np.stack([inputs["text"][:, 0], inputs["audio_mask"].mean(1) * 8 - 4], axis=1)
+
+
+def test_text_is_a_modality_and_a_text_only_row_is_predicted_with_its_audio_masked(tmp_path, tiny_bert):
+  from mmer_jax.data.preprocess.mme2e import Mme2eOptions, Mme2ePreprocessor
+  sr = 16000
+  soundfile.write(tmp_path / "speech.wav", 0.3 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr), sr)
+  manifest = tmp_path / "m.csv"
+  manifest.write_text("id,audio,text\nboth,speech.wav,i am happy\naudio_only,speech.wav,\ntext_only,,i am sad\n"
+                      "both_again,speech.wav,i am sad\n")
+  # As mme2e_samsemo.py builds it: frozen pooled text, sliced by speaker metadata a media row lacks.
+  preprocessor = Mme2ePreprocessor(Mme2eOptions(modalities="ta", max_pieces=4, text_input="pooled",
+                                                meta_keys=("id", "gender", "session")))
+  predictor = _predictor(tmp_path, preprocessor, class_names=("text", "speech"))
+  predictor._apply = _TextAudioEcho()
+  table = predictor.predict_media(read_manifest(manifest), text_checkpoint=tiny_bert).set_index("id")
+  assert table["skipped"].tolist() == ["", "", "", ""]
+  assert table["modalities"].tolist() == ["text+audio", "audio", "text", "text+audio"]
+  assert table.loc["text_only", "prob_speech"] < 0.5 < table.loc["both", "prob_speech"]  # no mel pieces fed
+  # The text changed the output of rows that have audio too: it is read, and said to be.
+  assert table.loc["both", "prob_text"] != table.loc["both_again", "prob_text"]
+  assert table.loc["both_again", "prob_text"] == pytest.approx(table.loc["text_only", "prob_text"], abs=1e-6)
+
+  without_encoder = predictor.predict_media(read_manifest(manifest)).set_index("id")
+  assert without_encoder["skipped"].str.contains("--predict_text_checkpoint").all()  # the true reason, each row
+
+
+def test_a_row_without_what_the_model_cannot_do_without_is_skipped_with_that_reason(tmp_path):
+  from mmer_jax.data.preprocess.multifocus import MultiFocusInput
+  (tmp_path / "m.csv").write_text("id,text\nt,i am sad\n")
+  preprocessor = MultiFocusInput(label_scheme="iemocap_4class", modalities=("audio", "text"), max_audio_frames=8,
+                                 max_text_tokens=4, normalize_audio=False, drop_noise_only=False)
+  table = _predictor(tmp_path, preprocessor, class_names=("ang", "hap", "neu", "sad")).predict_media(
+      read_manifest(tmp_path / "m.csv")).set_index("id")
+  assert table.loc["t", "skipped"] == "Item 't' has no audio, but the model needs it."
+  assert table.loc["t", "modalities"] == ""
 
 
 def test_a_run_that_cannot_predict_from_media_says_so_in_one_line(tmp_path):

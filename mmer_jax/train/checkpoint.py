@@ -2,7 +2,8 @@
 
 Two managers because Orbax's `best_fn` keeps the k *best* steps, which may not include the newest one
 a resumed run needs. The latest checkpoints also hold the run's progress (epoch, batch within the
-epoch, history, early-stopping counters) as JSON, so resuming replays nothing and loses nothing.
+epoch, history, early-stopping counters, the running sums of the epoch in progress) as JSON, so
+resuming replays nothing and loses nothing.
 
 What makes a run impossible to get stuck:
 - Orbax writes each step into a temporary folder and renames it when complete, so a run killed in
@@ -61,6 +62,9 @@ class Progress:
   stopped_early: bool = False
   # Per epoch-end action state (e.g. the SAMSEMO protocol's train thresholds), JSON values only.
   actions: dict = dataclasses.field(default_factory=dict)
+  # The running sums of the epoch in progress (trainer.EpochSums: loss total and count, seconds,
+  # FLOPs), so an epoch killed and resumed reports the whole epoch's row, not its resumed part's.
+  epoch_sums: dict = dataclasses.field(default_factory=dict)
 
   @classmethod
   def from_json(cls, values: dict) -> "Progress":
@@ -158,7 +162,7 @@ class Checkpointer:
         name: _manager(self.root / f"best_{name}", max_to_keep=1, best_fn=lambda m, name=name: m[name],
                        best_mode=m_mode, **common)
         for name, m_mode in also_best}
-    self.latest = _manager(self.root / "latest", max_to_keep=LATEST_KEPT, **common)
+    self.latest = _manager(latest_dir(workdir), max_to_keep=LATEST_KEPT, **common)
     self.best = _manager(self.root / "best", max_to_keep=keep_best, best_fn=lambda m: m[metric],
                          best_mode=mode, **common)
 
@@ -241,3 +245,17 @@ def remove_checkpoints(workdir: str | Path) -> None:
   root = Path(workdir).absolute() / "checkpoints"
   if jax.process_index() == 0 and root.exists():
     shutil.rmtree(root)
+
+
+def latest_dir(workdir: str | Path) -> Path:
+  """Where a run's latest (resumable) checkpoints are."""
+  return Path(workdir).absolute() / "checkpoints" / "latest"
+
+
+def last_complete_step(workdir: str | Path) -> Optional[int]:
+  """The newest latest checkpoint whose save finished (Orbax renames a step's folder from its
+  temporary name only then), read from the folder alone: no manager, no lock, so a watchdog thread
+  can ask while the main thread is inside a save. None when there is none."""
+  directory = latest_dir(workdir)
+  steps = ocp.utils.checkpoint_steps(directory) if directory.is_dir() else []
+  return max(steps, default=None)

@@ -18,6 +18,11 @@ from mmer_jax import progress as progress_lib
 
 FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+# Columns of a row that describe the process that ran the epoch (its speed, its compiles, this host's
+# peak), not the training: a resumed epoch's differ from an uninterrupted one's. Every other column
+# of a resumed epoch equals the uninterrupted run's (tests/test_fault_injection.py).
+PROCESS_FIELDS = ("samples_per_s", "input_wait_frac", "compile_s", "compiled_shapes", "flops_per_s",
+                  "flops_share_of_peak", "peak")
 
 
 class MetricsLog:

@@ -64,7 +64,8 @@ class _StopSignals:
 
   def _handle(self, signum, frame):
     del frame
-    log.warning("Signal %d: saving the latest checkpoint at the next step, then stopping.", signum)
+    if not self.requested:  # Ctrl-C reaches a multi-host run's launcher and its child both: say it once
+      log.warning("Signal %d: saving the latest checkpoint at the next step, then stopping.", signum)
     self.requested = True
 
   def __exit__(self, *exc):
@@ -212,13 +213,15 @@ class _CompiledSteps:
 
 
 class _LossWatch:
-  """Reads step N-1's loss while step N runs (no host sync on the newest step), and stops on NaN."""
+  """Reads step N-1's loss while step N runs (no host sync on the newest step), and stops on NaN.
 
-  def __init__(self, experiment: Experiment):
+  `total` and `count` start from a resumed epoch's checkpointed sums, so `mean` is the whole epoch's."""
+
+  def __init__(self, experiment: Experiment, total: float = 0.0, count: int = 0):
     self.experiment = experiment
     self.of = (int(experiment.config.num_epochs), experiment.pipeline.steps_per_epoch)
     self.pending: Optional[tuple[int, int, int, Any]] = None
-    self.total, self.count = 0.0, 0
+    self.total, self.count = float(total), int(count)
 
   def push(self, step: int, epoch: int, batch: int, loss) -> None:
     self.flush()
@@ -247,6 +250,26 @@ class _LossWatch:
     return self.total / max(self.count, 1)
 
 
+@dataclasses.dataclass(frozen=True)
+class EpochSums:
+  """What an epoch's metrics row is summed from, as far as the epoch has run. Saved with every
+  mid-epoch checkpoint (`Progress.epoch_sums`): an epoch killed and resumed then reports the same
+  train/loss as an uninterrupted one (every batch of the epoch, not only those after the resume), and
+  its rates cover every step it ran, in whichever process."""
+
+  loss_total: float = 0.0
+  loss_count: int = 0
+  steps: int = 0
+  train_s: float = 0.0   # seconds spent stepping, compiles excluded
+  wait_s: float = 0.0    # of which waiting for input
+  flops: float = 0.0
+
+  @classmethod
+  def from_json(cls, values: Mapping[str, Any]) -> "EpochSums":
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in (values or {}).items() if k in known})
+
+
 def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, eval_step):
   config, pipeline, mesh = experiment.config, experiment.pipeline, experiment.mesh
   checkpointer = experiment.checkpointer
@@ -263,9 +286,17 @@ def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, 
     with _StopSignals() as signals:
       for epoch in range(progress.epoch, num_epochs):
         iterator = pipeline.train_epoch(epoch, progress.batch)
-        watch, wait_s, flops_done = _LossWatch(experiment), 0.0, 0.0
+        resumed = EpochSums.from_json(progress.epoch_sums if progress.batch else {})
+        watch, wait_s, flops_done = _LossWatch(experiment, resumed.loss_total, resumed.loss_count), 0.0, 0.0
         shapes_before = set(compiled.by_shape)
         epoch_start = time.perf_counter()
+
+        def sums_so_far(batches_done: int) -> EpochSums:  # the resumed part's sums + this process's part
+          train_s = time.perf_counter() - epoch_start - compiled.compile_seconds(set(compiled.by_shape) - shapes_before)
+          return EpochSums(loss_total=watch.total, loss_count=watch.count,
+                           steps=resumed.steps + batches_done - progress.batch, train_s=resumed.train_s + train_s,
+                           wait_s=resumed.wait_s + wait_s, flops=resumed.flops + flops_done)
+
         bar = progress_lib.Bar(steps_per_epoch, desc=f"epoch {epoch + 1}/{num_epochs}", initial=progress.batch,
                                enabled=runtime.is_main_process())
         for batch_index in range(progress.batch, steps_per_epoch):
@@ -285,13 +316,16 @@ def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, 
               action.on_train_batch(labels, outputs, progress)
           bar.update(1)
           if watch.count:
+            ran = watch.count - resumed.loss_count  # this process's steps
             bar.set_postfix(loss=f"{watch.mean:.4f}",
-                            samples_s=f"{watch.count * global_batch / (time.perf_counter() - epoch_start):.1f}")
+                            samples_s=f"{ran * global_batch / (time.perf_counter() - epoch_start):.1f}")
           stop = runtime.any_process(signals.requested)
           halt = stop or (stop_after is not None and step >= stop_after)
           if halt or (every and step % every == 0):
             watch.flush()  # never save a state whose loss is not known to be finite
-            checkpointer.save_latest(state, dataclasses.replace(progress, epoch=epoch, batch=batch_index + 1))
+            sums = dataclasses.asdict(sums_so_far(batch_index + 1))
+            checkpointer.save_latest(state, dataclasses.replace(progress, epoch=epoch, batch=batch_index + 1,
+                                                                epoch_sums=sums))
           if halt:
             bar.close()
             checkpointer.wait()
@@ -303,12 +337,12 @@ def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, 
             return None, progress
         watch.flush()
         bar.close()
-        train_time = time.perf_counter() - epoch_start - compiled.compile_seconds(set(compiled.by_shape) - shapes_before)
-        seen = steps_per_epoch - progress.batch
+        sums = sums_so_far(steps_per_epoch)
+        train_s = max(sums.train_s, 1e-9)
         row = {"epoch": epoch + 1, "step": step, "train/loss": watch.mean,
-               "samples_per_s": seen * global_batch / train_time, "input_wait_frac": wait_s / train_time,
+               "samples_per_s": sums.steps * global_batch / train_s, "input_wait_frac": sums.wait_s / train_s,
                "compile_s": compiled.compile_seconds(), "compiled_shapes": len(compiled.by_shape),
-               "flops_per_s": flops_done / train_time if flops_done else None}
+               "flops_per_s": sums.flops / train_s if sums.flops else None}
         end = epoch_actions.EpochEnd(
             epoch=epoch + 1, step=step, row=row, progress=progress,
             evaluate=lambda split: evaluate_split(experiment, split, eval_step, state.variables()),
@@ -317,7 +351,7 @@ def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, 
           action.on_epoch_end(end)
         add_share_of_peak(row)
         progress.history.append(row)
-        progress = dataclasses.replace(progress, epoch=epoch + 1, batch=0)
+        progress = dataclasses.replace(progress, epoch=epoch + 1, batch=0, epoch_sums={})
         checkpointer.save_latest(state, progress)
         metrics_log.write(progress.history)
         if runtime.is_main_process():
