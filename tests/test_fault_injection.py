@@ -8,6 +8,7 @@ over every batch), except the columns that describe the process (speed, compiles
 `MMER_JAX_FAULT_KILLS` sets the number of kills (20).
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -71,6 +72,43 @@ def test_an_epoch_stopped_midway_and_resumed_reports_the_whole_epochs_row(tmp_pa
   resumed, straight = (_training_columns(tmp_path / run / "metrics.jsonl") for run in ("resumed", "straight"))
   assert [r["epoch"] for r in resumed] == [1, 2]
   assert resumed == straight
+
+
+def test_samsemo_train_thresholds_resume_with_every_output_counted():
+  """The SAMSEMO protocol tunes on every training output of the run: a run resumed from a
+  checkpoint (its progress through JSON) tunes on the same ones as an uninterrupted run."""
+  from ml_collections import ConfigDict
+  from mmer_jax.metrics.evaluate import tune_on_outputs
+  from mmer_jax.train.checkpoint import Progress
+  from mmer_jax.train.epoch_actions import EpochEnd, SamsemoTrainThresholds
+  task = ConfigDict(dict(type="multi_label", class_names=["a", "b", "c"], threshold_step=0.05))
+  rng = np.random.default_rng(0)
+  batches = [((rng.random((8, 3)) < 0.4).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32))
+             for _ in range(10)]
+
+  def epoch_end(action, progress):
+    end = EpochEnd(epoch=1, step=0, row={}, progress=progress, evaluate=None, save_best=None)
+    action.on_epoch_end(end)
+    return end.row["train/thresholds"]
+
+  straight, straight_progress = SamsemoTrainThresholds(task), Progress()
+  straight.name = "thresholds"
+  for labels, outputs in batches:
+    straight.on_train_batch(labels, outputs, straight_progress)
+  expected = epoch_end(straight, straight_progress)
+  assert expected == tune_on_outputs(task, *map(np.concatenate, zip(*batches))).tolist()
+
+  first, progress = SamsemoTrainThresholds(task), Progress()
+  first.name = "thresholds"
+  for labels, outputs in batches[:6]:  # killed after the checkpoint of batch 6
+    first.on_train_batch(labels, outputs, progress)
+  resumed_progress = Progress.from_json(json.loads(json.dumps(dataclasses.asdict(progress))))
+  resumed = SamsemoTrainThresholds(task)
+  resumed.name = "thresholds"
+  for labels, outputs in batches[6:]:
+    resumed.on_train_batch(labels, outputs, resumed_progress)
+  assert epoch_end(resumed, resumed_progress) == expected
+  assert resumed.test_thresholds(resumed_progress).tolist() == expected
 
 
 def _without_process(row):

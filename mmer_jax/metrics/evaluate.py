@@ -9,8 +9,8 @@ Multi-label thresholds:
   trained epoch on the training-step outputs (training mode: dropout on, BatchNorm batch
   statistics), not on the best checkpoint's. Lightning never clears run.py's `results_train` list,
   so those outputs are every training step's of the run so far; the trainer keeps them the same
-  way (a resumed run starts collecting again at the resumed epoch; the last thresholds themselves
-  are checkpointed). Not reproduced: run.py's validation list is never cleared either, so its
+  way, as the per-threshold counts they are tuned from (checkpointed, so a resumed run tunes on the
+  same outputs as an uninterrupted one). Not reproduced: run.py's validation list is never cleared either, so its
   monitored validation F1 at epoch k pools the outputs of epochs 1..k; and it predicts positive
   for prob > t where this package uses prob >= t (equal only at probabilities exactly on the grid).
 """
@@ -33,10 +33,13 @@ def sigmoid(outputs: np.ndarray) -> np.ndarray:
   return 1.0 / (1.0 + np.exp(-np.asarray(outputs)))
 
 
+def threshold_grid(task: ConfigDict) -> np.ndarray:
+  return multilabel.threshold_grid(task.get("threshold_step", 0.005))
+
+
 def tune_on_outputs(task: ConfigDict, y_true: np.ndarray, outputs: np.ndarray) -> np.ndarray:
   """Per-class thresholds for logits `outputs`: sigmoid, then the best-F1 point of the task's grid."""
-  grid = multilabel.threshold_grid(task.get("threshold_step", 0.005))
-  return multilabel.tune_thresholds(y_true, sigmoid(outputs), grid)
+  return multilabel.tune_thresholds(y_true, sigmoid(outputs), threshold_grid(task))
 
 
 @dataclasses.dataclass

@@ -37,17 +37,30 @@ def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, grid: np.ndarray) -> 
   call per threshold: SAMSEMO's train thresholds are tuned on every training output of a run
   (hundreds of thousands of rows), and 199 x 5 sklearn calls cost seconds even on a small split.
   """
+  return thresholds_from_counts(*threshold_counts(y_true, probs, grid), grid)
+
+
+def threshold_counts(y_true: np.ndarray, probs: np.ndarray, grid: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Per emotion and grid point, the positives and the negatives with prob >= t, (C, G) each, and the
+  positives per emotion (C,). Counts of row blocks add up to the counts of their concatenation, so
+  a run can keep the sums instead of every output (SAMSEMO's train thresholds, across a resume)."""
   positive = np.asarray(y_true) > 0.5
   probs, grid = np.asarray(probs, np.float64), np.asarray(grid, np.float64)
-  thresholds = np.empty(positive.shape[1])
+  tp = np.empty((positive.shape[1], len(grid)), np.int64)
+  fp = np.empty_like(tp)
   for k in range(positive.shape[1]):
     pos, neg = np.sort(probs[positive[:, k], k]), np.sort(probs[~positive[:, k], k])
-    tp = len(pos) - np.searchsorted(pos, grid, side="left")  # positives with prob >= t
-    fp = len(neg) - np.searchsorted(neg, grid, side="left")
-    denominator = tp + len(pos) + fp                          # 2TP + FN + FP
-    f1 = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
-    thresholds[k] = grid[int(np.argmax(f1))]
-  return thresholds
+    tp[k] = len(pos) - np.searchsorted(pos, grid, side="left")  # positives with prob >= t
+    fp[k] = len(neg) - np.searchsorted(neg, grid, side="left")
+  return tp, fp, positive.sum(axis=0).astype(np.int64)
+
+
+def thresholds_from_counts(tp: np.ndarray, fp: np.ndarray, positives: np.ndarray, grid: np.ndarray) -> np.ndarray:
+  """The best-F1 grid point per emotion from `threshold_counts` (first maximum on ties)."""
+  denominator = tp + positives[:, None] + fp  # 2TP + FN + FP
+  f1 = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+  return np.asarray(grid, np.float64)[np.argmax(f1, axis=1)]
 
 
 def weighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -26,7 +26,8 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from mmer_jax.errors import ConfigError, did_you_mean
-from mmer_jax.metrics.evaluate import EvalResult, tune_on_outputs
+from mmer_jax.metrics import multilabel
+from mmer_jax.metrics.evaluate import EvalResult, sigmoid, threshold_grid
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,10 @@ class EarlyStop(Action):
 
 class SamsemoTrainThresholds(Action):
   """SAMSEMO's run.py appends every training step's outputs to a list it never clears and tunes the
-  test thresholds on all of it at each epoch's end. Kept the same way, from the resumed epoch on (the
-  last thresholds themselves are checkpointed). See mmer_jax/metrics/evaluate.py for what differs."""
+  test thresholds on all of it at each epoch's end. Kept the same way, as the counts the tuning reads
+  (positives and negatives over each grid point, `multilabel.threshold_counts`): they add up batch
+  by batch, stay small, and travel in the checkpointed progress, so a resumed run tunes on exactly
+  the outputs an uninterrupted one does. See mmer_jax/metrics/evaluate.py for what differs."""
 
   wants_train_outputs = True
 
@@ -124,24 +127,37 @@ class SamsemoTrainThresholds(Action):
       raise ConfigError(f"config.evals: samsemo_train_thresholds tunes multi-label thresholds, but "
                         f"config.task.type={task.type!r}; remove it.")
     self.task = task
-    self.labels: list[np.ndarray] = []
-    self.outputs: list[np.ndarray] = []
+    self.grid = threshold_grid(task)
+    self.counts: Optional[dict[str, np.ndarray]] = None  # every training step's so far: tp, fp, positives, rows
+
+  def _counts(self, progress) -> dict[str, np.ndarray]:
+    if self.counts is None:  # a fresh run, or the run's counts until the checkpoint it resumed from
+      saved = progress.actions.get(self.name, {}).get("counts")
+      classes, points = len(self.task.class_names), len(self.grid)
+      self.counts = ({k: np.asarray(v, np.int64) for k, v in saved.items()} if saved else
+                     dict(tp=np.zeros((classes, points), np.int64), fp=np.zeros((classes, points), np.int64),
+                          positives=np.zeros(classes, np.int64), rows=np.int64(0)))
+    return self.counts
 
   def on_train_batch(self, labels, outputs, progress) -> None:
-    del progress
-    self.labels.append(np.asarray(labels))
-    self.outputs.append(np.asarray(outputs))
+    counts = self._counts(progress)
+    tp, fp, positives = multilabel.threshold_counts(np.asarray(labels), sigmoid(np.asarray(outputs)), self.grid)
+    self.counts = dict(tp=counts["tp"] + tp, fp=counts["fp"] + fp, positives=counts["positives"] + positives,
+                       rows=counts["rows"] + len(labels))
+    # Into the progress that every checkpoint saves, mid-epoch ones included.
+    progress.actions.setdefault(self.name, {})["counts"] = {k: v.tolist() for k, v in self.counts.items()}
 
   def on_epoch_end(self, end: EpochEnd) -> None:
-    if not self.outputs:
+    counts = self._counts(end.progress)
+    if not counts["rows"]:
       return
-    thresholds = tune_on_outputs(self.task, np.concatenate(self.labels), np.concatenate(self.outputs))
-    end.progress.actions[self.name] = {"thresholds": thresholds.tolist()}
+    thresholds = multilabel.thresholds_from_counts(counts["tp"], counts["fp"], counts["positives"], self.grid)
+    end.progress.actions.setdefault(self.name, {})["thresholds"] = thresholds.tolist()
     end.row["train/thresholds"] = thresholds.tolist()
 
   def test_thresholds(self, progress) -> Optional[np.ndarray]:
     saved = progress.actions.get(self.name)
-    if not saved:
+    if not saved or "thresholds" not in saved:
       raise ConfigError(f"config.evals.{self.name} scores test with thresholds tuned on training outputs, "
                         f"but this run has none (it was trained without that action). Retrain with it, or "
                         f"remove it to score test with validation's thresholds.")
