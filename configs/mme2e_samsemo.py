@@ -9,6 +9,10 @@ r"""MME2E on SAMSEMO (seed 000: samsungnlp/samsemo), one config per Table 4 moda
 
 `mods` is any of v, a, t, va, vt, at, tav (the paper's V, A, T, VA, VT, AT, VAT rows); `lang` one
 of en, de, es, pl, ko, all (all = the ML column). Data: `tfds_builders` samsemo/<lang>.
+`dataset=manifest:<name>` trains the same model on your own data (README "Your own data"; build it
+with an audio and a video column, mel=true and faces=true, the defaults); `labels=<column>` picks
+its label column, whose kind sets the task, loss and selection metric (mmer_jax/data/manifest_task.py).
+Without frozen text features in the build, use text=finetune or mods without t.
 
 Text (`text=`):
 - `frozen` (default, the paper's): the builder's frozen encoder features, pooled as the checkpoint
@@ -79,7 +83,10 @@ def pack_items(mods: str) -> dict:
 
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, mods="tav", lang="en", protocol="clean", slices="language",
-                          text="frozen")
+                          text="frozen", dataset="samsemo", labels="")
+  manifest = common.manifest_name(args)  # dataset=manifest:<name>
+  if args.dataset not in ("samsemo", common.MANIFEST):
+    raise ValueError(f"dataset={args.dataset!r}; use samsemo or manifest:<name>.")
   mods = canonical_mods(args.mods)
   if mods not in TABLE4_E2E:
     raise ValueError(f"mods={args.mods!r}; use one of {', '.join(TABLE4_E2E)}.")
@@ -131,6 +138,8 @@ def get_config(arg: str | None = None):
   c.evaluation.slice_by = [f"meta/{key}" for key in sliced]
   if args.protocol == "faithful":
     c.evals.train_thresholds = dict(type="samsemo_train_thresholds")
+  if manifest is not None:  # task, classes and loss follow the build's label column (manifest_task.py)
+    common.manifest_input(c, manifest, args.labels)
   if args.smoke:  # seconds on the builder's fixture (8 scenes per split)
     c.num_epochs = 1
     c.input.batch_size = c.input.eval_batch_size = 2

@@ -10,6 +10,10 @@ r"""Seed 003 ResNet1D on IEMOCAP 6-class (276 audio statistics ++ TF-IDF), with 
 with `python -m tfds_builders.build labelled_audio/seed003_gan --manual_dir=<folder>`); validation
 and test never see them. The seed also put 20% of its generated clips into its test set; not here.
 
+`dataset=manifest:<name>` trains on your own data (README "Your own data"; build it with
+--option audio_stats=true); `labels=<column>` picks its label column, whose kind sets the task, loss
+and selection metric. Without an audio column, add --config.input.preprocess.use_audio=False.
+
 Model and training (seed): ResNet1D(BasicBlock, [2,2,2,2,2]) (15,398,854 parameters at 2740 inputs),
 cross-entropy, SGD lr 0.001, momentum 0.4, weight decay 1e-4 (PyTorch coupled L2), batch 32 with the
 last partial batch dropped, 100 epochs (v1) / 80 epochs (v2, + GAN). The seed validated on its test
@@ -44,7 +48,10 @@ ALL_SESSIONS = "session1+session2+session3+session4+session5"
 
 
 def get_config(arg: str | None = None):
-  args = common.parse_arg(arg, smoke=False, protocol="clean", extra="none")
+  args = common.parse_arg(arg, smoke=False, protocol="clean", extra="none", dataset="iemocap", labels="")
+  manifest = common.manifest_name(args)  # dataset=manifest:<name>
+  if args.dataset not in ("iemocap", common.MANIFEST):
+    raise ValueError(f"dataset={args.dataset!r}; use iemocap or manifest:<name>.")
   if args.protocol not in PROTOCOLS:
     raise ValueError(f"protocol={args.protocol!r}; use clean or faithful.")
   if args.extra not in EXTRA_SOURCES:
@@ -88,6 +95,11 @@ def get_config(arg: str | None = None):
   c.checkpoint.also_best = [{"metric": "accuracy", "mode": "max"}]
   c.evaluation.mode = "min"
   c.evaluation.slice_by = ["meta/session", "meta/gender"]
+  if manifest is not None:  # task, classes and loss follow the build's label column (manifest_task.py)
+    if args.protocol != "clean" or args.extra != "none":
+      raise ValueError("protocol=faithful and extra= are IEMOCAP's; a manifest dataset takes the clean protocol.")
+    common.manifest_input(c, manifest, args.labels)
+    c.checkpoint.also_best = []
   if args.smoke:  # seconds on the builder's fixture (a few utterances per session)
     c.num_epochs = 1
     c.input.preprocess.tfidf.min_df = 1  # min_df 5 leaves no vocabulary on a handful of transcripts

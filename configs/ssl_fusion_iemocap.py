@@ -21,6 +21,9 @@ flattening all 768 frames of a 246,000-sample pad, so batches are grouped by len
 m (MoCap, `mocap_head=cnn|cnn_lstm|gru`). Checkpoint folders hold config.json + flax_model.msgpack
 or PyTorch-named model.safetensors (`mmer_jax.models.pretrained`); nothing is downloaded.
 Data: `tfds_builders` iemocap/seed004 (waveform, MoCap, text), sessions as splits.
+`dataset=manifest:<name>` trains on your own data (README "Your own data"; build it with
+--option waveform=true) with mods t, s or ts (a manifest has no MoCap); `labels=<column>` picks its
+label column, whose kind sets the task, loss and selection metric.
 
 Settings (Concatenation_2): Adam lr 1e-5, batch 5, 100 epochs, BERT and wav2vec2 fine-tuned,
 text max length 88, audio zero-padded to 246,000 samples, utterances longer than that dropped
@@ -53,7 +56,10 @@ def canonical_mods(mods: str) -> str:
 
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, faithful=False, mods="tsm", text="finetune", bert="", wav2vec2="",
-                          audio_len=246000, mocap_head="cnn", speech_pool="flatten")
+                          audio_len=246000, mocap_head="cnn", speech_pool="flatten", dataset="iemocap", labels="")
+  manifest = common.manifest_name(args)  # dataset=manifest:<name>
+  if args.dataset not in ("iemocap", common.MANIFEST):
+    raise ValueError(f"dataset={args.dataset!r}; use iemocap or manifest:<name>.")
   mods = canonical_mods(args.mods)
   if mods not in REPORTED_MAX_ACC:
     raise ValueError(f"mods={args.mods!r}; use one of {', '.join(REPORTED_MAX_ACC)}.")
@@ -106,6 +112,8 @@ def get_config(arg: str | None = None):
   c.evaluation.selection_metric = "accuracy"
   c.evaluation.mode = "max"
   c.evaluation.slice_by = ["meta/session", "meta/gender"]
+  if manifest is not None:  # task, classes and loss follow the build's label column (manifest_task.py)
+    common.manifest_input(c, manifest, args.labels)
   if args.smoke:  # seconds on the builder's fixture
     c.num_epochs = 1
     c.text.max_length = 16

@@ -37,6 +37,7 @@ from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.errors import DataError
 from mmer_jax.models import pretrained
 from mmer_jax.train import experiment, optim, trainer
+from tfds_builders.manifest.dummy_data import generate as manifest_generate
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if "def get_config" in p.read_text())
@@ -58,7 +59,8 @@ ARGS = {
                            threshold=(0.7, 0.9), recipe=mme2e_upstream.RECIPES) + ["albert=/models/albert-base-v2"],
     "mme2e_samsemo": cover(mods=tuple(mme2e_samsemo.TABLE4_E2E), lang=mme2e_samsemo.LANGS,
                            protocol=mme2e_samsemo.PROTOCOLS, slices=mme2e_samsemo.SLICES, text=common.TEXT_MODES)
-                     + [f"mods={m},text=finetune" for m in mme2e_samsemo.TABLE4_E2E],
+                     + [f"mods={m},text=finetune" for m in mme2e_samsemo.TABLE4_E2E]
+                     + ["dataset=manifest,mods=va,labels=tags"],
     "mme2e_upstream": cover(dataset=tuple(mme2e_upstream.DATASETS), mods=("tav", "va", "t", "v", "a", "at", "vt"),
                             text=common.TEXT_MODES, split=tuple(mme2e_upstream.IEMOCAP_SPLITS),
                             recipe=mme2e_upstream.RECIPES)
@@ -68,15 +70,18 @@ ARGS = {
     "multifocus_unimodal": [f"modality={m},pooling={p},protocol={pr},labels={lb}" for (m, p), pr, lb in zip(
         multifocus_unimodal.REPORTED_TEST, itertools.cycle(multifocus_common.PROTOCOLS),
         itertools.cycle(multifocus_common.LABEL_SCHEMES))],
-    "resnet1d_iemocap": cover(protocol=resnet1d_iemocap.PROTOCOLS, extra=tuple(resnet1d_iemocap.EXTRA_SOURCES)),
+    "resnet1d_iemocap": cover(protocol=resnet1d_iemocap.PROTOCOLS, extra=tuple(resnet1d_iemocap.EXTRA_SOURCES))
+                        + ["dataset=manifest,labels=arousal"],
     "ssl_fusion_iemocap": cover(mods=tuple(ssl_fusion_iemocap.REPORTED_MAX_ACC), faithful=(False, True),
                                 text=common.TEXT_MODES, mocap_head=ssl_fusion_iemocap.MOCAP_HEADS,
                                 speech_pool=ssl_fusion_iemocap.SPEECH_POOLS, audio_len=(246000, 96000))
-                          + ["bert=/models/bert-base-uncased,wav2vec2=/models/wav2vec2-base"],
+                          + ["bert=/models/bert-base-uncased,wav2vec2=/models/wav2vec2-base",
+                             "dataset=manifest,mods=ts,labels=emotion"],
     "text_classifier": [f"dataset={d},labels={lb},text={t}" for d in text_classifier.DATASETS
                         for lb, t in zip(label_schemes.DATASET_SCHEMES[d], itertools.cycle(text_classifier.TEXT_MODES))]
                        + [f"valid=session{n}" for n in text_classifier.IEMOCAP_TRAIN_SESSIONS]
-                       + [f"dataset=samsemo,lang={lang}" for lang in mme2e_samsemo.LANGS] + ["context=2"],
+                       + [f"dataset=samsemo,lang={lang}" for lang in mme2e_samsemo.LANGS] + ["context=2"]
+                       + ["dataset=manifest,labels=emotion", "dataset=manifest,labels=tags"],
     "williams_mosei": cover(visual=williams_mosei.VISUALS),
     "williams_mosei_paper": cover(**williams_mosei_paper.SWEEP),
     "williams_sample": [""],
@@ -109,8 +114,10 @@ def test_every_config_has_its_arguments_listed():
 
 
 @pytest.mark.parametrize("name,arg", LOADS)
-def test_config_loads_and_its_names_check(name, arg, tiny_bert):
+def test_config_loads_and_its_names_check(name, arg, tiny_bert, data):
   config = load(name, arg, tiny_bert)
+  if "dataset=manifest" in (arg or ""):  # its task is read from the build (mmer_jax/data/manifest_task.py)
+    config.input.data_dir, config.input.tfds_name = data("manifest", **manifest_generate.BUILD_OPTIONS)
   experiment.check_names(config)
   assert config.model_name and config.input.preprocessor and config.task.class_names
   assert config.evaluation.selection_metric
@@ -253,6 +260,11 @@ SMOKES = {
     "resnet1d_iemocap": ("iemocap/seed003", False, ""),
     "ssl_fusion_iemocap": ("iemocap/seed004", False, f"wav2vec2={TINY_WAV2VEC2}"),
     "text_classifier": ("iemocap/labels_text", False, ""),
+    # Your own data: the manifest fixture (tfds_builders/manifest/dummy_data), built with every feature.
+    "text_classifier:dataset=manifest": ("manifest", False, ""),
+    "mme2e_samsemo:dataset=manifest,text=finetune": ("manifest", False, ""),
+    "resnet1d_iemocap:dataset=manifest": ("manifest", False, ""),
+    "ssl_fusion_iemocap:dataset=manifest,mods=ts": ("manifest", False, f"wav2vec2={TINY_WAV2VEC2}"),
     "williams_mosei": ("cmu_mosei/csd_aligned", False, ""),
     "williams_mosei_paper": ("cmu_mosei/csd_aligned_williams2018", False, ""),
     "williams_sample": ("synthetic_mosei/aligned", False, ""),
@@ -275,6 +287,8 @@ def test_smoke_trains_end_to_end_on_the_builders_fixture(key, tmp_path, data, ti
   name, _, extra_arg = key.partition(":")
   dataset, text_build, arg = SMOKES[key]
   options = {"text_checkpoint": tiny_bert} if text_build else {}
+  if dataset == "manifest":
+    options.update(manifest_generate.BUILD_OPTIONS)
   data_dir, built = data(dataset, **options)
   config = load(name, ",".join(filter(None, ["smoke", extra_arg, arg])), tiny_bert)
   config.input.data_dir = data_dir

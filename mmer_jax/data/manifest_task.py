@@ -122,8 +122,8 @@ def check_inputs(config: ConfigDict, info: ManifestInfo) -> None:
   reads = getattr(preprocess_options.build(config), "inputs", None)
   missing = [name for name in (reads() if reads else ()) if name not in info.features]
   if missing:
-    how = _HOW.get(missing[0], "an input this builder cannot compute")
     modalities = ", ".join(info.metadata.get("modalities", [])) or "none"
-    raise DataError(f"{info.tfds_name} has no {missing[0]!r}, which config {config.model_name}/"
-                    f"{config.input.preprocessor} reads (the manifest maps {modalities}): rebuild it with {how}, "
-                    "or choose modalities / a text mode it has.")
+    fix = (f"rebuild it with {_HOW[missing[0]]}, or choose modalities / a text mode it has" if missing[0] in _HOW
+           else "no manifest build stores it: choose modalities without it")
+    raise DataError(f"{info.tfds_name} has no {missing[0]!r}, which the {config.input.preprocessor} inputs of this "
+                    f"config read (the manifest maps {modalities}): {fix}.")

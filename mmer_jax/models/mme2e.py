@@ -72,7 +72,10 @@ def torch_batch_norm(train: bool, axis_name: Optional[str], *, epsilon: float = 
 
 
 def item_mask(valid: jax.Array, x: jax.Array) -> jax.Array:
-  """Per-item validity broadcast to a feature map, for BatchNorm statistics over valid items only."""
+  """Per-item validity broadcast to a feature map, for BatchNorm statistics over valid items only.
+  A batch without any valid item (e.g. rows of a manifest that all lack video) takes its statistics
+  over the padding instead of 0/0; its outputs are masked out either way."""
+  valid = valid | ~jnp.any(valid)
   return jnp.broadcast_to(valid[:, None, None, None], x.shape)
 
 

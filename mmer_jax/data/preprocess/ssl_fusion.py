@@ -28,6 +28,7 @@ from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
+from mmer_jax.data.preprocess.options import dataset_family
 
 SEED_AUDIO_MAXLEN = 246_000
 AUDIO_BUCKET_MULTIPLE = 1600  # waveform buckets in 0.1 s steps (16 kHz): 5 wav2vec2 frames each
@@ -59,11 +60,14 @@ class SslFusionOptions:
   # The waveform may be padded to length buckets only when the model pools frames by mask
   # (model.speech_pool="masked_mean"); its flatten head needs every utterance at `audio_len`.
   bucket_audio: bool = False
+  manifest_label: Optional[str] = None  # a manifest dataset's label column key (input.manifest.label)
 
   @staticmethod
   def derive(config: ConfigDict) -> dict:
     derived = {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
     derived["bucket_audio"] = config.model.get("speech_pool", "flatten") == "masked_mean"
+    if dataset_family(config.input.tfds_name) == label_schemes.MANIFEST:
+      derived["manifest_label"] = config.input.manifest.label
     return derived
 
 
@@ -80,16 +84,23 @@ class SslFusionPreprocessor(Preprocessor):
     self.mocap_seed_shapes = options.mocap_seed_shapes
     self.bucket_audio = options.bucket_audio
     self.scheme = label_schemes.get_scheme("seed004_4class")
+    self.manifest = (label_schemes.scheme_for(label_schemes.MANIFEST, options.manifest_label)
+                     if options.manifest_label is not None else None)
     self._tokenizer = None
     if "t" in self.modalities and not self.tokenizer_folder:
       raise ValueError("preprocess.tokenizer (the BERT checkpoint folder) is needed for modality 't'.")
 
   def keep(self, example: Example) -> bool:
-    if self.scheme(example["label"]) is None:
+    if self.manifest is None and self.scheme(example["label"]) is None:
       return False
     # The seed drops long utterances from all modalities (so the rows stay aligned), even when
     # speech is not used; keep that so every table row sees the same 4,879 utterances.
     return not (self.drop_long_audio and "waveform" in example and len(example["waveform"]) > self.drop_above)
+
+  def inputs(self) -> tuple[str, ...]:
+    """The stored features this preprocessor reads (mmer_jax/data/manifest_task.py checks a build has them)."""
+    return ((("text",) if "t" in self.modalities else ()) + (("waveform",) if "s" in self.modalities else ())
+            + (MOCAP_ORDER if "m" in self.modalities else ()))
 
   def length_groups(self) -> dict[str, LengthGroup]:
     """The waveform when the model pools its frames by mask (`bucket_audio`; a flatten head needs
@@ -118,7 +129,8 @@ class SslFusionPreprocessor(Preprocessor):
     return enc["input_ids"][0].astype(np.int32), enc["attention_mask"][0].astype(bool)
 
   def __call__(self, example: Example) -> dict[str, np.ndarray]:
-    out = {"label": self.scheme.target(example["label"])}
+    out = {"label": self.manifest.target(example[self.manifest.field]) if self.manifest is not None
+           else self.scheme.target(example["label"])}
     if "t" in self.modalities:
       out["text"], out["text_mask"] = self._tokens(example)
     if "s" in self.modalities:
