@@ -31,6 +31,8 @@ CHUNK = 32            # rows per unit of work: a unit's texts are encoded as one
 SPLIT_BY = ("dialog", "speaker", "row")
 SCOPES = ("auto", "split", "global")
 GROUP_LEAK = ("skip", "keep")
+_EXPECTED = {"order": "an integer", "start": "a time (seconds or HH:MM:SS,mmm)",
+             "end": "a time (seconds or HH:MM:SS,mmm)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +85,7 @@ def read_tables(manual_dir: Path, cfg, report: BuildReport) -> list[table_lib.Ta
     report.count(f"manifest/{path.name}", f"encoding={table.encoding}")
     report.count(f"manifest/{path.name}", "rows", len(table.rows))
     for line, why in table.malformed:
-      report.skip(f"{path.name}:{line}", f"malformed_row: {why}", split or "")
+      report.skip(f"{path.stem}:{line}", f"malformed_row: {why}", split or "")
     tables.append(table)
   columns = tables[0].columns
   for table in tables[1:]:
@@ -99,7 +101,7 @@ def plan(manual_dir: Path, cfg, report: BuildReport) -> Plan:
   _check_options(cfg)
   tables = read_tables(manual_dir, cfg, report)
   names = ", ".join(t.path.name for t in tables)
-  roles = roles_lib.resolve_roles(cfg, tables[0].columns, names)
+  roles = roles_lib.resolve_roles(cfg, tables[0].columns, f"the manifest ({names})")
   from_files = tables[0].split is not None
   if from_files and roles.column("split"):
     raise ConfigError(f"The manifest has one file per split and a split column ({roles.column('split')}); "
@@ -160,10 +162,16 @@ def _candidates(tables, roles: roles_lib.Roles, cfg, report: BuildReport) -> lis
       if roles.column("split") and not split:
         report.skip(row_id, f"missing_split: empty {roles.column('split')}", "")
         continue
+      def parsed(role, parse):
+        value = roles.value(role, values, split)
+        try:
+          return parse(value)
+        except ValueError:
+          raise ValueError(f"{roles.column(role)}={value!r} is not {_EXPECTED[role]}") from None
+
       try:
-        order = roles_lib.integer(roles.value("order", values, split)) if roles.column("order") else row.position
-        start = roles_lib.seconds(roles.value("start", values, split))
-        end = roles_lib.seconds(roles.value("end", values, split))
+        order = parsed("order", roles_lib.integer) if roles.column("order") else row.position
+        start, end = parsed("start", roles_lib.seconds), parsed("end", roles_lib.seconds)
         if start is not None and end is not None and end <= start:
           raise ValueError(f"segment end {end} s is not after its start {start} s")
         if (start is not None and start < 0) or (end is not None and end <= 0):

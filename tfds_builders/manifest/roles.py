@@ -175,8 +175,8 @@ def resolve_roles(cfg, columns: Sequence[str], where: str) -> Roles:
       used |= set(template_columns(mapped[role]))
   meta = _meta_columns(cfg.meta, columns, used, where)
   if not any(r in mapped for r in ("text", "audio", "video")):
-    raise ConfigError(f"{where} maps none of text, audio, video: name the input column(s) with "
-                      f"--option text=<column> (or audio=, video=). Its columns: {', '.join(columns)}.")
+    raise ConfigError(f"Name the input column(s) with --option text=<column> (or audio=, video=): {where} maps "
+                      f"none of text, audio, video. Its columns: {', '.join(columns)}.")
   return Roles(mapped, labels, meta)
 
 
