@@ -34,6 +34,8 @@ def _assert_refused(code, output, *expected):
 
 
 @pytest.mark.parametrize("args, expected", [
+    ([], ["name a dataset/config to build", "Builders: cmu_mosei, iemocap,"]),
+    (["iemocap/full", "--optionn", "x"], ["Unknown command line flag 'optionn'. Did you mean: option"]),
     (["iemocapp/full"], ["Unknown dataset builder 'iemocapp'. Did you mean 'iemocap'?"]),
     (["iemocap/fulll"], ["Unknown config 'fulll' of iemocap. Did you mean 'full'?", "Known configs: full,"]),
     (["iemocap/full", "--option", "audio_source=foo"], ["audio_source must be one of", "got 'foo'"]),

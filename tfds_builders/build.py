@@ -218,7 +218,9 @@ class _CustomConfigNotice(logging.Filter):
 def main(argv):
   dataset = _DATASET.value or (argv[1] if len(argv) > 1 else None)
   if not dataset:
-    raise app.UsageError(f"Name a dataset: one of {', '.join(tfds_builders.builder_names())}.")
+    print(f"Error: name a dataset/config to build, e.g. `python -m tfds_builders.build iemocap/full "
+          f"--manual_dir=...`. Builders: {', '.join(tfds_builders.builder_names())}.", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
   # TFDS and Beam log every shard and bundle at INFO; the build prints its own summary instead
   # (`--verbosity=0` brings the INFO lines back).
   if not flags.FLAGS["verbosity"].present:
@@ -244,5 +246,15 @@ def main(argv):
     print(f"  {split}: {info.num_examples} examples")
 
 
+def parse_flags(argv):
+  """absl's parser, with an unknown or malformed flag said in two lines and exit status 2 (as every
+  other mistake here) instead of absl's exit 1."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as error:
+    print(f"Error: {error}\nRun `python -m tfds_builders.build --helpshort` to see the flags.", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
