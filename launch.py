@@ -74,7 +74,8 @@ def predict(workdir: Path) -> None:
   if not _MANIFEST.value:
     raise app.UsageError("--mode=predict needs --predict_manifest=<csv with id,audio,video,text>.")
   predictor = predict_lib.Predictor(workdir)
-  table = predictor.predict_media(predict_lib.read_manifest(_MANIFEST.value), _TEXT_CKPT.value)
+  table = predictor.predict_media(predict_lib.read_manifest(_MANIFEST.value, predictor.manifest_roles),
+                                  _TEXT_CKPT.value)
   output = Path(_OUTPUT.value) if _OUTPUT.value else workdir / "predictions.csv"
   table.to_csv(output, index=False)
   print(table.to_string(index=False, max_rows=20))

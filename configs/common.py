@@ -138,7 +138,8 @@ def manifest_input(c: ml_collections.ConfigDict, name: str, labels: str = "") ->
   build's metadata when the run starts (mmer_jax/data/manifest_task.py); until then they are unset."""
   c.input.tfds_name = f"{MANIFEST}/{name}"
   c.input.splits = dict(train="train", valid="validation", test="test")
-  c.input.manifest = ml_collections.ConfigDict(dict(label=labels, kind=""))
+  # roles: the build's column roles, saved with the run so `--mode=predict` reads the same layout.
+  c.input.manifest = ml_collections.ConfigDict(dict(label=labels, kind="", roles={}))
   if "meta_keys" in c.input.preprocess:
     c.input.preprocess.meta_keys = list(MANIFEST_META)
   c.model.num_classes = ml_collections.config_dict.placeholder(int)

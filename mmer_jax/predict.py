@@ -20,7 +20,6 @@ text included) and in how many sampled frames a face was found.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,25 +57,54 @@ _ABSENT = {
 }
 
 
-def read_manifest(path: str | Path) -> list[MediaItem]:
+PREDICT_ROLES = ("id", "text", "audio", "video", "start", "end")
+
+
+def read_manifest(path: str | Path, roles: Optional[Mapping[str, str]] = None) -> list[MediaItem]:
+  """The items of a manifest in the training builder's format (tfds_builders/manifest: CSV, TSV or
+  JSON Lines, any encoding it reads). `roles` maps id / text / audio / video / start / end onto the
+  file's columns (a run trained on a manifest build brings its build's mapping, `Predictor.manifest_roles`);
+  an unmapped role takes a column of its own name. Label, split and other columns are ignored; a
+  row without an id is named `<file stem>:<line>` as in the build."""
+  from tfds_builders.manifest import roles as roles_lib  # noqa: PLC0415
+  from tfds_builders.manifest import table as table_lib  # noqa: PLC0415
   path = Path(path)
   if not path.exists():
     raise DataError(f"Prediction manifest {path} does not exist.")
-  with path.open(newline="", encoding="utf-8") as f:
-    rows = list(csv.DictReader(f))
-  if not rows or "id" not in rows[0]:
-    raise DataError(f"{path} must be a CSV with a header naming 'id' and any of audio, video, text.")
+  table = table_lib.read_table(path)
+  folded = {c.lower(): c for c in table.columns}
+  mapped = {}
+  for role in PREDICT_ROLES:
+    column = (roles or {}).get(role) or folded.get(role)
+    wanted = roles_lib.template_columns(column) if column and roles_lib.is_template(column) else [column]
+    missing = [c for c in wanted if c and c not in table.columns]
+    if missing:
+      raise DataError(f"{path} has no column {missing[0]!r}, which the run's manifest maps to {role}; its "
+                      f"columns: {', '.join(table.columns)}.")
+    if column:
+      mapped[role] = column
+  if not {"text", "audio", "video"} & set(mapped):
+    raise DataError(f"{path} must have any of the columns audio, video, text (and id), or the columns the run's "
+                    f"manifest mapped to them; its columns: {', '.join(table.columns)}.")
+  named = roles_lib.Roles(mapped, (), ())
   items = []
-  for line, row in enumerate(rows, start=2):
+  for row in table.rows:
+    where = f"{path}:{row.line}"
+    value = lambda role: named.value(role, row.values, "")  # noqa: E731
     resolved = {}
     for column in ("audio", "video"):
-      value = (row.get(column) or "").strip()
-      if value:
-        file = Path(value) if Path(value).is_absolute() else path.parent / value
+      if value(column):
+        file = Path(value(column)).expanduser()
+        file = file if file.is_absolute() else path.parent / file
         if not file.exists():
-          raise DataError(f"{path}:{line}: {column} file {file} does not exist.")
+          raise DataError(f"{where}: {column} file {file} does not exist.")
         resolved[column] = str(file)
-    items.append(MediaItem(id=row["id"], text=(row.get("text") or None), **resolved))
+    try:
+      segment = {role: roles_lib.seconds(value(role)) for role in ("start", "end")}
+    except ValueError as error:
+      raise DataError(f"{where}: {error}; start and end are seconds or HH:MM:SS,mmm.") from None
+    items.append(MediaItem(id=value("id") or f"{path.stem}:{row.line}", text=value("text") or None,
+                           **resolved, **segment))
   return items
 
 
@@ -127,6 +155,8 @@ class Predictor:
     self.variables = self.experiment.best_variables()
     self.experiment.close()
     self.thresholds = self._thresholds()
+    # A run trained on a manifest build reads prediction manifests with the build's own column roles.
+    self.manifest_roles = dict(self.config.input.get("manifest", {}).get("roles", None) or {})
     model = self.experiment.model
     self._apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
 

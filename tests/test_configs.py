@@ -330,3 +330,28 @@ def _check_finetuned(config, workdir, checkpoint):
                                            sep="/")
   encoder_groups = {g for path, g in groups.items() if path.startswith("text_encoder/")}
   assert encoder_groups == set(config.optimizer.param_group_lr) and "default" in groups.values()
+
+
+def test_a_manifest_run_predicts_files_of_its_own_layout(tmp_path, data, tiny_bert):
+  """Train on a manifest build, predict on a file with the same (user-named) columns: the run keeps
+  the build's column roles, label columns are ignored, rows keep their ids and segments."""
+  from mmer_jax import predict as predict_lib
+  data_dir, built = data("manifest", **manifest_generate.BUILD_OPTIONS)
+  config = load("text_classifier", "smoke,dataset=manifest,labels=emotion", tiny_bert)
+  config.input.data_dir, config.input.tfds_name = data_dir, built
+  trainer.train_and_evaluate(config, tmp_path / "run")
+  predictor = predict_lib.Predictor(tmp_path / "run")
+  assert predictor.manifest_roles["text"] == "utterance" and predictor.manifest_roles["id"] == "clip_id"
+  release = Path(data_dir).parent / "releases" / "manifest"
+  rows = (release / "manifest.csv").read_bytes().decode("cp1252").splitlines()
+  header = rows[0].split(",")
+  wanted = [next(r for r in rows[1:] if r.startswith(f"{clip},")) for clip in ("c001", "c004")]  # text; a+v+t
+  (release_copy := tmp_path / "new.csv").write_text("\n".join([rows[0], *wanted]) + "\n", encoding="utf-8")
+  for name in ("media",):
+    (tmp_path / name).symlink_to(release / name)
+  items = predict_lib.read_manifest(release_copy, predictor.manifest_roles)
+  assert [i.id for i in items] == ["c001", "c004"] and "emotion" in header
+  assert items[1].audio and items[1].video and (items[1].start, items[1].end) == (0.2, 1.1)
+  table = predictor.predict_media(items).set_index("id")
+  assert list(table.index) == ["c001", "c004"] and set(table["prediction"]) <= set(config.task.class_names)
+  assert (table["skipped"] == "").all()

@@ -108,6 +108,8 @@ def resolve(config: ConfigDict) -> None:
   spec = info.labels[key]
   task_type, loss, metric, mode = KIND_TASK[spec["kind"]]
   manifest.label, manifest.kind = key, spec["kind"]
+  if "roles" in manifest:  # the columns `--mode=predict` reads (mmer_jax/predict.py read_manifest)
+    manifest.roles = dict(info.metadata.get("roles", {}))
   config.task.type = task_type
   config.task.class_names = list(spec["classes"])
   config.model.num_classes = len(spec["classes"])

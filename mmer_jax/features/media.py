@@ -15,6 +15,10 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+# Label fields of manifest datasets (`label_<column>`, mmer_jax.data.label_schemes.MANIFEST_LABEL_PREFIX;
+# features may not import data): prediction has no label, so they read as a placeholder.
+MANIFEST_LABEL_PREFIX = "label_"
+
 
 @dataclasses.dataclass(frozen=True)
 class MediaItem:
@@ -24,6 +28,8 @@ class MediaItem:
   audio: Optional[str] = None   # audio file (wav, flac, ...) or a video file whose audio track is used
   video: Optional[str] = None   # video file, or a folder of frame images
   text: Optional[str] = None    # transcript
+  start: Optional[float] = None  # segment of the audio and video files, in seconds (None: whole file)
+  end: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +67,8 @@ class MediaExample(Mapping):
 
   def __getitem__(self, key: str) -> Any:
     if key not in self._values:
+      if key.startswith(MANIFEST_LABEL_PREFIX) and key not in self._producers:
+        return np.int32(0)  # a manifest run's label column (mmer_jax.data.label_schemes): a placeholder
       if key not in self._producers:
         raise KeyError(f"{key!r} cannot be computed from raw media; computable features: "
                        f"{sorted(self._producers)}.")
@@ -82,7 +90,8 @@ class MediaExample(Mapping):
 
   def _waveform(self):
     from mmer_jax.features import audio  # noqa: PLC0415
-    return {"waveform": audio.load_audio(self._require("audio"), self.options.sample_rate)}
+    return {"waveform": audio.load_audio(self._require("audio"), self.options.sample_rate, start=self.item.start,
+                                         end=self.item.end)}
 
   def _mel(self):
     from mmer_jax.features import audio  # noqa: PLC0415
@@ -103,13 +112,14 @@ class MediaExample(Mapping):
     source = self._require("video")
     import os  # noqa: PLC0415
     if os.path.isdir(source):
-      files = video.frame_files(source)
+      files = video.folder_frames(source)
       if not files:
-        raise ValueError(f"Item {self.item.id!r}: frame folder {source} has no image_<k>.jpg frames "
-                         f"(the SAMSEMO layout); give a video file or name the frames image_0.jpg, ...")
+        raise ValueError(f"Item {self.item.id!r}: frame folder {source} holds no image (jpg, png, bmp); "
+                         f"give a video file or a folder of frames.")
       frames = [video.read_image_rgb(f) for f in files]
     else:
-      frames = video.sample_video_frames(source, interval_ms=self.options.frame_interval_ms)
+      frames = video.sample_video_frames(source, interval_ms=self.options.frame_interval_ms,
+                                         start_s=self.item.start or 0.0, end_s=self.item.end)
     crops = video.extract_faces(frames, _detector(self.options.face_detector))
     faces = np.asarray(crops.faces[:self.options.max_faces], np.uint8)
     found = np.asarray(crops.face_found[:self.options.max_faces], bool)

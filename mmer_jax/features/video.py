@@ -90,6 +90,20 @@ def frame_files(folder: str | os.PathLike) -> list[str]:
   return [path for _, path in sorted(indexed)]
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def folder_frames(folder: str | os.PathLike) -> list[str]:
+  """A folder of frames as a user may hold them: SAMSEMO's `image_<k>.jpg` in k order if there are
+  any, else every image file in natural order (`f2.png` before `f10.png`)."""
+  files = frame_files(folder)
+  if files or not os.path.isdir(folder):
+    return files
+  names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES)]
+  natural = lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]  # noqa: E731
+  return [os.path.join(os.fspath(folder), n) for n in sorted(names, key=natural)]
+
+
 def video_fps(path: str | os.PathLike) -> float:
   """Frames per second reported by the container; raises VideoReadError if it cannot be opened."""
   cap = cv2.VideoCapture(os.fspath(path))

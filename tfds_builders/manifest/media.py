@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,6 @@ LLD_DIM = 65
 # A segment may end this far past the file's last sample (annotation times are rounded) before it
 # counts as outside the file.
 END_TOLERANCE_S = 0.1
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 # Issues that leave the modality usable: the example is kept whole even with drop_partial.
 NON_BLOCKING = ("face_fallback",)
 
@@ -152,24 +150,11 @@ def audio_features(row: RowMedia, options: MediaOptions, issues: list[str]) -> t
   return out, True
 
 
-def _natural_key(name: str):
-  return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def folder_frames(folder: str) -> list[str]:
-  """A frames folder's images: SAMSEMO's image_<k>.jpg in k order, else every image, natural order."""
-  files = video_lib.frame_files(folder)
-  if files:
-    return files
-  names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES)]
-  return [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
-
-
 def _video_frames(row: RowMedia, options: MediaOptions, issues: list[str]) -> list[np.ndarray] | None:
   path = row.video
   problem = _file_problem(path, "video")
   if problem is None and os.path.isdir(path):
-    files = folder_frames(path)
+    files = video_lib.folder_frames(path)
     if not files:
       problem = f"empty_media: video folder {path} holds no image"
     else:

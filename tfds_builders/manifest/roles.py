@@ -17,12 +17,13 @@ import re
 import string
 from typing import Any, Iterable, Mapping, Sequence
 
+from mmer_jax.data import label_schemes
 from mmer_jax.errors import ConfigError, did_you_mean
 
 ROLES = ("id", "text", "audio", "video", "start", "end", "split", "speaker", "dialog", "order")
 TEMPLATE_ROLES = ("id", "audio", "video")
 KINDS = ("single", "multi", "regression")
-LABEL_PREFIX = "label_"
+LABEL_PREFIX = label_schemes.MANIFEST_LABEL_PREFIX
 # Stored feature names a metadata column must not take (it is stored as `col_<key>` instead).
 RESERVED = {"id", "text", "speaker", "dialog", "order", "split", "start", "end", "duration", "text_present",
             "audio_present", "video_present", "waveform", "mel_pieces", "num_mel_pieces", "audio_stats",
