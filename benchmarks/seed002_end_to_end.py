@@ -77,8 +77,9 @@ def main(argv):
   config.evaluation.slice_by = []
   if _AUDIO_BUCKETS.value:
     config.input.buckets.audio = [int(b) for b in _AUDIO_BUCKETS.value]
-  if _NO_BUCKETS.value:
+  if _NO_BUCKETS.value:  # padded to the maximum: none named, none chosen from the data
     config.input.buckets = {}
+    config.input.max_buckets = 0
     config.input.group_by_length = {}
   sources = {"train": synthetic_examples(rng, _EXAMPLES.value, "tr"),
              "valid": synthetic_examples(rng, 64, "va"), "test": synthetic_examples(rng, 64, "te")}

@@ -45,9 +45,9 @@ def base_config() -> ml_collections.ConfigDict:
       # Length buckets (mmer_jax/data/pipeline.py): None = chosen from the training split's lengths
       # of the preprocessor's variable-length input (token ids, waveform, LLD frames), at most
       # `max_buckets` training shapes (compiles) minimising the padded steps; 0 = no buckets (the
-      # preprocessor's fixed maximum). On the real transcript lengths (shared spec §7) 6 buckets pad
-      # ~1.3x the real tokens, 4 ~1.5x, 2 ~2.3x, against 6.8x at 128 tokens. A config may name them:
-      # {input key: [lengths]}.
+      # preprocessor's fixed maximum). On the real transcript lengths (shared spec §7) a training
+      # epoch's batches with 6 buckets hold ~1.4x the real tokens, 4 ~1.6x, 2 ~2.3x, against 6.8x at
+      # 128 tokens (tests/test_length_buckets.py). A config may name them: {input key: [lengths]}.
       buckets=None, max_buckets=MAX_BUCKETS,
       # Batches of similar lengths ("auto": by the bucketed input, only when there are buckets);
       # None turns it off. Each window of `window_batches` batches is sorted, the batches shuffled.

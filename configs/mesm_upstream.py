@@ -34,6 +34,7 @@ def get_config(arg: str | None = None):
   if args.smoke:  # seconds on the builder's fixture
     c.num_epochs = 1
     c.text.max_length = 16
+    c.input.max_buckets = 1  # one text shape: one compile of the sparse CNNs
     c.input.preprocess.max_faces = c.input.preprocess.max_pieces = 4  # per utterance: small CNN batches
     c.model.low_channels = 8
     c.model.stage_channels = (8, 16, 16)

@@ -121,6 +121,7 @@ def get_config(arg: str | None = None):
     c.num_epochs = 1
     c.input.batch_size = c.input.eval_batch_size = 2
     c.text.max_length = 16
+    c.input.max_buckets = 1  # one text shape: one compile of the CNNs (as pack_items below)
     c.input.preprocess.max_faces = c.input.preprocess.max_pieces = 4  # per utterance: small CNN batches
     c.input.pack_items = {key: [1.0] for key in c.input.pack_items}  # one shape: one compile
     c.model.cnn_channels = (8, 8, 8, 16, 16, 16)

@@ -171,10 +171,11 @@ def words_for_tokens(tokens: int, words: list[str], rng: np.random.Generator | N
   token-length distribution this way."""
   start = int(rng.integers(len(words))) if rng is not None else 0
   single = next((w for w in words if word_pieces(w) == 1), None)
-  chosen, count = [words[start % len(words)]], 2 + word_pieces(words[start % len(words)])
-  while count < int(tokens):
+  target = max(int(tokens), 3)
+  chosen, count = [], 2
+  while count < target:
     word = words[(start + len(chosen)) % len(words)]
-    if count + word_pieces(word) > int(tokens) and single:  # would overshoot: a one-piece word fits
+    if count + word_pieces(word) > target and single:  # would overshoot: a one-piece word fits
       word = single
     chosen.append(word)
     count += word_pieces(word)

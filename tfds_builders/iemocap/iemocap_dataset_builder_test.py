@@ -188,7 +188,9 @@ def test_faces_come_from_the_speakers_half_and_carry_the_emotion_tint(full, fixt
   _, examples, report = full
   _, manifest = fixture
   found = report["counts"]["frames"]
-  assert found["face_found"] == found["read"] > 0
+  # Faces are searched in each utterance's first max_faces frames (real-length turns have more).
+  searched = sum(len(example["face_found"]) for _, example in examples.values())
+  assert found["face_found"] == searched > 0 and found["read"] >= searched
   redness = collections.defaultdict(list)
   for utt, rec in manifest["utterances"].items():
     faces = examples[utt][1]["faces"].astype(np.float32)

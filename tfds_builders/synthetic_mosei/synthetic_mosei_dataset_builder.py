@@ -2,7 +2,9 @@
 
 It has the feature names and widths of `cmu_mosei/csd_aligned` (GloVe 300, FACET 35, COVAREP 74, the
 7 labels [sentiment, happy, sad, anger, surprise, disgust, fear]) and segments grouped into videos
-(`vid[i]` ids), split by video. Labels are drawn first and the features are generated from them, so
+(`vid[i]` ids), split by video. Each segment's word count follows real CMU-MOSEI segments (their
+measured durations at the speech rate of the transcripts spec §7 measures: median 17 words, a long
+tail; mmer_jax/data/real_lengths.py), clipped to [min_words, max_words]. Labels are drawn first and the features are generated from them, so
 a model can learn: GloVe words lean towards an emotion direction scaled by its intensity, and FACET /
 COVAREP carry an emotion-specific temporal ramp that survives per-instance z-normalisation.
 Nothing here comes from the real corpus; it needs no manual_dir.
@@ -15,6 +17,8 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from mmer_jax.data import real_lengths
+
 LABEL_NAMES = ("sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear")
 WIDTHS = {"glove": 300, "facet": 35, "covarep": 74}
 SPLIT_SHARES = {"train": 0.7, "validation": 0.15, "test": 0.15}
@@ -23,14 +27,15 @@ SPLIT_SHARES = {"train": 0.7, "validation": 0.15, "test": 0.15}
 @dataclasses.dataclass
 class SyntheticConfig(tfds.core.BuilderConfig):
   num_videos: int = 300
-  min_words: int = 8
-  max_words: int = 60
+  min_words: int = 1     # segment lengths: real_lengths.cmu_mosei_segment_words, clipped to these
+  max_words: int = 300
   seed: int = 20180715
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Synthetic word-aligned MOSEI-shaped sample."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Synthetic word-aligned MOSEI-shaped sample.",
+                   "1.1.0": "Segment lengths follow real CMU-MOSEI segments (were uniform 8-60 words)."}
   BUILDER_CONFIGS = [SyntheticConfig(name="aligned", description="Word-aligned GloVe/FACET/COVAREP.")]
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -67,7 +72,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       video_id = f"synth{video:04d}"
       for segment in range(int(rng.integers(1, 6))):
         labels = _draw_labels(rng)
-        steps = int(rng.integers(cfg.min_words, cfg.max_words + 1))
+        steps = int(np.clip(real_lengths.cmu_mosei_segment_words(1, rng)[0], cfg.min_words, cfg.max_words))
         emotions = labels[1:] / 3.0
         glove = vocabulary[rng.integers(0, len(vocabulary), steps)] + emotions @ directions["glove"]
         ramp = np.linspace(-1, 1, steps, dtype=np.float32)[:, None]

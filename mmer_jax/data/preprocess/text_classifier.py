@@ -9,7 +9,9 @@ Options (`config.input.preprocess`, the fields of `TextClassifierOptions`):
   examples outside the scheme are dropped by `keep`;
 - `tokenizer`: the checkpoint folder (its tokenizer files are read, nothing is downloaded);
 - `max_length`: tokens per transcript including [CLS]/[SEP]; None = min(128, the checkpoint's
-  limit), since IEMOCAP and SAMSEMO utterances are short and attention cost grows with the square;
+  limit), since IEMOCAP and SAMSEMO utterances are short and attention cost grows with the square.
+  It is the cap: batches are padded only to length buckets chosen from the training transcripts
+  (`length_groups` / `lengths` below; mmer_jax/data/pipeline.py);
 - `text_field`: the transcript field (`text`; SAMSEMO also stores the English `text_en`);
 - `meta_keys`: stored fields copied to `meta/*` for sliced reports;
 - `context`: previous dialogue turns read with each utterance, derived from `input.context.k`

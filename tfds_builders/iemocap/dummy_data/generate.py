@@ -20,6 +20,10 @@ MOCAP_hand file, a missing .wdseg (like the real `Ses03M_impro03_M001`), NaN MoC
 wav cut to half its frames (header unchanged), a dialog video cut short, and an extra EmoEvaluation
 turn whose summary line is garbage (its evaluator lines must not land in the turn before it).
 
+Lengths are real: each transcript's token count is drawn from IEMOCAP's (spec §7,
+mmer_jax/data/real_lengths.py; the emotion's words repeated), and its turn lasts as long as the real
+speech rate says (mean ~4.5 s, 0.7 s for one word, ~30 s for the longest).
+
 The signal is label-correlated so a model can learn from it: each emotion has its own voice pitch
 and loudness, face tint (the face is skimage's astronaut, which the Haar detector finds), words and
 head-motion energy.
@@ -36,6 +40,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import soundfile as sf
+
+from mmer_jax.data import real_lengths
 
 SAMPLE_RATE = 16000
 VIDEO_FPS = 30.0
@@ -138,8 +144,9 @@ def _wdseg(words: list[str], seconds: float, rng: np.random.Generator) -> tuple[
 
 def _mocap_text(header1: list[str], header2: list[str], times: np.ndarray, values: np.ndarray) -> str:
   lines = [" ".join(["Frame#", "Time"] + header1), " ".join(header2)]
-  for frame, (t, row) in enumerate(zip(times, values)):
-    lines.append(" ".join([str(frame + 1), f"{t:.3f}"] + ["NaN" if np.isnan(v) else f"{v:.2f}" for v in row]))
+  # One %-format per row (per-value f-strings took most of the generation time at real clip lengths).
+  row_format = "%d %.3f" + " %.2f" * np.shape(values)[1]
+  lines += [(row_format % (frame + 1, t, *row)).replace("nan", "NaN") for frame, (t, row) in enumerate(zip(times, values))]
   return "\n".join(lines) + "\n"
 
 
@@ -164,13 +171,16 @@ def _write_dialog(root: Path, dialog: str, turns_spec, rng: np.random.Generator,
   session = int(dialog[4])
   base = root / f"Session{session}"
   mocap_actor = dialog[5]
-  # Timeline: turns with gaps, 0.6-1.3 s each.
+  # Timeline: turns with gaps; each transcript's length drawn from the real IEMOCAP token lengths
+  # (real_lengths, spec §7), its duration following at the real rate (18.8 tokens in ~4.5 s).
   t, turns = 0.7 + rng.uniform(0, 0.3), []
   for k, (speaker, code) in enumerate(turns_spec):
-    seconds = float(np.round(rng.uniform(0.6, 1.3), 4))
+    tokens = int(real_lengths.IEMOCAP_TOKENS.sample(1, rng)[0])
+    seconds = float(np.round(tokens / real_lengths.IEMOCAP_TOKENS_PER_SECOND * rng.uniform(0.9, 1.1), 4))
     index = sum(1 for s, _ in turns_spec[:k] if s == speaker)
     turns.append({"id": f"{dialog}_{speaker}{index:03d}", "speaker": speaker, "code": code,
-                  "start": round(t, 4), "end": round(t + seconds, 4)})
+                  "start": round(t, 4), "end": round(t + seconds, 4),
+                  "words": real_lengths.words_for_tokens(tokens, _STYLE[code][5], rng)})
     t += seconds + rng.uniform(0.2, 0.5)
   duration = t + 0.5
 
@@ -231,7 +241,7 @@ def _write_dialog(root: Path, dialog: str, turns_spec, rng: np.random.Generator,
     if turn["id"] == f"{dialog}_M000" and GARBLED_TURN.startswith(dialog):
       emo += [f"\ufffd\ufffd9.9O12 -- 1O.5\t{GARBLED_TURN}\tne\ufffd [2.5; 2,5", "C-E1:\tAnger;\t()",
               "C-E2:\tAnger;\t()", "C-F1:\tAnger;\t()", "A-E1:\tval 1; act 5; dom  5;\t()", ""]
-    words = _STYLE[code][5]
+    words = turn["words"]
     text = " ".join(w.lower() for w in words).capitalize() + "."
     trans.append(f"{turn['id']} [{turn['start']:08.4f}-{turn['end']:08.4f}]: {text}")
     wdseg_text, rows = _wdseg(words, turn["end"] - turn["start"], rng)

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from mmer_jax.data import real_lengths
+
 LANGUAGES = ("EN", "DE", "ES", "PL", "KO")
 EMOTIONS = ("anger", "happiness", "sadness", "surprise", "neutral")
 SPLIT_SIZES = {"train": 4, "valid": 2, "test": 2}
@@ -76,6 +78,20 @@ _TSV_COLUMNS = (
     "emotion_2_annotator_3", "aggregated_emotions", "annotator_1", "annotator_2", "annotator_3",
     "transcript", "translation_de", "translation_en", "translation_es", "translation_ko",
     "translation_pl", "duration", "movie_type", "license", "author", "download_date")
+
+
+def _sized_texts(lang: str, index: int, rng: np.random.Generator) -> tuple[str, str, int]:
+  """(transcript, English text, its tokens): the English text's token count drawn from the real
+  SAMSEMO EN lengths (real_lengths, spec §7), made by repeating the scene's sentence; the transcript
+  in another language gets as many words (§7 measures English only)."""
+  tokens = int(real_lengths.SAMSEMO_EN_TOKENS.sample(1, rng)[0])
+  sentence = _TEXTS["EN"][index % 8] if lang == "EN" else _ENGLISH[index % 8]
+  english = " ".join(real_lengths.words_for_tokens(tokens, sentence.split()))
+  if lang == "EN":
+    return english, english, tokens
+  words = _TEXTS[lang][index % 8].split()
+  count = len(english.split())
+  return " ".join(words[i % len(words)] for i in range(count)), english, tokens
 
 
 def _video_id(rng: np.random.Generator) -> str:
@@ -159,12 +175,15 @@ def _tsv_row(utt, lang, text, english, labels, seconds, rng, index) -> dict[str,
   return row
 
 
-def generate(root: str | Path, seed: int = 0, *, split_sizes=SPLIT_SIZES, seconds=(0.6, 1.6),
+def generate(root: str | Path, seed: int = 0, *, split_sizes=SPLIT_SIZES, seconds=None,
              frames=(2, 4), frame_size=(270, 480), plant_problems: bool = True) -> dict:
   """Writes the tree under `root`; returns a manifest of splits, labels and planted problems.
 
-  The defaults make the test fixture (8 short scenes per language). The benchmark asks for longer
-  scenes with more, larger frames and no planted problems (`plant_problems=False`).
+  The defaults make the test fixture (8 scenes per language, their English texts' token counts
+  drawn from the real SAMSEMO EN lengths and their durations following at the real rate: spec §7,
+  mmer_jax/data/real_lengths.py). `seconds=(lo, hi)` draws durations uniformly instead; the
+  benchmark asks for longer scenes with more, larger frames and no planted problems
+  (`plant_problems=False`).
   """
   root = Path(root)
   rng = np.random.default_rng(seed)
@@ -178,9 +197,9 @@ def generate(root: str | Path, seed: int = 0, *, split_sizes=SPLIT_SIZES, second
       for _ in range(size):
         utt = f"{vid}_{index + 1}"
         labels = list(_LABEL_CYCLE[index % len(_LABEL_CYCLE)])
-        text = _TEXTS[lang][index % 8]
-        english = _ENGLISH[index % 8] if lang != "EN" else text
-        length = float(rng.uniform(*seconds))
+        text, english, tokens = _sized_texts(lang, index, rng)
+        length = (float(rng.uniform(*seconds)) if seconds else
+                  tokens / real_lengths.SAMSEMO_EN_TOKENS_PER_SECOND * float(rng.uniform(0.9, 1.1)))
         meta[utt] = {"text": text, "label": labels}
         meta_en[utt] = {"text": english, "label": labels}
         rows.append(_tsv_row(utt, lang, text, english, labels, length, rng, index))
