@@ -3,8 +3,11 @@
   python launch.py --mode=predict --workdir=workdirs/run --predict_manifest=my_clips.csv \
       [--predict_text_checkpoint=/path/to/bert] [--predict_output=predictions.csv]
 
-The manifest is a CSV with columns `id` and any of `audio`, `video`, `text` (paths relative to the
-manifest's folder are allowed). Features are computed with the same extractors the TFDS builders
+The manifest has the training builder's format (tfds_builders/manifest: CSV, TSV or JSON Lines) with
+columns `id` and any of `audio`, `video`, `text`, `start`, `end` (paths relative to the manifest's
+folder are allowed); a run trained on a manifest build reads the columns its build mapped to those
+roles (e.g. `Utterance` as text), so one file layout serves training and prediction; label columns
+are ignored. Features are computed with the same extractors the TFDS builders
 use, then the run's own preprocessor (with the statistics fitted during training) and its best
 checkpoint, both restored through `Experiment.restore`. Multi-label runs apply the per-emotion
 thresholds tuned on validation.
