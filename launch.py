@@ -9,7 +9,9 @@ Rerunning the same command resumes from the latest checkpoint in --workdir.
 
 Exit status: 0 done; 2 a user error (a wrong name, option, file or run: one or two lines on stderr,
 no traceback unless --verbose); 75 preempted by SIGTERM/SIGINT after saving the latest checkpoint
-(rerun to resume; 75 is EX_TEMPFAIL, which schedulers treat as "try again").
+(rerun to resume; 75 is EX_TEMPFAIL, which schedulers treat as "try again"); 69 a multi-host run lost
+one of its hosts (one line names it and the last complete checkpoint; rerun every host to resume;
+69 is EX_UNAVAILABLE; mmer_jax/train/host_watch.py).
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def predict(workdir: Path) -> None:
 
 
 def run(config, workdir: Path, mode: str) -> None:
-  from mmer_jax.train import experiment, runtime, trainer  # noqa: PLC0415  (grain reads absl flags)
+  from mmer_jax.train import experiment, host_watch, runtime, trainer  # noqa: PLC0415  (grain reads absl flags)
   if mode == "predict":
     predict(workdir)
     return
@@ -93,7 +95,9 @@ def run(config, workdir: Path, mode: str) -> None:
     print(config.to_json_best_effort(indent=1, sort_keys=True))
     return
   experiment.check_names(config)  # before anything is built or written
-  runtime.setup_runtime(config)
+  if (status := host_watch.supervise(config, workdir)) is not None:  # multi-host: the work runs in a child
+    sys.exit(status)
+  runtime.setup_runtime(config, workdir)
   prepare_data_dir(config, workdir)
   results = trainer.train_and_evaluate(config, workdir, mode=mode)
   if runtime.is_main_process():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from mmer_jax.train import host_watch
+
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """Parses 'smoke,variant=a,steps=10' into typed fields, like big_vision's configs."""
@@ -34,6 +36,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.coordinator_address = ml_collections.config_dict.placeholder(str)
   c.num_processes = ml_collections.config_dict.placeholder(int)
   c.process_id = ml_collections.config_dict.placeholder(int)
+  # A host silent this long is lost: the others stop, name it and the last complete checkpoint in one
+  # line, and exit 69 (README "Multi-host runs"; mmer_jax/train/host_watch.py).
+  c.distributed_timeout_s = host_watch.DEFAULT_TIMEOUT_S
   c.compilation_cache_dir = ml_collections.config_dict.placeholder(str)
   c.stop_after_steps = ml_collections.config_dict.placeholder(int)
   c.model_name = ""

@@ -3,6 +3,8 @@
 What the README's "Multi-host runs" section tells users to run, run here: the pair trains and agrees
 with a one-process run, writes one metrics row per epoch, stops together when either host gets
 SIGTERM and resumes to the uninterrupted pair's state, and refuses workdirs the hosts do not share.
+When either host is SIGKILLed, the other one stops within `distributed_timeout_s` + 10 s, says in
+one line which host was lost and the last complete checkpoint, exits 69, and the pair resumes.
 """
 
 import json
@@ -18,7 +20,10 @@ import jax
 import numpy as np
 import pytest
 
+from mmer_jax.train.checkpoint import last_complete_step
 from mmer_jax.train.experiment import Experiment
+from mmer_jax.train.host_watch import EXIT_HOST_LOST
+from mmer_jax.train.metrics_log import PROCESS_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "--config=configs/williams_sample.py:smoke"
@@ -59,6 +64,19 @@ def _params(workdir):
   return {"step": state.step, "params": state.params}
 
 
+def _rows(workdir):
+  """metrics.jsonl without the columns that describe the process (speed, compiles)."""
+  return [{k: v for k, v in json.loads(line).items() if k not in PROCESS_FIELDS}
+          for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _wait_for_first_epoch(workdir):
+  """Until epoch 1's row is written and its checkpoint complete (the save is asynchronous)."""
+  deadline = time.monotonic() + 300
+  while time.monotonic() < deadline and not ((workdir / "metrics.jsonl").exists() and last_complete_step(workdir)):
+    time.sleep(0.2)
+
+
 def _assert_close(a, b, atol):
   assert int(a["step"]) == int(b["step"])
   for x, y in zip(jax.tree_util.tree_leaves(a["params"]), jax.tree_util.tree_leaves(b["params"])):
@@ -95,10 +113,7 @@ def test_two_processes_train_like_one(pair_run):
 def test_sigterm_on_one_host_stops_both_and_the_pair_resumes(pair_run):
   workdir = pair_run / "preempted"
   processes = _start_pair([workdir, workdir], pair_run / "data")
-  # Wait for training to start (the second epoch's first step, so a step save exists), then stop host 1.
-  deadline = time.monotonic() + 300
-  while time.monotonic() < deadline and not (workdir / "metrics.jsonl").exists():
-    time.sleep(0.2)
+  _wait_for_first_epoch(workdir)  # then stop host 1 in the second epoch (its step is saved)
   processes[1].send_signal(signal.SIGTERM)
   codes, errors = _finish(processes)
   assert codes == [75, 75], "\n".join(e[-2000:] for e in errors)  # both saved and stopped together
@@ -106,8 +121,39 @@ def test_sigterm_on_one_host_stops_both_and_the_pair_resumes(pair_run):
   codes, errors = _finish(_start_pair([workdir, workdir], pair_run / "data"))
   assert codes == [0, 0], "\n".join(e[-2000:] for e in errors)
   _assert_close(_params(workdir), _params(pair_run / "pair"), atol=0)
-  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  rows = _rows(workdir)
   assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+  assert rows == _rows(pair_run / "pair")  # the epoch stopped midway counts whole (train/loss too)
+
+
+TIMEOUT_S = 5  # config.distributed_timeout_s for the kills: small, so the survivor stops within seconds
+
+
+@pytest.mark.parametrize("victim", [1, 0], ids=["process_1_killed", "process_0_killed"])
+def test_a_killed_host_stops_the_other_in_one_line_and_the_pair_resumes(pair_run, victim):
+  workdir = pair_run / f"killed_{victim}"
+  timeout = f"--config.distributed_timeout_s={TIMEOUT_S}"
+  processes = _start_pair([workdir, workdir], pair_run / "data", timeout)
+  _wait_for_first_epoch(workdir)  # training is under way and epoch 1's checkpoint is complete
+  killed_at = time.monotonic()
+  processes[victim].send_signal(signal.SIGKILL)
+  survivor = processes[1 - victim]
+  _, err = survivor.communicate(timeout=TIMEOUT_S + 60)
+  took = time.monotonic() - killed_at
+  processes[victim].communicate(timeout=60)
+  print(f"process {1 - victim} exited {took:.1f} s after process {victim} was killed")
+  assert survivor.returncode == EXIT_HOST_LOST, err[-3000:]
+  assert took < TIMEOUT_S + 10
+  lost = [line for line in err.splitlines() if line.startswith("Lost host:")]
+  assert len(lost) == 1 and lost[0] == err.splitlines()[-1], err[-3000:]  # the last word, said once
+  assert f"process {victim} of 2" in lost[0], lost[0]
+  assert f"the last complete checkpoint is step {last_complete_step(workdir)} (" in lost[0], lost[0]
+  assert "Traceback" not in err and "Check failure" not in err and "Fatal Python" not in err, err[-3000:]
+
+  codes, errors = _finish(_start_pair([workdir, workdir], pair_run / "data", timeout))
+  assert codes == [0, 0], "\n".join(e[-2000:] for e in errors)
+  _assert_close(_params(workdir), _params(pair_run / "pair"), atol=0)
+  assert _rows(workdir) == _rows(pair_run / "pair")
 
 
 def test_workdirs_the_hosts_do_not_share_fail_fast(pair_run):

@@ -3,7 +3,9 @@
 Every host runs the same program on its own share of each batch. They must agree on:
 - whether to stop (a SIGTERM reaches one host; all of them must save and exit at the same step);
 - every array's shape in a step (a host picks its batch's length bucket from its own examples);
-- a workdir they all see (checkpoints are written collectively: each host writes its part).
+- a workdir they all see (checkpoints are written collectively: each host writes its part);
+- that one of them is gone (mmer_jax/train/host_watch.py: the others stop within
+  `config.distributed_timeout_s` with one line and exit status 69).
 """
 
 from __future__ import annotations
@@ -12,21 +14,23 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Optional
 
 import jax
 import numpy as np
 from ml_collections import ConfigDict
 
 from mmer_jax.errors import ConfigError, DataError
+from mmer_jax.train import host_watch
 
 log = logging.getLogger(__name__)
 
 _DISTRIBUTED_READY = False
 
 
-def setup_runtime(config: ConfigDict) -> None:
-  """Calls `jax.distributed.initialize` once when `config.distributed` asks (multi-host runs).
+def setup_runtime(config: ConfigDict, workdir: Optional[str | Path] = None) -> None:
+  """Calls `jax.distributed.initialize` once when `config.distributed` asks (multi-host runs), and
+  starts the watch that stops this process when another one is lost (`host_watch`).
 
   On TPU pods and SLURM/GPU clusters the coordinator is discovered from the environment; otherwise set
   `config.coordinator_address`, `config.num_processes`, `config.process_id`.
@@ -38,10 +42,14 @@ def setup_runtime(config: ConfigDict) -> None:
     if kwargs and "coordinator_address" not in kwargs:
       raise ConfigError("config.num_processes / process_id need config.coordinator_address=<host:port> "
                         "(process 0's address) outside TPU pods and SLURM.")
-    jax.distributed.initialize(**kwargs)
+    timeout_s = host_watch.timeout_of(config)
+    host_watch.adopt_child_role()
+    jax.distributed.initialize(**kwargs, heartbeat_timeout_seconds=host_watch.service_heartbeat_s(timeout_s))
     _DISTRIBUTED_READY = True
+    host_watch.watch_peers(timeout_s, workdir)
     log.info("jax.distributed: process %d of %d, %d devices in all.",
              jax.process_index(), jax.process_count(), jax.device_count())
+  host_watch.note_workdir(workdir)
   cache = config.get("compilation_cache_dir", None) or os.environ.get("MMER_JAX_COMPILATION_CACHE")
   if cache:
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache))
