@@ -94,7 +94,8 @@ def text_section(mode: str, *, encoder_lr_factor: float, checkpoint: str = "",
     raise ValueError(f"text={mode!r}; use one of {', '.join(TEXT_MODES)}.")
   return ml_collections.ConfigDict(dict(
       checkpoint=ml_collections.FieldReference(checkpoint or None, field_type=str),
-      encoder_lr_factor=float(encoder_lr_factor),
+      encoder_lr_factor=ml_collections.FieldReference(
+          None if encoder_lr_factor is None else float(encoder_lr_factor), field_type=float),
       max_length=ml_collections.FieldReference(max_length, field_type=int),
       pooling=ml_collections.FieldReference(None, field_type=str)))
 
@@ -106,18 +107,34 @@ def text_max_buckets(mods: str) -> int:
   return MAX_BUCKETS if set(mods) <= {"t"} else 2
 
 
+# Fine-tuning a pretrained text encoder (issue 26): a few epochs, not the frozen-feature papers' tens.
+# Tuned on MELD (all-MiniLM-L6-v2, manifest/meld_text): validation weighted F1 rose 54.2 -> 56.8 -> 57.0
+# -> 57.3 over 4 epochs with 10% warm-up, so the decay to 0 ends there; early stopping after 2 epochs
+# without a better validation score. Warm-up and decay count steps, whatever the epoch length.
+FINETUNE_EPOCHS = 4
+FINETUNE_WARMUP_FRACTION = 0.1
+FINETUNE_PATIENCE = 2
+
+
 def finetune_optimizer(c: ml_collections.ConfigDict, group: str, learning_rate: float) -> None:
   """The usual recipe for fine-tuning a BERT-family encoder inside a larger model: AdamW (decay 0.01
-  except biases and norm scales), clipping at 1, 6% linear warm-up then linear decay to 0; the
-  encoder's parameters (`group` regex) at `config.text.encoder_lr_factor` x the others' rate."""
+  except biases and norm scales), clipping at 1, 10% linear warm-up then linear decay to 0; the
+  encoder's parameters (`group` regex) at `config.text.encoder_lr_factor` x the others' rate (None:
+  the checkpoint's usual fine-tuning rate, `pretrained.finetune_learning_rate`, resolved at start)."""
   c.optimizer.name = "adamw"
   c.optimizer.learning_rate = learning_rate
   c.optimizer.weight_decay = 0.01
   c.optimizer.weight_decay_exclude = NO_DECAY
   c.optimizer.clip_norm = 1.0
   c.optimizer.schedule = "warmup_linear"
-  c.optimizer.warmup_fraction = 0.06
+  c.optimizer.warmup_fraction = FINETUNE_WARMUP_FRACTION
   c.optimizer.param_group_lr = {group: c.text.get_ref("encoder_lr_factor")}
+
+
+def finetune_schedule(c: ml_collections.ConfigDict) -> None:
+  """A fine-tune's length: FINETUNE_EPOCHS with early stopping on the validation selection metric."""
+  c.num_epochs = FINETUNE_EPOCHS
+  c.evaluation.early_stopping_patience = FINETUNE_PATIENCE
 
 
 # ---- your own data: a built manifest (tfds_builders/manifest) --------------------------------------

@@ -20,10 +20,14 @@ Text (`text=`):
   Build with `--option text_checkpoint=<folder>` (the paper: bert-base-multilingual-uncased) and
   train with the `--config.input.tfds_name=samsemo/<lang>_<hash>` the build prints.
 - `finetune`: the transcript is tokenised with `config.text.checkpoint`'s tokenizer (max length
-  min(128, its limit), or `config.text.max_length`) and the encoder is fine-tuned inside MME2E on its
-  CLS: AdamW (decay 0.01, none on biases / norm scales), lr 1e-4 for the CNNs and heads and
-  `config.text.encoder_lr_factor` (0.3, i.e. 3e-5) x that for the encoder, 6% warm-up then linear
-  decay, clipping at 1. Needs no text features in the build.
+  min(128, its limit), or `config.text.max_length`; batches padded to length buckets chosen from the
+  training split) and the encoder is fine-tuned inside MME2E, pooled as the checkpoint was trained
+  (mean for all-MiniLM-L6-v2, CLS for BERT; `config.text.pooling` overrides): AdamW (decay 0.01, none
+  on biases / norm scales), lr 1e-4 for the CNNs and heads, the encoder at the checkpoint's usual
+  fine-tuning rate (`config.text.encoder_lr_factor` None: 5e-5 for MiniLM's width, 3e-5 for
+  BERT-base; mmer_jax/models/pretrained.py), 10% warm-up then linear decay, clipping at 1. Needs no
+  text features in the build. With `mods=t` a fine-tune is 4 epochs (early stopping after 2
+  without improvement: configs/common.py FINETUNE_*); `recipe=paper` keeps the paper's 70 epochs.
 
 Settings are SAMSEMO run.py's: Adam lr 1e-4, weight decay 1e-6 (coupled, PyTorch style), batch 16,
 BCE without pos_weight, 5 emotions (anger+, happiness, sadness, surprise, neutral), per-emotion
@@ -83,7 +87,7 @@ def pack_items(mods: str) -> dict:
 
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, mods="tav", lang="en", protocol="clean", slices="language",
-                          text="frozen", dataset="samsemo", labels="")
+                          text="frozen", dataset="samsemo", labels="", recipe="auto")
   manifest = common.manifest_name(args)  # dataset=manifest:<name>
   if args.dataset not in ("samsemo", common.MANIFEST):
     raise ValueError(f"dataset={args.dataset!r}; use samsemo or manifest:<name>.")
@@ -94,6 +98,8 @@ def get_config(arg: str | None = None):
     raise ValueError(f"lang={args.lang!r}; use one of {', '.join(LANGS)}.")
   if args.protocol not in PROTOCOLS:
     raise ValueError(f"protocol={args.protocol!r}; use one of {', '.join(PROTOCOLS)}.")
+  if args.recipe not in ("auto", "paper"):
+    raise ValueError(f"recipe={args.recipe!r}; use auto (a short fine-tune for mods=t,text=finetune) or paper.")
   if args.slices not in SLICES:
     raise ValueError(f"slices={args.slices!r}; use one of {', '.join(SLICES)}.")
   sliced = ["language", *(TRAITS if args.slices == "traits" else [])]
@@ -108,7 +114,7 @@ def get_config(arg: str | None = None):
   c.input.tfds_name = f"samsemo/{args.lang}"
   c.input.splits = dict(train="train", valid="valid", test="test")
   c.input.preprocessor = "mme2e"
-  c.text = common.text_section(args.text, encoder_lr_factor=0.3 if args.text == "finetune" else 0.0)
+  c.text = common.text_section(args.text, encoder_lr_factor=None if args.text == "finetune" else 0.0)
   c.input.preprocess.text_input = "pooled"
   c.input.preprocess.max_faces = 16
   c.input.preprocess.max_pieces = 32
@@ -135,6 +141,8 @@ def get_config(arg: str | None = None):
   c.evaluation.selection_metric = "f1_samsemo_avg"
   c.evaluation.mode = "max"
   c.evaluation.early_stopping_patience = 3
+  if args.text == "finetune" and mods == "t" and args.recipe == "auto":
+    common.finetune_schedule(c)  # the encoder is all there is to train: a fine-tune's few epochs
   c.evaluation.slice_by = [f"meta/{key}" for key in sliced]
   if args.protocol == "faithful":
     c.evals.train_thresholds = dict(type="samsemo_train_thresholds")

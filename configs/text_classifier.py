@@ -122,7 +122,9 @@ def get_config(arg: str | None = None):
   c.num_epochs = 10
   # The one place a user names the checkpoint; model, tokenizer and lr group refer to these fields.
   c.text = ml_collections.ConfigDict(dict(
-      checkpoint=config_dict.placeholder(str), encoder_lr_factor=0.3 if args.text == "finetune" else 0.0,
+      checkpoint=config_dict.placeholder(str),
+      # None: the checkpoint's usual fine-tuning rate / the head's (pretrained.finetune_learning_rate).
+      encoder_lr_factor=config_dict.FieldReference(None if args.text == "finetune" else 0.0, field_type=float),
       max_length=config_dict.placeholder(int), pooling=config_dict.placeholder(str)))
   c.model_name = "text_classifier"
   c.model.checkpoint = c.text.get_ref("checkpoint")
@@ -167,11 +169,13 @@ def get_config(arg: str | None = None):
   c.optimizer.weight_decay_exclude = r"(bias|LayerNorm/scale)$"
   c.optimizer.clip_norm = 1.0
   c.optimizer.schedule = "warmup_linear"
-  c.optimizer.warmup_fraction = 0.06
+  c.optimizer.warmup_fraction = common.FINETUNE_WARMUP_FRACTION
   c.optimizer.param_group_lr = {"^text_encoder/": c.text.get_ref("encoder_lr_factor")}
   c.evaluation.selection_metric = "f1_samsemo_avg" if multi else "f1_weighted"
   c.evaluation.mode = "max"
   c.evaluation.early_stopping_patience = 3
+  if args.text == "finetune":  # a few epochs (common.FINETUNE_EPOCHS), early stopping after 2 flat ones
+    common.finetune_schedule(c)
   c.evaluation.slice_by = list(d["slices"])
   if manifest is not None:  # task, classes and loss follow the build's label column (manifest_task.py)
     common.manifest_input(c, manifest, args.labels)

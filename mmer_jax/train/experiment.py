@@ -59,6 +59,20 @@ def build_model(config: ConfigDict):
   return cls(**fields)
 
 
+def resolve_encoder_lr(config: ConfigDict) -> None:
+  """`config.text.encoder_lr_factor` None (the fine-tuning configs' default) becomes the factor that
+  gives the text checkpoint its usual fine-tuning rate (`pretrained.finetune_learning_rate`) relative
+  to `optimizer.learning_rate`; the learning-rate group refers to the field, so it follows."""
+  text = config.get("text", None)
+  if text is None or text.get("encoder_lr_factor", 0.0) is not None or not text.get("checkpoint", None):
+    return
+  from mmer_jax.models import pretrained  # noqa: PLC0415  (reads the checkpoint's config.json)
+  rate = pretrained.finetune_learning_rate(text.checkpoint)
+  text.encoder_lr_factor = rate / float(config.optimizer.learning_rate)
+  log.info("Text encoder learning rate %.2g (%s's width; config.text.encoder_lr_factor=%.3g)", rate,
+           Path(text.checkpoint).name, text.encoder_lr_factor)
+
+
 def check_names(config: ConfigDict) -> None:
   """Every name and option the config gives, checked before anything is built or written."""
   manifest_task.resolve(config)  # a manifest dataset's labels and task, from its build's metadata
@@ -139,6 +153,7 @@ class Experiment:
     _load_or_fit_preprocessor(pipeline.preprocessor, workdir, pipeline if fit else None)
     model = build_model(config)
     mesh = step_lib.make_mesh()
+    resolve_encoder_lr(config)
     tx = optim.make_optimizer(config.optimizer, pipeline.steps_per_epoch, config.num_epochs)
     loss_fn = losses.make_loss(config.loss, _resolve_pos_weight(config, pipeline))
     inputs = batch_keys.model_inputs(pipeline.example_batch())
@@ -166,6 +181,7 @@ class Experiment:
     _load_or_fit_preprocessor(preprocessor, workdir, None)
     model = build_model(config)
     mesh = step_lib.make_mesh()
+    resolve_encoder_lr(config)
     tx = optim.make_optimizer(config.optimizer, 1, config.num_epochs)  # same state structure
     loss_fn = losses.make_loss(config.loss, None)
     shapes, record = read_input_spec(spec_path)
