@@ -43,6 +43,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.stop_after_steps = ml_collections.config_dict.placeholder(int)
   c.model_name = ""
   c.model = ml_collections.ConfigDict()
+  # "bfloat16": matmuls, convolutions and activations in bfloat16 (for GPU/TPU); parameters, optimiser
+  # state, BatchNorm statistics, losses and metrics stay float32 (mmer_jax/models/precision.py).
+  c.compute_dtype = "float32"
   c.input = ml_collections.ConfigDict(dict(
       tfds_name="", data_dir="~/tensorflow_datasets", splits=dict(train="train", valid="validation", test="test"),
       preprocessor="", preprocess=ml_collections.ConfigDict(), batch_size=32, eval_batch_size=64,

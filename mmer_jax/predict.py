@@ -185,7 +185,8 @@ class Predictor:
       real = len(chunk)
       chunk = chunk + [chunk[-1]] * (batch_size - real)  # constant shape: one compilation
       inputs = batch_keys.model_inputs(collate(chunk, buckets))
-      outputs.append(np.asarray(self._apply(self.variables, inputs))[:real])
+      # float32 whatever config.compute_dtype (a bfloat16 run's logits leave the model in bfloat16)
+      outputs.append(np.asarray(self._apply(self.variables, inputs), np.float32)[:real])
     return np.concatenate(outputs)[np.argsort(order, kind="stable")]
 
   def predict_examples(self, examples: Iterable[Any], ids: Sequence[str], batch_size: int = 16) -> pd.DataFrame:

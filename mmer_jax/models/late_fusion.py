@@ -26,13 +26,14 @@ modality than PyTorch, whose LSTM keeps two bias vectors per direction (`torch_p
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from mmer_jax import registry
+from mmer_jax.models import precision
 from mmer_jax.models.layers.rnn import BiLSTM, LSTM
 from mmer_jax.models.layers.transformer import (ClsTransformerEncoder, TorchDense,
                                                 TransformerEncoderLayer, torch_kernel_init)
@@ -45,20 +46,24 @@ class LogitHead(nn.Module):
 
   hidden: int
   num_classes: int
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return TorchDense(self.num_classes, name="out")(nn.relu(TorchDense(self.hidden, name="hidden")(x)))
+    hidden = nn.relu(TorchDense(self.hidden, dtype=self.dtype, name="hidden")(x))
+    return TorchDense(self.num_classes, dtype=self.dtype, name="out")(hidden)
 
 
 class WeightedFusion(nn.Module):
   """sum_m w_m * logits_m, `nn.Linear(M, 1, bias=False)` applied to (B, C, M)."""
 
+  dtype: Any = None
+
   @nn.compact
   def __call__(self, logits: Sequence[jax.Array]) -> jax.Array:
-    stacked = jnp.stack(logits, axis=-1)
+    stacked = precision.cast(jnp.stack(logits, axis=-1), self.dtype)
     weight = self.param("kernel", torch_kernel_init, (len(logits), 1))
-    return (stacked @ weight)[..., 0]
+    return (stacked @ precision.cast(weight, self.dtype))[..., 0]
 
 
 def _sequence(inputs: Mapping[str, jax.Array], name: str) -> tuple[jax.Array, jax.Array]:
@@ -72,21 +77,23 @@ class LFRNN(nn.Module):
   num_classes: int = 6
   modalities: Sequence[str] = ("text", "audio", "vision")
   masked: bool = True
+  dtype: Any = None  # compute dtype (config.compute_dtype); parameters stay float32
 
   @nn.compact
   def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
     del train  # upstream dropout only applies between stacked LSTM layers; there is one layer.
+    inputs = precision.cast_floating(inputs, self.dtype)
     logits = []
     for name in self.modalities:
       x, mask = _sequence(inputs, name)
       dim = x.shape[-1]
-      outputs, final = BiLSTM(dim, name=f"{name}_rnn")(x, mask if self.masked else None)
+      outputs, final = BiLSTM(dim, dtype=self.dtype, name=f"{name}_rnn")(x, mask if self.masked else None)
       if not self.masked and name == "text":
         final = outputs[:, -1]  # upstream text: output at the last (padded) step
-      logits.append(LogitHead(dim, self.num_classes, name=f"{name}_head")(final))
+      logits.append(LogitHead(dim, self.num_classes, self.dtype, name=f"{name}_head")(final))
     if len(logits) == 1:
       return logits[0]
-    return WeightedFusion(name="weighted_fusion")(logits)
+    return WeightedFusion(self.dtype, name="weighted_fusion")(logits)
 
 
 @registry.MODELS.register("lf_transformer")
@@ -98,22 +105,24 @@ class LFTransformer(nn.Module):
   dim_feedforward: int = 2048
   dropout: float = 0.1
   masked: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
     heads = dict(DEFAULT_HEADS, **(self.num_heads or {}))
+    inputs = precision.cast_floating(inputs, self.dtype)
     logits = []
     for name in self.modalities:
       x, mask = _sequence(inputs, name)
       x = pad_features(x, heads[name])
       dim = x.shape[-1]
       encoded = ClsTransformerEncoder(
-          dim, self.num_layers, heads[name], self.dim_feedforward, self.dropout,
+          dim, self.num_layers, heads[name], self.dim_feedforward, self.dropout, self.dtype,
           name=f"{name}_transformer")(x, mask if (self.masked or name != "text") else None, train=train)
-      logits.append(LogitHead(dim // 2, self.num_classes, name=f"{name}_head")(encoded))
+      logits.append(LogitHead(dim // 2, self.num_classes, self.dtype, name=f"{name}_head")(encoded))
     if len(logits) == 1:
       return logits[0]
-    return WeightedFusion(name="weighted_fusion")(logits)
+    return WeightedFusion(self.dtype, name="weighted_fusion")(logits)
 
 
 def pad_features(x: jax.Array, multiple: int) -> jax.Array:

@@ -26,7 +26,7 @@ selection and never multiplies the features), so its parameters receive no gradi
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -36,7 +36,7 @@ import numpy as np
 from mmer_jax import registry
 from mmer_jax import batch as batch_keys
 from mmer_jax.features import pooling as pooling_lib
-from mmer_jax.models import pretrained
+from mmer_jax.models import precision, pretrained
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init
 from mmer_jax.models.mme2e import CONV_CHUNK, VggBlock, chunked, item_mask, max_pool, torch_batch_norm, torch_conv
 
@@ -59,14 +59,17 @@ class CrossModalSelection(nn.Module):
 
   k: int
   threshold: float
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, text: jax.Array, active: jax.Array) -> jax.Array:
     n, h, w, _ = x.shape
-    x_k = TorchDense(self.k, name="channel_affine")(x)
-    y_k = TorchDense(self.k, use_bias=False, name="y_affine")(text)[:, None, None, :]
-    scores = TorchDense(1, name="attn_weight_affine")(jnp.tanh(x_k + y_k))[..., 0]
-    scores = jnp.where(active, scores, -jnp.inf).reshape(n, h * w)
+    x_k = TorchDense(self.k, dtype=self.dtype, name="channel_affine")(x)
+    y_k = TorchDense(self.k, use_bias=False, dtype=self.dtype, name="y_affine")(text)[:, None, None, :]
+    scores = TorchDense(1, dtype=self.dtype, name="attn_weight_affine")(jnp.tanh(x_k + y_k))[..., 0]
+    # Softmax and the cumulative-probability cut in float32 whatever the compute dtype: in bfloat16
+    # the cumulative sum would move the cut (precision.py).
+    scores = jnp.where(active, precision.at_least_float32(scores), -jnp.inf).reshape(n, h * w)
     any_active = active.reshape(n, -1).any(-1, keepdims=True)
     probs = jax.nn.softmax(jnp.where(any_active, scores, 0.0), axis=-1)
     probs = jax.lax.stop_gradient(probs)  # the original detaches the weights before selecting
@@ -79,13 +82,15 @@ class SparseVggStage(nn.Module):
 
   features: int
   axis_name: Optional[str] = None
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, active: jax.Array, *, train: bool):
     m = active[..., None].astype(x.dtype)
     for i in (1, 2):
-      x = chunked(torch_conv(self.features, 3, x.shape[-1], use_bias=False, name=f"conv{i}"), x * m, CONV_CHUNK)
-      x = torch_batch_norm(train, self.axis_name, epsilon=1e-4, name=f"bn{i}")(
+      conv = torch_conv(self.features, 3, x.shape[-1], use_bias=False, dtype=self.dtype, name=f"conv{i}")
+      x = chunked(conv, x * m, CONV_CHUNK)
+      x = torch_batch_norm(train, self.axis_name, epsilon=1e-4, dtype=self.dtype, name=f"bn{i}")(
           x, mask=jnp.broadcast_to(active[..., None], x.shape))
       x = nn.relu(x) * m
     pooled_active = max_pool(active[..., None].astype(x.dtype))[..., 0] > 0
@@ -102,26 +107,28 @@ class MesmItemEncoder(nn.Module):
   attention_dims: Sequence[int] = ATTENTION_DIMS
   threshold: float = 0.9
   axis_name: Optional[str] = None
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, text: jax.Array, valid: jax.Array, *, train: bool) -> jax.Array:
     c = self.low_channels
-    x = chunked(torch_conv(c, 5, x.shape[-1], name="stem"), x, CONV_CHUNK)
-    x = max_pool(nn.relu(torch_batch_norm(train, self.axis_name, name="stem_bn")(x, mask=item_mask(valid, x))))
+    x = chunked(torch_conv(c, 5, x.shape[-1], dtype=self.dtype, name="stem"), precision.cast(x, self.dtype), CONV_CHUNK)
+    stem_bn = torch_batch_norm(train, self.axis_name, dtype=self.dtype, name="stem_bn")
+    x = max_pool(nn.relu(stem_bn(x, mask=item_mask(valid, x))))
     for i in (1, 2):
-      x = VggBlock(c, self.axis_name, name=f"vgg{i}")(x, valid, train=train)
+      x = VggBlock(c, self.axis_name, dtype=self.dtype, name=f"vgg{i}")(x, valid, train=train)
     active = jnp.broadcast_to(valid[:, None, None], x.shape[:3])
     shares = []
     for i, (features, k) in enumerate(zip(self.stage_channels, self.attention_dims)):
-      active = CrossModalSelection(k, self.threshold, name=f"attn{i}")(x, text, active)
+      active = CrossModalSelection(k, self.threshold, self.dtype, name=f"attn{i}")(x, text, active)
       grid = active.shape[1] * active.shape[2]
       shares.append(active.sum() / jnp.maximum(valid.sum() * grid, 1))
-      x, active = SparseVggStage(features, self.axis_name, name=f"stage{i}")(x, active, train=train)
+      x, active = SparseVggStage(features, self.axis_name, self.dtype, name=f"stage{i}")(x, active, train=train)
     # Share of each stage's locations (over valid items) that a sparse kernel would compute.
     self.sow("intermediates", "active_share", jnp.stack(shares))
     x = x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)  # torch's channel-major flatten
-    x = nn.relu(TorchDense(self.hidden, name="flatten1")(x))
-    return TorchDense(self.dim, name="flatten2")(x)
+    x = nn.relu(TorchDense(self.hidden, dtype=self.dtype, name="flatten1")(x))
+    return TorchDense(self.dim, dtype=self.dtype, name="flatten2")(x)
 
 
 @registry.MODELS.register("mesm")
@@ -144,6 +151,7 @@ class MESM(nn.Module):
   freeze_text_encoder: bool = False
   text_pooling: Optional[str] = None  # None: the checkpoint's own (see mme2e.MME2E.text_pooling)
   axis_name: Optional[str] = None
+  dtype: Any = None  # compute dtype (config.compute_dtype); parameters stay float32
 
   def resolved_text_pooling(self) -> str:
     """`text_pooling`, or the text checkpoint's own pooling (features.pooling.resolve)."""
@@ -157,8 +165,9 @@ class MESM(nn.Module):
     if "t" not in self.modalities or set(self.modalities) - set("tva"):
       raise ValueError(f"modalities={self.modalities!r}: MESM needs 't' plus any of 'v', 'a'.")
     order = [m for m in "tva" if m in self.modalities]
+    inputs = precision.cast_floating(inputs, self.dtype)
     text_cls = self._text_cls(inputs, train)
-    logits = [TorchDense(self.num_classes, name="t_out")(text_cls)]
+    logits = [TorchDense(self.num_classes, dtype=self.dtype, name="t_out")(text_cls)]
     for m in order[1:]:
       key = {"v": "vision", "a": "audio"}[m]
       if key + batch_keys.INDEX_SUFFIX in inputs:  # packed items: the stages need the (B, S) layout
@@ -170,23 +179,25 @@ class MESM(nn.Module):
       flat = items.reshape((batch * slots,) + items.shape[2:])
       per_item_text = jnp.repeat(text_cls, slots, axis=0)
       feats = MesmItemEncoder(self.trans_dim, self.flatten_hidden, self.low_channels, self.stage_channels,
-                              self.attention_dims, self.sparse_threshold, self.axis_name, name=f"{m}_items")(
+                              self.attention_dims, self.sparse_threshold, self.axis_name, self.dtype,
+                              name=f"{m}_items")(
                                   flat, per_item_text, mask.reshape(-1), train=train)
       feats = jnp.where(mask.reshape(-1, 1), feats, 0.0).reshape(batch, slots, -1)
       cls = ClsTransformerEncoder(self.trans_dim, self.trans_layers, self.trans_heads, self.trans_ff,
-                                  self.dropout, name=f"{m}_transformer")(feats, mask, train=train)
-      logits.append(TorchDense(self.num_classes, name=f"{m}_out")(cls))
+                                  self.dropout, self.dtype, name=f"{m}_transformer")(feats, mask, train=train)
+      logits.append(TorchDense(self.num_classes, dtype=self.dtype, name=f"{m}_out")(cls))
     weights = self.param("weighted_fusion", torch_bias_init(len(order)), (len(order),))
     if len(order) == 1:
       return logits[0]
-    return jnp.stack(logits, axis=-1) @ weights
+    return jnp.stack(logits, axis=-1) @ precision.cast(weights, self.dtype)
 
   def _text_cls(self, inputs, train):
     text = inputs["text"]
     if self.text_encoder:
       mask = inputs.get("text_mask", jnp.ones(text.shape, bool))
       hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
-                                      add_pooling_layer=True, name="text_encoder")(text, mask, train=train)
+                                      add_pooling_layer=True, dtype=self.dtype, name="text_encoder")(
+                                          text, mask, train=train)
       pooled = pooling_lib.pool(hidden, mask, self.resolved_text_pooling())
       self.sow("intermediates", "text_pooled", pooled)
       return pooled

@@ -28,7 +28,7 @@ same results, and the CNN work shrinks with the share of real items in training 
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from mmer_jax import registry
 from mmer_jax import batch as batch_keys
 from mmer_jax.features import pooling as pooling_lib
-from mmer_jax.models import pretrained
+from mmer_jax.models import precision, pretrained
 from mmer_jax.models.layers import pooling
 from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init, torch_kernel_init
@@ -46,10 +46,11 @@ from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense
 MME2E_CHANNELS = (64, 64, 64, 128, 256, 512)
 
 
-def torch_conv(features: int, kernel: int, in_features: int, *, use_bias: bool = True, name=None) -> nn.Conv:
+def torch_conv(features: int, kernel: int, in_features: int, *, use_bias: bool = True, dtype: Any = None,
+               name=None) -> nn.Conv:
   """nn.Conv2d(padding=k//2) with PyTorch's default initialisation."""
   return nn.Conv(features, (kernel, kernel), padding=kernel // 2, use_bias=use_bias, kernel_init=torch_kernel_init,
-                 bias_init=torch_bias_init(in_features * kernel * kernel), name=name)
+                 bias_init=torch_bias_init(in_features * kernel * kernel), dtype=dtype, name=name)
 
 
 # Items per convolution call. XLA:CPU's convolutions slow down once a call's activations leave the
@@ -66,9 +67,12 @@ def chunked(fn, x: jax.Array, chunk: int) -> jax.Array:
   return jnp.concatenate([fn(x[i:i + chunk]) for i in range(0, x.shape[0], chunk)])
 
 
-def torch_batch_norm(train: bool, axis_name: Optional[str], *, epsilon: float = 1e-5, name=None) -> nn.BatchNorm:
-  # PyTorch momentum 0.1 == Flax momentum 0.9 (weight of the old running value).
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=epsilon, axis_name=axis_name, name=name)
+def torch_batch_norm(train: bool, axis_name: Optional[str], *, epsilon: float = 1e-5, dtype: Any = None,
+                     name=None) -> nn.BatchNorm:
+  # PyTorch momentum 0.1 == Flax momentum 0.9 (weight of the old running value). Statistics and
+  # running averages are float32 whatever `dtype` (Flax reduces in float32).
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=epsilon, axis_name=axis_name,
+                      dtype=dtype, name=name)
 
 
 def item_mask(valid: jax.Array, x: jax.Array) -> jax.Array:
@@ -89,12 +93,13 @@ class VggBlock(nn.Module):
   features: int
   axis_name: Optional[str] = None
   conv_chunk: int = CONV_CHUNK
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, valid: jax.Array, *, train: bool) -> jax.Array:
     for i in (1, 2):
-      x = chunked(torch_conv(self.features, 3, x.shape[-1], name=f"conv{i}"), x, self.conv_chunk)
-      x = torch_batch_norm(train, self.axis_name, name=f"bn{i}")(x, mask=item_mask(valid, x))
+      x = chunked(torch_conv(self.features, 3, x.shape[-1], dtype=self.dtype, name=f"conv{i}"), x, self.conv_chunk)
+      x = torch_batch_norm(train, self.axis_name, dtype=self.dtype, name=f"bn{i}")(x, mask=item_mask(valid, x))
       x = nn.relu(x)
     return x
 
@@ -107,17 +112,19 @@ class Mme2eCnn(nn.Module):
   stem_dropout: bool = False  # SAMSEMO's audio CNN drops out between the stem conv and its BN
   axis_name: Optional[str] = None
   conv_chunk: int = CONV_CHUNK
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, valid: jax.Array, *, train: bool) -> jax.Array:
     drop = lambda y: Dropout(self.dropout)(y, deterministic=not train) if self.dropout else y
     c = self.channels
-    x = chunked(torch_conv(c[0], 5, x.shape[-1], name="stem"), x, self.conv_chunk)
+    x = chunked(torch_conv(c[0], 5, x.shape[-1], dtype=self.dtype, name="stem"), precision.cast(x, self.dtype), self.conv_chunk)
     if self.stem_dropout:
       x = drop(x)
-    x = max_pool(nn.relu(torch_batch_norm(train, self.axis_name, name="stem_bn")(x, mask=item_mask(valid, x))))
+    stem_bn = torch_batch_norm(train, self.axis_name, dtype=self.dtype, name="stem_bn")
+    x = max_pool(nn.relu(stem_bn(x, mask=item_mask(valid, x))))
     for i, features in enumerate(c[1:], start=1):
-      x = drop(VggBlock(features, self.axis_name, self.conv_chunk, name=f"vgg{i}")(x, valid, train=train))
+      x = drop(VggBlock(features, self.axis_name, self.conv_chunk, self.dtype, name=f"vgg{i}")(x, valid, train=train))
       if i >= 3:
         x = max_pool(x)
     # Flatten channel-major like torch's (N, C, H, W).flatten(1), so PyTorch weights would port as is.
@@ -133,12 +140,14 @@ class ItemEncoder(nn.Module):
   dropout: float = 0.0
   stem_dropout: bool = False
   axis_name: Optional[str] = None
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, valid: jax.Array, train: bool) -> jax.Array:
-    x = Mme2eCnn(self.channels, self.dropout, self.stem_dropout, self.axis_name, name="cnn")(x, valid, train=train)
-    x = nn.relu(TorchDense(self.hidden, name="flatten1")(x))
-    return TorchDense(self.dim, name="flatten2")(x)
+    x = Mme2eCnn(self.channels, self.dropout, self.stem_dropout, self.axis_name, dtype=self.dtype,
+                 name="cnn")(x, valid, train=train)
+    x = nn.relu(TorchDense(self.hidden, dtype=self.dtype, name="flatten1")(x))
+    return TorchDense(self.dim, dtype=self.dtype, name="flatten2")(x)
 
 
 class PackedItemEncoder(nn.Module):
@@ -160,12 +169,13 @@ class PackedItemEncoder(nn.Module):
   # i.e. sum(buckets) x the activations: 30 GB at SAMSEMO's batch 16. Rematerialising the item
   # encoder keeps only its inputs and recomputes the taken branch's forward in the backward pass.
   remat: bool = True
+  dtype: Any = None
 
   def setup(self):
     packing = any(b < 1.0 for b in self.buckets)
     encoder_class = nn.remat(ItemEncoder, static_argnums=(3,)) if self.remat and packing else ItemEncoder
     self.encoder = encoder_class(self.channels, self.dim, self.hidden, self.dropout, self.stem_dropout,
-                                 self.axis_name)
+                                 self.axis_name, self.dtype)
 
   def __call__(self, items: jax.Array, mask: jax.Array, *, train: bool,
                index: Optional[jax.Array] = None, item_valid: Optional[jax.Array] = None) -> jax.Array:
@@ -226,6 +236,7 @@ class MME2E(nn.Module):
   compute_buckets: Sequence[float] = (1.0,)  # no packing; see the module docstring
   remat_items: bool = True  # see PackedItemEncoder.remat; only used when packing
   axis_name: Optional[str] = None
+  dtype: Any = None  # compute dtype (config.compute_dtype); parameters stay float32
 
   def resolved_text_pooling(self) -> str:
     """`text_pooling`, or the text checkpoint's own pooling (features.pooling.resolve)."""
@@ -241,10 +252,11 @@ class MME2E(nn.Module):
       raise ValueError(f"variant={self.variant!r}; use 'samsemo' or 'upstream'.")
     order = _modality_order(self.modalities)
     cnn_dropout = self.dropout if self.variant == "samsemo" else 0.0
+    inputs = precision.cast_floating(inputs, self.dtype)
     logits = []
     for m in order:
       if m == "t":
-        out = TorchDense(self.num_classes, name="t_out")(self._text_cls(inputs, train))
+        out = TorchDense(self.num_classes, dtype=self.dtype, name="t_out")(self._text_cls(inputs, train))
       else:
         key = {"v": "vision", "a": "audio"}[m]
         items, index = inputs[key], inputs.get(key + batch_keys.INDEX_SUFFIX)
@@ -253,26 +265,27 @@ class MME2E(nn.Module):
         mask = inputs.get(f"{key}_mask", jnp.ones(items.shape[:2], bool))
         feats = PackedItemEncoder(self.cnn_channels, self.trans_dim, self.flatten_hidden, cnn_dropout,
                                   stem_dropout=(m == "a" and cnn_dropout > 0), axis_name=self.axis_name,
-                                  buckets=self.compute_buckets, remat=self.remat_items,
+                                  buckets=self.compute_buckets, remat=self.remat_items, dtype=self.dtype,
                                   name=f"{m}_items")(items, mask, train=train, index=index,
                                                      item_valid=inputs.get(key + batch_keys.ITEM_VALID_SUFFIX))
         cls = ClsTransformerEncoder(self.trans_dim, self.trans_layers, self.trans_heads, self.trans_ff,
-                                    self.dropout, name=f"{m}_transformer")(feats, mask, train=train)
-        out = TorchDense(self.num_classes, name=f"{m}_out")(cls)
+                                    self.dropout, self.dtype, name=f"{m}_transformer")(feats, mask, train=train)
+        out = TorchDense(self.num_classes, dtype=self.dtype, name=f"{m}_out")(cls)
       self.sow("intermediates", f"{m}_logits", out)
       logits.append(out)
     # Linear(M, 1, bias=False); created even for one modality, as the original counts it.
     weights = self.param("weighted_fusion", torch_bias_init(len(order)), (len(order),))
     if len(order) == 1:
       return logits[0]
-    return jnp.stack(logits, axis=-1) @ weights
+    return jnp.stack(logits, axis=-1) @ precision.cast(weights, self.dtype)
 
   def _text_cls(self, inputs: Mapping[str, jax.Array], train: bool) -> jax.Array:
     text = inputs["text"]
     if self.text_encoder:
       mask = inputs.get("text_mask", jnp.ones(text.shape, bool))
       hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
-                                      add_pooling_layer=True, name="text_encoder")(text, mask, train=train)
+                                      add_pooling_layer=True, dtype=self.dtype, name="text_encoder")(
+                                          text, mask, train=train)
       pooled = pooling_lib.pool(hidden, mask, self.resolved_text_pooling())
       self.sow("intermediates", "text_pooled", pooled)
       return pooled

@@ -31,13 +31,14 @@ MM-B's head starts as [W_a | W_l], b_a + b_l, the sum of the unimodal logits; se
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from mmer_jax import registry
+from mmer_jax.models import precision
 from mmer_jax.models.layers.rnn import LSTM, StackedBiLSTM
 from mmer_jax.models.layers.transformer import TorchDense
 
@@ -69,15 +70,17 @@ class ContextAttention(nn.Module):
   """Context-based attention pooling; returns (pooled (B, D), weights (B, T))."""
 
   attention_dim: int = 64
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
-    hidden = jnp.tanh(TorchDense(self.attention_dim, name="proj")(x))
+    hidden = jnp.tanh(TorchDense(self.attention_dim, dtype=self.dtype, name="proj")(x))
     v = self.param("v", nn.initializers.uniform(1.0), (self.attention_dim,))  # torch.rand: U[0, 1)
-    scores = jnp.where(mask, hidden @ v, -jnp.inf)
+    # The softmax in float32 whatever the compute dtype (precision.py), the weighted sum in it.
+    scores = jnp.where(mask, precision.at_least_float32(hidden @ precision.cast(v, self.dtype)), -jnp.inf)
     weights = jax.nn.softmax(scores, axis=1)
     weights = jnp.where(mask, weights, 0.0)  # rows with no usable step pool to 0, not NaN
-    return jnp.einsum("bt,btd->bd", weights, x), weights
+    return jnp.einsum("bt,btd->bd", weights.astype(x.dtype), x), weights
 
 
 class PooledBLSTM(nn.Module):
@@ -89,6 +92,7 @@ class PooledBLSTM(nn.Module):
   attention_dim: int = 64
   masked_pooling: bool = True
   sow_name: Optional[str] = None   # where the attention weights go in `intermediates`
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -98,12 +102,12 @@ class PooledBLSTM(nn.Module):
     # PyTorch's nn.LSTM(num_layers=2) has dropout=0 by default: no dropout between layers.
     if self.pooling in ("last", "cls"):  # one output per sequence: the top layer computes only it
       read = "last" if self.pooling == "last" else "first"
-      return StackedBiLSTM(self.units, self.num_layers, read=read, name="blstm")(x, mask)[0]
-    outputs, _ = StackedBiLSTM(self.units, self.num_layers, name="blstm")(x, mask)
+      return StackedBiLSTM(self.units, self.num_layers, read=read, dtype=self.dtype, name="blstm")(x, mask)[0]
+    outputs, _ = StackedBiLSTM(self.units, self.num_layers, dtype=self.dtype, name="blstm")(x, mask)
     steps = pooling_mask(mask, self.masked_pooling)
     if self.pooling == "mean":
       return masked_mean(outputs, steps)
-    pooled, weights = ContextAttention(self.attention_dim, name="attention")(outputs, steps)
+    pooled, weights = ContextAttention(self.attention_dim, self.dtype, name="attention")(outputs, steps)
     if self.sow_name:
       self.sow("intermediates", self.sow_name, weights)
     return pooled
@@ -113,12 +117,13 @@ class GMU(nn.Module):
   """Bimodal gated multimodal unit (Arevalo et al. 2017) as in the seed; returns (h, gate)."""
 
   features: int = 128
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, acoustic: jax.Array, lexical: jax.Array) -> tuple[jax.Array, jax.Array]:
-    h_a = jnp.tanh(TorchDense(self.features, name="fc_acoustic")(acoustic))
-    h_l = jnp.tanh(TorchDense(self.features, name="fc_lexical")(lexical))
-    gate = jax.nn.sigmoid(TorchDense(self.features, name="fc_gate")(
+    h_a = jnp.tanh(TorchDense(self.features, dtype=self.dtype, name="fc_acoustic")(acoustic))
+    h_l = jnp.tanh(TorchDense(self.features, dtype=self.dtype, name="fc_lexical")(lexical))
+    gate = jax.nn.sigmoid(TorchDense(self.features, dtype=self.dtype, name="fc_gate")(
         jnp.concatenate([acoustic, lexical], axis=-1)))
     return gate * h_a + (1.0 - gate) * h_l, gate
 
@@ -142,16 +147,17 @@ class MultiFocusUnimodal(nn.Module):
   num_layers: int = 2
   attention_dim: int = 64
   masked_pooling: bool = True
+  dtype: Any = None  # compute dtype (config.compute_dtype); parameters stay float32
 
   @nn.compact
   def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
     del train  # no dropout or BatchNorm in the seed's models
     if self.modality not in MODALITIES:
       raise ValueError(f"modality={self.modality!r}; use one of {MODALITIES}.")
-    x, mask = _modality(inputs, self.modality)
+    x, mask = _modality(precision.cast_floating(inputs, self.dtype), self.modality)
     pooled = PooledBLSTM(self.pooling, self.units, self.num_layers, self.attention_dim,
-                         self.masked_pooling, sow_name="attention", name="encoder")(x, mask)
-    return TorchDense(self.num_classes, name="head")(pooled)
+                         self.masked_pooling, sow_name="attention", dtype=self.dtype, name="encoder")(x, mask)
+    return TorchDense(self.num_classes, dtype=self.dtype, name="head")(pooled)
 
 
 @registry.MODELS.register("multifocus_mmb")
@@ -162,15 +168,17 @@ class MultiFocusMMB(nn.Module):
   units: int = 128
   num_layers: int = 2
   masked_pooling: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
     del train
+    inputs = precision.cast_floating(inputs, self.dtype)
     encoder = lambda name: PooledBLSTM("mean", self.units, self.num_layers,
-                                       masked_pooling=self.masked_pooling, name=name)
+                                       masked_pooling=self.masked_pooling, dtype=self.dtype, name=name)
     acoustic = encoder("acoustic")(*_modality(inputs, "audio"))
     lexical = encoder("lexical")(*_modality(inputs, "text"))
-    return TorchDense(self.num_classes, name="head")(jnp.concatenate([acoustic, lexical], -1))
+    return TorchDense(self.num_classes, dtype=self.dtype, name="head")(jnp.concatenate([acoustic, lexical], -1))
 
 
 @registry.MODELS.register("multifocus_mmmla")
@@ -187,17 +195,20 @@ class MultiFocusMMMLA(nn.Module):
   attention_dim: int = 64
   gmu_features: int = 128
   masked_pooling: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
     del train
+    inputs = precision.cast_floating(inputs, self.dtype)
     encoder = lambda name: PooledBLSTM("attention", self.units, self.num_layers, self.attention_dim,
-                                       self.masked_pooling, sow_name=f"{name}_attention", name=name)
+                                       self.masked_pooling, sow_name=f"{name}_attention", dtype=self.dtype,
+                                       name=name)
     acoustic = encoder("acoustic")(*_modality(inputs, "audio"))
     lexical = encoder("lexical")(*_modality(inputs, "text"))
-    fused, gate = GMU(self.gmu_features, name="gmu")(acoustic, lexical)
+    fused, gate = GMU(self.gmu_features, self.dtype, name="gmu")(acoustic, lexical)
     self.sow("intermediates", "gate", gate)
-    return TorchDense(self.num_classes, name="head")(fused)
+    return TorchDense(self.num_classes, dtype=self.dtype, name="head")(fused)
 
 
 def mmb_head_from_unimodal(acoustic_head: Mapping[str, jax.Array],

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmer_jax.models import precision
 from mmer_jax.models.layers.dropout import Dropout
 
 WEIGHT_FILES = ("flax_model.msgpack", "model.safetensors")
@@ -190,16 +191,18 @@ def load_into(params: Mapping[str, Any], folders: Mapping[str, str], *, strict: 
 class _ConvLayer(nn.Module):
   config: Any
   layer_id: int
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     c = self.config
     x = nn.Conv(c.conv_dim[self.layer_id], (c.conv_kernel[self.layer_id],), (c.conv_stride[self.layer_id],),
-                padding="VALID", use_bias=c.conv_bias, kernel_init=nn.initializers.he_normal(), name="conv")(x)
+                padding="VALID", use_bias=c.conv_bias, kernel_init=nn.initializers.he_normal(), dtype=self.dtype,
+                name="conv")(x)
     if c.feat_extract_norm == "layer":
-      x = nn.LayerNorm(epsilon=c.layer_norm_eps, name="layer_norm")(x)
+      x = nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype, name="layer_norm")(x)
     elif self.layer_id == 0:  # "group": GroupNorm(num_groups=channels) = per-channel norm over time
-      x = nn.GroupNorm(num_groups=c.conv_dim[0], epsilon=1e-5, name="layer_norm")(x)
+      x = nn.GroupNorm(num_groups=c.conv_dim[0], epsilon=1e-5, dtype=self.dtype, name="layer_norm")(x)
     return _act(c.feat_extract_activation)(x)
 
 
@@ -210,58 +213,63 @@ def _act(name: str):
 
 class _PostLNEncoderLayer(nn.Module):
   config: Any
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, deterministic: bool):
     from transformers.models.wav2vec2 import modeling_flax_wav2vec2 as hf
     c = self.config
     attended, _ = hf.FlaxWav2Vec2Attention(c, c.hidden_size, c.num_attention_heads, dropout=c.attention_dropout,
-                                           name="attention")(x, deterministic=deterministic)
+                                           dtype=self.dtype, name="attention")(x, deterministic=deterministic)
     x = x + Dropout(c.hidden_dropout)(attended, deterministic=deterministic)
-    x = nn.LayerNorm(epsilon=c.layer_norm_eps, name="layer_norm")(x)
-    x = x + hf.FlaxWav2Vec2FeedForward(c, name="feed_forward")(x, deterministic=deterministic)
-    return nn.LayerNorm(epsilon=c.layer_norm_eps, name="final_layer_norm")(x)
+    x = nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype, name="layer_norm")(x)
+    x = x + hf.FlaxWav2Vec2FeedForward(c, dtype=self.dtype, name="feed_forward")(x, deterministic=deterministic)
+    return nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype, name="final_layer_norm")(x)
 
 
 class _PostLNLayers(nn.Module):
   config: Any
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, deterministic: bool):
     for i in range(self.config.num_hidden_layers):  # no layerdrop (HF's Flax models skip it too)
-      x = _PostLNEncoderLayer(self.config, name=str(i))(x, deterministic)
+      x = _PostLNEncoderLayer(self.config, self.dtype, name=str(i))(x, deterministic)
     return x
 
 
 class _PostLNEncoder(nn.Module):
   config: Any
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, deterministic: bool):
     from transformers.models.wav2vec2 import modeling_flax_wav2vec2 as hf
     c = self.config
-    x = x + hf.FlaxWav2Vec2PositionalConvEmbedding(c, name="pos_conv_embed")(x)
-    x = nn.LayerNorm(epsilon=c.layer_norm_eps, name="layer_norm")(x)
+    x = x + hf.FlaxWav2Vec2PositionalConvEmbedding(c, dtype=self.dtype, name="pos_conv_embed")(x)
+    x = nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype, name="layer_norm")(x)
     x = Dropout(c.hidden_dropout)(x, deterministic=deterministic)
-    return _PostLNLayers(c, name="layers")(x, deterministic)
+    return _PostLNLayers(c, self.dtype, name="layers")(x, deterministic)
 
 
 class _ConvLayers(nn.Module):
   config: Any
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     for i in range(self.config.num_feat_extract_layers):
-      x = _ConvLayer(self.config, i, name=str(i))(x)
+      x = _ConvLayer(self.config, i, self.dtype, name=str(i))(x)
     return x
 
 
 class _FeatureExtractor(nn.Module):
   config: Any
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, audio):
-    return _ConvLayers(self.config, name="conv_layers")(audio[:, :, None])
+    return _ConvLayers(self.config, self.dtype, name="conv_layers")(audio[:, :, None].astype(self.dtype))
 
 
 class Wav2Vec2Module(nn.Module):
@@ -272,15 +280,17 @@ class Wav2Vec2Module(nn.Module):
   """
 
   config: Any
+  dtype: Any = jnp.float32  # compute dtype; parameters stay float32
 
   @nn.compact
   def __call__(self, input_values: jax.Array, deterministic: bool = True) -> jax.Array:
     from transformers.models.wav2vec2 import modeling_flax_wav2vec2 as hf
     c = self.config
     self.param("masked_spec_embed", nn.initializers.uniform(), (c.hidden_size,))
-    features = _FeatureExtractor(c, name="feature_extractor")(input_values)
-    hidden, _ = hf.FlaxWav2Vec2FeatureProjection(c, name="feature_projection")(features, deterministic=deterministic)
-    return _PostLNEncoder(c, name="encoder")(hidden, deterministic)
+    features = _FeatureExtractor(c, self.dtype, name="feature_extractor")(input_values)
+    hidden, _ = hf.FlaxWav2Vec2FeatureProjection(c, dtype=self.dtype, name="feature_projection")(
+        features, deterministic=deterministic)
+    return _PostLNEncoder(c, self.dtype, name="encoder")(hidden, deterministic)
 
 
 class TextEncoder(nn.Module):
@@ -295,11 +305,15 @@ class TextEncoder(nn.Module):
   # with the pooler; build it only where the original model holds one (HF AlbertModel in MME2E) so
   # parameter counts match. bert-for-tf2 (seed 004) has none.
   add_pooling_layer: bool = False
+  # Compute dtype: transformers' Flax modules take `dtype=` for their computation and keep their
+  # parameters float32 (mmer_jax/models/precision.py). None: their default, float32.
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, input_ids: jax.Array, attention_mask: jax.Array, *, train: bool,
                token_type_ids: jax.Array | None = None) -> jax.Array:
-    module = encoder_module(self.folder, add_pooling_layer=self.add_pooling_layer, name="encoder")
+    module = encoder_module(self.folder, add_pooling_layer=self.add_pooling_layer,
+                            dtype=precision.or_float32(self.dtype), name="encoder")
     types = {} if token_type_ids is None else {"token_type_ids": token_type_ids.astype(jnp.int32)}
     hidden = module(
         input_ids.astype(jnp.int32), attention_mask.astype(jnp.int32),
@@ -318,11 +332,12 @@ class SpeechEncoder(nn.Module):
 
   folder: str
   stop_gradient: bool = False
+  dtype: Any = None  # compute dtype, as TextEncoder's
 
   @nn.compact
   def __call__(self, audio: jax.Array, *, train: bool) -> jax.Array:
-    module = encoder_module(self.folder, name="encoder")
-    hidden = module(audio, deterministic=not train or self.stop_gradient)
+    module = encoder_module(self.folder, dtype=precision.or_float32(self.dtype), name="encoder")
+    hidden = module(precision.cast(audio, self.dtype), deterministic=not train or self.stop_gradient)
     if not isinstance(module, Wav2Vec2Module):  # transformers' stable-LN module returns a tuple
       hidden = hidden[0]
     return jax.lax.stop_gradient(hidden) if self.stop_gradient else hidden

@@ -22,21 +22,22 @@ bias), BN follows PyTorch's momentum 0.1 (= Flax momentum 0.9) and eps 1e-5.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from mmer_jax import registry
+from mmer_jax.models import precision
 from mmer_jax.models.layers.conv1d import Conv1D
 from mmer_jax.models.layers.transformer import TorchDense, torch_kernel_init
 
 
-def _conv(features: int, kernel: int, stride: int, name: str) -> Conv1D:
+def _conv(features: int, kernel: int, stride: int, name: str, dtype: Any) -> Conv1D:
   # PyTorch pads kernel//2 on both sides (p=3 for k7, p=1 for k3, p=0 for k1), as Conv1D does.
   # Conv1D has nn.Conv's parameters but runs as GEMMs (layers/conv1d.py says why).
-  return Conv1D(features, kernel, stride, kernel_init=torch_kernel_init, name=name)
+  return Conv1D(features, kernel, stride, kernel_init=torch_kernel_init, dtype=dtype, name=name)
 
 
 class BasicBlock1D(nn.Module):
@@ -45,16 +46,18 @@ class BasicBlock1D(nn.Module):
   features: int
   stride: int = 1
   axis_name: Optional[str] = None
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     norm = lambda name: nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                                     axis_name=self.axis_name, name=name)
-    y = nn.relu(norm("bn1")(_conv(self.features, 3, self.stride, "conv1")(x)))
-    y = norm("bn2")(_conv(self.features, 3, 1, "conv2")(y))
+                                     axis_name=self.axis_name, dtype=self.dtype, name=name)
+    conv = lambda features, kernel, stride, name: _conv(features, kernel, stride, name, self.dtype)
+    y = nn.relu(norm("bn1")(conv(self.features, 3, self.stride, "conv1")(x)))
+    y = norm("bn2")(conv(self.features, 3, 1, "conv2")(y))
     shortcut = x
     if self.stride != 1 or x.shape[-1] != self.features:
-      shortcut = norm("shortcut_bn")(_conv(self.features, 1, self.stride, "shortcut_conv")(x))
+      shortcut = norm("shortcut_bn")(conv(self.features, 1, self.stride, "shortcut_conv")(x))
     return nn.relu(y + shortcut)
 
 
@@ -67,22 +70,23 @@ class ResNet1D(nn.Module):
   stage_features: Sequence[int] = (64, 128, 256, 512, 1024)
   blocks_per_stage: int = 2
   axis_name: Optional[str] = None
+  dtype: Any = None  # compute dtype (config.compute_dtype); parameters stay float32
 
   @nn.compact
   def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
-    x = inputs["features"]
+    x = precision.cast_floating(inputs, self.dtype)["features"]
     if x.ndim == 2:          # (B, L) -> one input channel, like the original's (N, 1, L).
       x = x[..., None]
-    x = _conv(self.stem_features, 7, 2, "conv1")(x)
+    x = _conv(self.stem_features, 7, 2, "conv1", self.dtype)(x)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                     axis_name=self.axis_name, name="bn1")(x)
+                     axis_name=self.axis_name, dtype=self.dtype, name="bn1")(x)
     x = nn.relu(x)
     for stage, features in enumerate(self.stage_features):
       for block in range(self.blocks_per_stage):
         x = BasicBlock1D(features, stride=2 if block == 0 else 1, axis_name=self.axis_name,
-                         name=f"layer{stage + 1}_{block}")(x, train=train)
+                         dtype=self.dtype, name=f"layer{stage + 1}_{block}")(x, train=train)
     x = jnp.mean(x, axis=1)  # F.avg_pool1d over the whole remaining length.
-    return TorchDense(self.num_classes, name="linear")(x)
+    return TorchDense(self.num_classes, dtype=self.dtype, name="linear")(x)
 
 
 def torch_param_count(num_classes: int = 6, stem: int = 64,

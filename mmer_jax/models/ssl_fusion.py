@@ -24,7 +24,7 @@ cheaper short buckets and has 768x fewer Dense weights; it is our option, not th
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from mmer_jax import registry
 from mmer_jax.features import pooling as pooling_lib
-from mmer_jax.models import pretrained
+from mmer_jax.models import precision, pretrained
 from mmer_jax.models.layers import conv_weight_grad, pooling
 from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.rnn import LSTM
@@ -41,15 +41,15 @@ BRANCHES = "tsm"  # text, speech, MoCap
 MOCAP_HEADS = ("cnn", "cnn_lstm", "gru")
 
 
-def keras_dense(features: int, name: Optional[str] = None) -> nn.Dense:
-  return nn.Dense(features, kernel_init=nn.initializers.glorot_uniform(), name=name)
+def keras_dense(features: int, dtype: Any, name: Optional[str] = None) -> nn.Dense:
+  return nn.Dense(features, kernel_init=nn.initializers.glorot_uniform(), dtype=dtype, name=name)
 
 
-def keras_conv(features: int, strides: int = 1, gemm_kernel_gradient: bool = True,
+def keras_conv(features: int, dtype: Any, strides: int = 1, gemm_kernel_gradient: bool = True,
                name: Optional[str] = None) -> nn.Conv:
   conv = conv_weight_grad.conv_general_dilated if gemm_kernel_gradient else None  # None: XLA's own
   return nn.Conv(features, (3, 3), strides=(strides, strides), padding="SAME",
-                 kernel_init=nn.initializers.glorot_uniform(), conv_general_dilated=conv, name=name)
+                 kernel_init=nn.initializers.glorot_uniform(), conv_general_dilated=conv, dtype=dtype, name=name)
 
 
 class KerasGRU(nn.Module):
@@ -57,6 +57,7 @@ class KerasGRU(nn.Module):
 
   units: int
   return_sequences: bool = False
+  dtype: Any = None  # the input GEMM's; the recurrence stays float32, as layers/rnn.py's LSTMs
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -64,7 +65,8 @@ class KerasGRU(nn.Module):
     kernel = self.param("kernel", nn.initializers.glorot_uniform(), (x.shape[-1], 3 * u))
     recurrent = self.param("recurrent_kernel", nn.initializers.orthogonal(), (u, 3 * u))
     bias = self.param("bias", nn.initializers.zeros, (2, 3 * u))  # input and recurrent biases
-    gates_x = jnp.einsum("btf,fg->tbg", x, kernel) + bias[0]  # one GEMM for all steps
+    gates_x = jnp.einsum("btf,fg->tbg", precision.cast(x, self.dtype), precision.cast(kernel, self.dtype))  # one GEMM
+    gates_x = precision.at_least_float32(gates_x) + bias[0]
 
     def step(h, gx):
       gh = h @ recurrent + bias[1]
@@ -74,8 +76,8 @@ class KerasGRU(nn.Module):
       h = z * h + (1 - z) * jnp.tanh(xh + r * hh)
       return h, h
 
-    h, seq = jax.lax.scan(step, jnp.zeros((x.shape[0], u), x.dtype), gates_x)
-    return seq.transpose(1, 0, 2) if self.return_sequences else h
+    h, seq = jax.lax.scan(step, jnp.zeros((x.shape[0], u), gates_x.dtype), gates_x)
+    return precision.cast(seq.transpose(1, 0, 2) if self.return_sequences else h, self.dtype)
 
   @staticmethod
   def keras_param_count(in_dim: int, units: int) -> int:
@@ -88,12 +90,14 @@ class MocapFusionCNN(nn.Module):
   channels: Sequence[int] = (16, 32, 64, 75)
   units: int = 128
   gemm_kernel_gradient: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     for i, c in enumerate(self.channels):
-      x = nn.relu(keras_conv(c, strides=2, gemm_kernel_gradient=self.gemm_kernel_gradient, name=f"conv{i}")(x))
-    return keras_dense(self.units, name="dense")(x.reshape(x.shape[0], -1))
+      x = nn.relu(keras_conv(c, self.dtype, strides=2, gemm_kernel_gradient=self.gemm_kernel_gradient,
+                             name=f"conv{i}")(x))
+    return keras_dense(self.units, self.dtype, name="dense")(x.reshape(x.shape[0], -1))
 
 
 class MocapUnimodalHead(nn.Module):
@@ -104,6 +108,7 @@ class MocapUnimodalHead(nn.Module):
   units: int = 128
   gru_units: Sequence[int] = (1024, 512, 256)
   gemm_kernel_gradient: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -112,17 +117,17 @@ class MocapUnimodalHead(nn.Module):
     if self.kind == "gru":
       x = x[..., 0]  # (B, 200 chunks, features)
       for i, u in enumerate(self.gru_units):
-        x = KerasGRU(u, return_sequences=i < len(self.gru_units) - 1, name=f"gru{i}")(x)
+        x = KerasGRU(u, return_sequences=i < len(self.gru_units) - 1, dtype=self.dtype, name=f"gru{i}")(x)
       return x
     for i, c in enumerate(self.conv_channels):
-      x = nn.relu(keras_conv(c, gemm_kernel_gradient=self.gemm_kernel_gradient, name=f"conv{i}")(x))
+      x = nn.relu(keras_conv(c, self.dtype, gemm_kernel_gradient=self.gemm_kernel_gradient, name=f"conv{i}")(x))
       if i < 2:
         x = pooling.max_pool(x, 2)
     if self.kind == "cnn":
-      return nn.relu(keras_dense(self.units, name="dense")(x.reshape(x.shape[0], -1)))
+      return nn.relu(keras_dense(self.units, self.dtype, name="dense")(x.reshape(x.shape[0], -1)))
     x = x.reshape(x.shape[0], -1, x.shape[-1])  # Reshape((-1, 128)): positions as time steps
-    x, _ = LSTM(self.units, name="lstm0")(x)
-    _, h = LSTM(self.units, name="lstm1")(x)
+    x, _ = LSTM(self.units, dtype=self.dtype, name="lstm0")(x)
+    _, h = LSTM(self.units, dtype=self.dtype, name="lstm1")(x)
     return h
 
 
@@ -148,6 +153,7 @@ class SslFusion(nn.Module):
   mocap_unimodal_channels: Sequence[int] = (256, 128, 128, 128, 128)
   mocap_gru_units: Sequence[int] = (1024, 512, 256)
   gemm_kernel_gradient: bool = True     # MoCap conv kernel gradients as GEMMs (layers/conv_weight_grad)
+  dtype: Any = None              # compute dtype (config.compute_dtype); parameters stay float32
 
   def resolved_text_pooling(self) -> str:
     """`text_pooling`, or the text checkpoint's own pooling (features.pooling.resolve)."""
@@ -167,36 +173,38 @@ class SslFusion(nn.Module):
     if not order or set(self.modalities) - set(BRANCHES):
       raise ValueError(f"modalities={self.modalities!r}: use a non-empty subset of 't', 's', 'm'.")
     drop = lambda x: Dropout(self.dropout)(x, deterministic=not train)
+    dense = lambda features, name: keras_dense(features, self.dtype, name=name)
+    inputs = precision.cast_floating(inputs, self.dtype)
     unimodal = len(order) == 1
     feats = []
     for m in order:
       if m == "t":
         cls = self._text_cls(inputs, train)
         if unimodal:  # TextBERT head
-          return keras_dense(self.num_classes, name="out")(drop(nn.relu(keras_dense(256, name="t_dense")(drop(cls)))))
-        feats.append(drop(nn.relu(keras_dense(self.branch_units, name="t_dense")(drop(cls)))))
+          return dense(self.num_classes, "out")(drop(nn.relu(dense(256, "t_dense")(drop(cls)))))
+        feats.append(drop(nn.relu(dense(self.branch_units, "t_dense")(drop(cls)))))
       elif m == "s":
         pooled = self._speech_pooled(inputs, train)
         if unimodal:  # Speech_Wav2vec head
-          return keras_dense(self.num_classes, name="out")(drop(nn.relu(keras_dense(64, name="s_dense")(pooled))))
-        feats.append(keras_dense(self.branch_units, name="s_dense")(pooled))
+          return dense(self.num_classes, "out")(drop(nn.relu(dense(64, "s_dense")(pooled))))
+        feats.append(dense(self.branch_units, "s_dense")(pooled))
       else:
         mocap = inputs["mocap"][..., None] if inputs["mocap"].ndim == 3 else inputs["mocap"]
         if unimodal:
           head = MocapUnimodalHead(self.mocap_head, self.mocap_unimodal_channels, self.branch_units,
-                                   self.mocap_gru_units, self.gemm_kernel_gradient, name="m_head")(mocap)
-          return keras_dense(self.num_classes, name="out")(head)
+                                   self.mocap_gru_units, self.gemm_kernel_gradient, self.dtype, name="m_head")(mocap)
+          return dense(self.num_classes, "out")(head)
         feats.append(MocapFusionCNN(self.mocap_fusion_channels, self.branch_units, self.gemm_kernel_gradient,
-                                    name="m_branch")(mocap))
-    fused = nn.relu(keras_dense(self.branch_units, name="fusion_dense")(jnp.concatenate(feats, -1)))
-    return keras_dense(self.num_classes, name="out")(fused)
+                                    self.dtype, name="m_branch")(mocap))
+    fused = nn.relu(dense(self.branch_units, "fusion_dense")(jnp.concatenate(feats, -1)))
+    return dense(self.num_classes, "out")(fused)
 
   def _text_cls(self, inputs, train):
     if not self.text_encoder:
       raise ValueError("modality 't' needs model.text_encoder (a BERT checkpoint folder).")
     ids = inputs["text"]
     mask = inputs.get("text_mask", jnp.ones(ids.shape, bool))
-    hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
+    hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder, dtype=self.dtype,
                                     name="text_encoder")(ids, mask, train=train)
     pooled = pooling_lib.pool(hidden, mask, self.resolved_text_pooling())
     self.sow("intermediates", "text_pooled", pooled)
@@ -207,7 +215,7 @@ class SslFusion(nn.Module):
       raise ValueError("modality 's' needs model.speech_encoder (a wav2vec2 checkpoint folder).")
     audio = inputs["audio"]
     hidden = pretrained.SpeechEncoder(self.speech_encoder, stop_gradient=self.freeze_speech_encoder,
-                                      name="speech_encoder")(audio, train=train)
+                                      dtype=self.dtype, name="speech_encoder")(audio, train=train)
     frames = hidden.shape[1]
     if "audio_mask" in inputs and self.mask_padded_frames:
       valid = pretrained.frame_lengths(self.speech_encoder, inputs["audio_mask"].sum(-1))

@@ -18,7 +18,7 @@ the target utterance after its context). Output: logits (batch, num_classes), fo
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import flax.linen as nn
 import jax
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from mmer_jax import registry
 from mmer_jax.features import pooling as pooling_lib
-from mmer_jax.models import pretrained
+from mmer_jax.models import precision, pretrained
 from mmer_jax.models.layers.dropout import Dropout
 
 
@@ -53,6 +53,7 @@ class TextClassifier(nn.Module):
   # Frozen encoder (config `text=frozen`): no backward pass through it. Pair it with a zero lr factor
   # for `^text_encoder/`, or AdamW's weight decay would still shrink the frozen weights.
   freeze_encoder: bool = False
+  dtype: Any = None  # compute dtype (config.compute_dtype); parameters stay float32
 
   def pretrained_folders(self) -> dict[str, str]:
     return {"text_encoder/encoder": self.checkpoint}
@@ -62,9 +63,10 @@ class TextClassifier(nn.Module):
 
   @nn.compact
   def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
+    inputs = precision.cast_floating(inputs, self.dtype)
     ids = inputs["text"]
     mask = inputs.get("text_mask", jnp.ones(ids.shape, bool))
-    hidden = pretrained.TextEncoder(self.checkpoint, stop_gradient=self.freeze_encoder,
+    hidden = pretrained.TextEncoder(self.checkpoint, stop_gradient=self.freeze_encoder, dtype=self.dtype,
                                     name="text_encoder")(ids, mask, train=train, token_type_ids=inputs.get("text_type"))
     pooled = pool(hidden, mask, self.resolved_pooling())
     self.sow("intermediates", "pooled", pooled)
@@ -72,4 +74,4 @@ class TextClassifier(nn.Module):
     rate = classifier_dropout(config) if self.dropout is None else self.dropout
     pooled = Dropout(rate)(pooled, deterministic=not train)
     init = nn.initializers.normal(stddev=getattr(config, "initializer_range", 0.02))
-    return nn.Dense(self.num_classes, kernel_init=init, name="head")(pooled)
+    return nn.Dense(self.num_classes, kernel_init=init, dtype=self.dtype, name="head")(pooled)

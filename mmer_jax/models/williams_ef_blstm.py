@@ -9,12 +9,14 @@ real step instead.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from mmer_jax import registry
+from mmer_jax.models import precision
 from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.rnn import BiLSTM
 
@@ -29,22 +31,24 @@ class WilliamsEFBLSTM(nn.Module):
   final_activation: str = "linear"   # Keras activation of the last Dense: linear | sigmoid | relu
   use_mask: bool = False
   axis_name: Optional[str] = None
+  dtype: Any = None      # compute dtype (config.compute_dtype); parameters stay float32
 
   @nn.compact
   def __call__(self, inputs: Mapping[str, jax.Array], *, train: bool) -> jax.Array:
+    inputs = precision.cast_floating(inputs, self.dtype)
     x = inputs["features"]
     mask = inputs["features_mask"] if self.use_mask else None
     # Keras BatchNormalization defaults: momentum 0.99, epsilon 1e-3, statistics over batch and time.
     x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                     axis_name=self.axis_name, name="batch_norm")(x)
+                     axis_name=self.axis_name, dtype=self.dtype, name="batch_norm")(x)
     for layer in range(self.num_layers - 1):
-      x, _ = BiLSTM(self.lstm_units, name=f"bilstm{layer}")(x, mask)
+      x, _ = BiLSTM(self.lstm_units, dtype=self.dtype, name=f"bilstm{layer}")(x, mask)
       x = Dropout(self.dropout, deterministic=not train)(x)
-    _, x = BiLSTM(self.lstm_units, name=f"bilstm{self.num_layers - 1}")(x, mask)
+    _, x = BiLSTM(self.lstm_units, dtype=self.dtype, name=f"bilstm{self.num_layers - 1}")(x, mask)
     x = Dropout(self.dropout, deterministic=not train)(x)
-    x = nn.relu(nn.Dense(self.num_nodes, name="hidden")(x))
+    x = nn.relu(nn.Dense(self.num_nodes, dtype=self.dtype, name="hidden")(x))
     x = Dropout(self.dropout, deterministic=not train)(x)
-    x = nn.Dense(self.num_outputs, name="output")(x)
+    x = nn.Dense(self.num_outputs, dtype=self.dtype, name="output")(x)
     activations = {"linear": lambda v: v, "sigmoid": nn.sigmoid, "relu": nn.relu}
     if self.final_activation not in activations:
       raise ValueError(f"model.final_activation={self.final_activation!r}; use one of {sorted(activations)}.")

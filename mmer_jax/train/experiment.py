@@ -36,6 +36,7 @@ from mmer_jax.data import pipeline as pipeline_lib
 from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.data.preprocess.base import Preprocessor
 from mmer_jax.errors import ConfigError, DataError
+from mmer_jax.models import precision
 from mmer_jax.train import checkpoint as ckpt_lib
 from mmer_jax.train import losses, optim, runtime, state as state_lib, step as step_lib
 
@@ -56,6 +57,18 @@ def build_model(config: ConfigDict):
     from mmer_jax.errors import did_you_mean  # noqa: PLC0415
     raise ConfigError(f"config.model.{unknown[0]} is not a field of model {config.model_name!r}."
                       f"{did_you_mean(unknown[0], known)} Its fields: {', '.join(sorted(known))}.")
+  # The compute dtype is the run's, not one model's: every model gets it here (flax imagenet's
+  # `half_precision`), so configs never repeat it. Parameters stay float32 whatever it is.
+  name = config.get("compute_dtype", "float32")
+  dtype = precision.compute_dtype(name)
+  if "dtype" in fields:
+    raise ConfigError(f"config.model.dtype is not a model option: set config.compute_dtype "
+                      f"({' or '.join(precision.COMPUTE_DTYPES)}) instead.")
+  if "dtype" in known:
+    fields["dtype"] = dtype
+  elif name != "float32":
+    raise ConfigError(f"config.compute_dtype={name!r}, but model {config.model_name!r} has no `dtype` field "
+                      f"(docs/DEVELOPING.md, Models); use float32.")
   return cls(**fields)
 
 

@@ -1,4 +1,8 @@
-"""Per-example losses. Each returns shape (batch,) so evaluation can average over valid examples only."""
+"""Per-example losses. Each returns shape (batch,) so evaluation can average over valid examples only.
+
+They receive float32 outputs whatever `config.compute_dtype` is: the train and eval steps cast the
+model's outputs first (`step.float32_outputs`), so a loss never reduces in bfloat16.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -37,6 +38,13 @@ def to_global(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Arra
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in batch.items()}
 
 
+def float32_outputs(outputs: Any) -> Any:
+  """Model outputs in float32: under `config.compute_dtype=bfloat16` the logits leave the model in
+  bfloat16, and losses and metrics are computed in float32."""
+  return jax.tree_util.tree_map(
+      lambda x: x.astype(jnp.float32) if jnp.issubdtype(x.dtype, jnp.floating) else x, outputs)
+
+
 def _split(batch: Mapping[str, jax.Array]):
   inputs = {k: v for k, v in batch.items() if k not in (LABEL_KEY, VALID_KEY)}
   return inputs, batch[LABEL_KEY]
@@ -57,6 +65,7 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, me
     def loss_of(params):
       variables = {"params": params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
       outputs, updates = model.apply(variables, inputs, train=True, rngs={"dropout": rng}, mutable=mutable)
+      outputs = float32_outputs(outputs)
       return loss_fn(outputs, labels).mean(), (updates, outputs)
 
     (loss, (updates, outputs)), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
@@ -82,7 +91,7 @@ def make_eval_step(model, loss_fn: LossFn, mesh: Mesh) -> Callable:
 
   def step(variables: dict[str, Any], batch: Mapping[str, jax.Array]):
     inputs, labels = _split(batch)
-    outputs = model.apply(variables, inputs, train=False)
+    outputs = float32_outputs(model.apply(variables, inputs, train=False))
     return {"outputs": outputs, "loss": loss_fn(outputs, labels)}
 
   sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS), check_vma=False)

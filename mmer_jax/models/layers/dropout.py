@@ -71,13 +71,17 @@ class Dropout(nn.Module):
 
 
 def attention_with_fast_dropout(query, key, value, bias=None, mask=None, broadcast_dropout=True, dropout_rng=None,
-                                dropout_rate=0.0, deterministic=False, dtype=None, precision=None, **kwargs):
+                                dropout_rate=0.0, deterministic=False, dtype=None, precision=None,
+                                force_fp32_for_softmax=False, **kwargs):
   """`nn.dot_product_attention` with the attention weights dropped out by `dropout` (per weight;
-  `broadcast_dropout` is not supported), for `MultiHeadDotProductAttention(attention_fn=...)`."""
-  del kwargs  # module / force_fp32_for_softmax etc.: not used by the layers that pass this
+  `broadcast_dropout` is not supported), for `MultiHeadDotProductAttention(attention_fn=...)`.
+  `force_fp32_for_softmax`: the softmax in float32 under a narrower `dtype`, the weights then back
+  in the values' dtype (so weights @ values stays a `dtype` matmul)."""
+  del kwargs  # module etc.: not used by the layers that pass this
   if broadcast_dropout and dropout_rate > 0.0 and not deterministic:
     raise ValueError("attention_with_fast_dropout drops each weight independently; pass broadcast_dropout=False")
   weights = nn.dot_product_attention_weights(query, key, bias, mask, dtype=dtype, precision=precision,
-                                             deterministic=True)
+                                             deterministic=True, force_fp32_for_softmax=force_fp32_for_softmax)
+  weights = weights.astype(value.dtype)
   weights = dropout(weights, dropout_rate, dropout_rng, deterministic)
   return jnp.einsum("...hqk,...khd->...qhd", weights, value, precision=precision)

@@ -14,6 +14,10 @@ transposed those 65-131 MB slices before every dot (~450 ms of a 1.6 s gradient 
 tests/test_rnn.py checks outputs against plain scans exactly and gradients to ~1e-6;
 benchmarks/lstm_recurrence.py times the layer (its docstring keeps the stacked layout's figures).
 
+The recurrence runs in float32 under `config.compute_dtype=bfloat16` too: the layers (layers/rnn.py)
+cast the bfloat16 input projections to float32 before calling it and its outputs back after, so the
+carried state keeps float32 precision over long sequences and the CPU kernel below still applies.
+
 On CPU, float32, both scans are replaced by an FFI kernel (mmer_jax/kernels/lstm_cpu.cc) that runs
 each direction's time loop as one task on XLA's intra-op threads: XLA:CPU spends ~120 us per scan
 step on ~20 small thunks, one core at a time. `jax.lax.platform_dependent` keeps the scans for GPU/TPU lowerings;

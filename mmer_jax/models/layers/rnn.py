@@ -8,16 +8,20 @@
 - With a mask, the state freezes after the last valid step, padded outputs are 0, and the backward
   direction starts at each sequence's own last valid step (masks must be prefixes: valid steps
   first, padding after).
+- `dtype` (the compute dtype, mmer_jax/models/precision.py): the input projection, a GEMM over all
+  steps, runs in it (`project`); the recurrence, its state and the gate activations stay float32
+  (stability over hundreds of steps; the CPU kernel is float32 only), and outputs are cast to `dtype`.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mmer_jax.models import precision
 from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.lstm_recurrence import recurrence
 
@@ -26,6 +30,16 @@ def _keras_lstm_bias_init(key, shape, dtype=jnp.float32):
   del key
   units = shape[0] // 4
   return jnp.zeros(shape, dtype).at[units:2 * units].set(1.0)
+
+
+def project(x: jax.Array, kernel: jax.Array, dtype: Any) -> jax.Array:
+  """x (..., F) @ kernel (F, G) as one 2-D GEMM in `dtype`, returned in float32 for the recurrence.
+  XLA:CPU ran the weight gradient of the 3-D form (a contraction over both T and B) at half the
+  speed (73 vs 37 ms at T*B=32,000, F=256, 4H=512). The product is rounded to `dtype` before the
+  cast on purpose: a float32 product (`preferred_element_type`) would make the backward GEMMs
+  mixed float32 x `dtype`, which run as float32."""
+  flat = precision.at_least_float32(precision.cast(x.reshape(-1, x.shape[-1]), dtype) @ precision.cast(kernel, dtype))
+  return flat.reshape(x.shape[:-1] + flat.shape[-1:])
 
 
 def reverse_valid(x: jax.Array, lengths: jax.Array) -> jax.Array:
@@ -41,6 +55,7 @@ class LSTM(nn.Module):
 
   units: int
   reverse: bool = False
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None):
@@ -53,7 +68,8 @@ class LSTM(nn.Module):
     lengths = mask.sum(axis=1)
     if self.reverse:
       x = reverse_valid(x, lengths)
-    gates_x = jnp.einsum("btf,fg->tbg", x, kernel) + bias  # time-major for the scan
+    gates_x = jnp.einsum("btf,fg->tbg", precision.cast(x, self.dtype), precision.cast(kernel, self.dtype))
+    gates_x = precision.at_least_float32(gates_x) + bias  # time-major for the scan
 
     def step(carry, inputs):
       h, c = carry
@@ -67,10 +83,10 @@ class LSTM(nn.Module):
 
     zeros = jnp.zeros((batch, self.units), gates_x.dtype)
     (h_final, _), outputs = jax.lax.scan(step, (zeros, zeros), (gates_x, mask.T))
-    outputs = outputs.transpose(1, 0, 2)
+    outputs = precision.cast(outputs.transpose(1, 0, 2), self.dtype)
     if self.reverse:
       outputs = reverse_valid(outputs, lengths)
-    return outputs, h_final
+    return outputs, precision.cast(h_final, self.dtype)
 
   @staticmethod
   def torch_bias_count(units: int) -> int:
@@ -102,6 +118,7 @@ class BiLSTM(nn.Module):
   units: int
   # x and outputs as (T, B, F) instead of (B, T, F); stacked layers use it to skip transposes.
   time_major: bool = False
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None):
@@ -116,23 +133,15 @@ class BiLSTM(nn.Module):
     valid_forward = mask.T
     valid_backward = jnp.flip(valid_forward, 0)
     hs_forward, hs_backward = recurrence(
-        (_project(x_tm, forward[0]), _project(jnp.flip(x_tm, 0), backward[0])),
+        (project(x_tm, forward[0], self.dtype), project(jnp.flip(x_tm, 0), backward[0], self.dtype)),
         jnp.stack([forward[1], backward[1]]), jnp.stack([forward[2], backward[2]]),
         (valid_forward, valid_backward))   # 2 x (T, B, H)
     out_forward = jnp.where(valid_forward[..., None], hs_forward, 0.0)
     out_backward = jnp.flip(jnp.where(valid_backward[..., None], hs_backward, 0.0), 0)
-    outputs = jnp.concatenate([out_forward, out_backward], -1)
+    outputs = precision.cast(jnp.concatenate([out_forward, out_backward], -1), self.dtype)
     outputs = outputs if self.time_major else outputs.transpose(1, 0, 2)
     # Final state: forward at its last valid step, backward after reading back to step 0.
-    return outputs, jnp.concatenate([hs_forward[-1], hs_backward[-1]], -1)
-
-
-def _project(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """x (T, B, F) @ kernel as one 2-D GEMM: XLA:CPU ran the weight gradient of the 3-D form (a
-  contraction over both T and B) at half the speed (73 vs 37 ms at T*B=32,000, F=256, 4H=512).
-  The bias is added inside the recurrence."""
-  flat = x.reshape(-1, x.shape[-1]) @ kernel
-  return flat.reshape(x.shape[:-1] + flat.shape[-1:])
+    return outputs, precision.cast(jnp.concatenate([hs_forward[-1], hs_backward[-1]], -1), self.dtype)
 
 
 class StackedBiLSTM(nn.Module):
@@ -147,6 +156,7 @@ class StackedBiLSTM(nn.Module):
   num_layers: int = 1
   dropout: float = 0.0
   read: Optional[str] = None
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None, *, train: bool = False):
@@ -160,8 +170,8 @@ class StackedBiLSTM(nn.Module):
       if layer > 0 and self.dropout > 0:
         x = Dropout(self.dropout, deterministic=not train)(x)
       if self.read and layer == self.num_layers - 1:
-        return _BiLSTMRead(self.units, self.read, name=f"layer{layer}")(x, mask), None
-      x, final = BiLSTM(self.units, time_major=True, name=f"layer{layer}")(x, mask)
+        return _BiLSTMRead(self.units, self.read, self.dtype, name=f"layer{layer}")(x, mask), None
+      x, final = BiLSTM(self.units, time_major=True, dtype=self.dtype, name=f"layer{layer}")(x, mask)
     return x.transpose(1, 0, 2), final
 
 
@@ -177,6 +187,7 @@ class _BiLSTMRead(nn.Module):
 
   units: int
   position: str  # "last" (each sequence's last valid step) or "first" (step 0)
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x_tm: jax.Array, mask: jax.Array) -> jax.Array:
@@ -191,12 +202,12 @@ class _BiLSTMRead(nn.Module):
     else:
       full, one, x_one = backward, forward, x_tm[0]
       read_valid, full_valid, full_x = valid[0], jnp.flip(valid, 0), jnp.flip(x_tm, 0)
-    (hs,) = recurrence((_project(full_x, full[0]),), full[1][None], full[2][None], (full_valid,))
+    (hs,) = recurrence((project(full_x, full[0], self.dtype),), full[1][None], full[2][None], (full_valid,))
     # The full direction's carried state after its last read: the forward one at the last valid
     # step, the backward one after reading back to step 0 (zero for an empty sequence either way).
-    single = jnp.where(read_valid[:, None], _first_cell(x_one, one), 0.0)
+    single = jnp.where(read_valid[:, None], _first_cell(x_one, one, self.dtype), 0.0)
     pair = (hs[-1], single) if self.position == "last" else (single, hs[-1])
-    return jnp.concatenate(pair, -1)
+    return precision.cast(jnp.concatenate(pair, -1), self.dtype)
 
 
 def _at(x_tm: jax.Array, steps: jax.Array) -> jax.Array:
@@ -204,8 +215,8 @@ def _at(x_tm: jax.Array, steps: jax.Array) -> jax.Array:
   return jnp.take_along_axis(x_tm, steps[None, :, None], axis=0)[0]
 
 
-def _first_cell(x: jax.Array, params) -> jax.Array:
+def _first_cell(x: jax.Array, params, dtype: Any) -> jax.Array:
   """h after one LSTM step from the zero state on x (B, F): the recurrent kernel meets h = 0."""
   kernel, _, bias = params
-  i, _, g, o = jnp.split(x @ kernel + bias, 4, axis=-1)
+  i, _, g, o = jnp.split(project(x, kernel, dtype) + bias, 4, axis=-1)
   return jax.nn.sigmoid(o) * jnp.tanh(jax.nn.sigmoid(i) * jnp.tanh(g))

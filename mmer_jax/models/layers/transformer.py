@@ -18,12 +18,13 @@ prepended, there is NO positional encoding, and the CLS output is returned.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mmer_jax.models import precision
 from mmer_jax.models.layers.dropout import Dropout, attention_with_fast_dropout
 
 # kaiming_uniform_(a=sqrt(5)) draws from U(+-sqrt(6 / ((1 + a^2) fan_in))) = U(+-1/sqrt(fan_in)),
@@ -46,16 +47,18 @@ class TorchDense(nn.Module):
 
   features: int
   use_bias: bool = True
+  dtype: Any = None  # compute dtype (mmer_jax/models/precision.py); parameters stay float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     fan_in = x.shape[-1]
     kernel = self.param("kernel", torch_kernel_init, (fan_in, self.features))
+    x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
     # As one 2-D GEMM: the gradient of the N-D form made XLA:CPU transpose the (rows, features)
     # output gradient for the kernel's gradient (106 ms of LF_TRANSFORMER's 735 ms training step).
     y = (x.reshape(-1, fan_in) @ kernel).reshape(x.shape[:-1] + (self.features,))
     if self.use_bias:
-      y = y + self.param("bias", torch_bias_init(fan_in), (self.features,))
+      y = y + precision.cast(self.param("bias", torch_bias_init(fan_in), (self.features,)), self.dtype)
     return y
 
 
@@ -72,6 +75,7 @@ class TransformerEncoderLayer(nn.Module):
   dim_feedforward: int = 2048
   dropout: float = 0.1
   layer_norm_eps: float = 1e-5
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None, *, train: bool = False,
@@ -90,16 +94,17 @@ class TransformerEncoderLayer(nn.Module):
         dropout_rate=self.dropout, broadcast_dropout=False,  # PyTorch drops each weight independently
         attention_fn=attention_with_fast_dropout,
         deterministic=deterministic, kernel_init=_in_proj_init, out_kernel_init=torch_kernel_init,
-        bias_init=nn.initializers.zeros, name="self_attn")(queries, x, mask=attn_mask)
+        bias_init=nn.initializers.zeros, dtype=self.dtype, force_fp32_for_softmax=precision.is_narrow(self.dtype),
+        name="self_attn")(queries, x, mask=attn_mask)
     x = self._norm("norm1")(queries + Dropout(self.dropout)(attended, deterministic=deterministic))
-    hidden = nn.relu(TorchDense(self.dim_feedforward, name="linear1")(x))
+    hidden = nn.relu(TorchDense(self.dim_feedforward, dtype=self.dtype, name="linear1")(x))
     hidden = Dropout(self.dropout)(hidden, deterministic=deterministic)
-    hidden = TorchDense(self.d_model, name="linear2")(hidden)
+    hidden = TorchDense(self.d_model, dtype=self.dtype, name="linear2")(hidden)
     return self._norm("norm2")(x + Dropout(self.dropout)(hidden, deterministic=deterministic))
 
   def _norm(self, name: str) -> nn.LayerNorm:
     # Two-pass variance like torch.layer_norm (the fast E[x^2]-E[x]^2 form loses precision).
-    return nn.LayerNorm(epsilon=self.layer_norm_eps, use_fast_variance=False, name=name)
+    return nn.LayerNorm(epsilon=self.layer_norm_eps, use_fast_variance=False, dtype=self.dtype, name=name)
 
   @staticmethod
   def torch_param_count(d_model: int, dim_feedforward: int = 2048) -> int:
@@ -117,6 +122,7 @@ class TransformerEncoder(nn.Module):
   dim_feedforward: int = 2048
   dropout: float = 0.1
   layer_norm_eps: float = 1e-5
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None, *, train: bool = False,
@@ -125,7 +131,7 @@ class TransformerEncoder(nn.Module):
     for i in range(self.num_layers):
       last = i == self.num_layers - 1
       x = TransformerEncoderLayer(self.d_model, self.num_heads, self.dim_feedforward, self.dropout,
-                                  self.layer_norm_eps, name=f"layers_{i}")(
+                                  self.layer_norm_eps, self.dtype, name=f"layers_{i}")(
                                       x, mask, train=train, first_only=first_only and last)
     return x
 
@@ -143,9 +149,11 @@ class ClsTransformerEncoder(nn.Module):
   num_heads: int = 4
   dim_feedforward: int = 2048
   dropout: float = 0.1
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: Optional[jax.Array] = None, *, train: bool = False) -> jax.Array:
+    x = precision.cast(x, self.dtype)
     batch, length, _ = x.shape
     # nn.Embedding(1, dim) initialises from N(0, 1).
     cls = self.param("cls_emb", nn.initializers.normal(1.0), (1, self.dim))
@@ -156,5 +164,5 @@ class ClsTransformerEncoder(nn.Module):
     # Only the CLS output is read, so the last layer computes that row alone (PyTorch computes
     # every row and drops all but one): about half of LF_TRANSFORMER's 2-layer FLOPs.
     x = TransformerEncoder(self.num_layers, self.dim, self.num_heads, self.dim_feedforward,
-                           self.dropout, name="encoder")(x, mask, train=train, first_only=True)
+                           self.dropout, dtype=self.dtype, name="encoder")(x, mask, train=train, first_only=True)
     return x[:, 0]
