@@ -81,7 +81,7 @@ def read_info(tfds_name: str, data_dir: str) -> ManifestInfo:
   folder = Path(data_dir).expanduser() / label_schemes.MANIFEST / name
   versions = sorted(p for p in folder.glob("*") if (p / "dataset_info.json").is_file()) if folder.is_dir() else []
   if not versions:
-    built = sorted(p.name for p in folder.parent.glob("*") if p.is_dir()) if folder.parent.is_dir() else []
+    built = sorted(p.name for p in folder.parent.glob("[!.]*") if p.is_dir()) if folder.parent.is_dir() else []
     raise DataError(f"Dataset {tfds_name!r} is not built in {data_dir}{' (built: ' + ', '.join(built) + ')' if built else ''}. "
                     f"Build it with python -m tfds_builders.build manifest --manual_dir=<folder> --name={name} "
                     f"--data_dir={data_dir} --option text=<column> --option label=<column> ...")
