@@ -16,8 +16,10 @@ For each, C is chosen on validation weighted F1 from `--cs`; test weighted F1, m
 of that C are printed (single-label datasets; the label is a manifest's `label_<column>` or any
 integer field). Embeddings are cached in `--cache_dir` per split and checkpoint.
 
-Measured 2026-12-06 on MELD text (manifest/meld_text, official split, 7 emotions; shared 2-core
-host): see the README section "Your own data" for the figures.
+Measured 2026-12-06 on MELD text (manifest/meld_text, official split 9,989 / 1,109 / 2,610, 7
+emotions; shared 2-core host, 11 min, most of it encoding the 13,708 utterances):
+  tfidf_lr   C=3  test weighted F1 46.55, macro F1 28.02, accuracy 52.22 (validation weighted F1 42.76)
+  frozen_lr  C=1  test weighted F1 55.75, macro F1 36.64, accuracy 59.16 (validation weighted F1 51.89)
 """
 
 from __future__ import annotations

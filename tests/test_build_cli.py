@@ -77,7 +77,7 @@ def test_verbose_keeps_the_traceback(tmp_path):
   assert code != 0 and "Traceback" in output and "Unknown config 'fulll'" in output
 
 
-@pytest.mark.parametrize("module", ["iemocap", "samsemo", "labelled_audio", "cmu_mosei"])
+@pytest.mark.parametrize("module", ["iemocap", "samsemo", "labelled_audio", "cmu_mosei", "manifest"])
 def test_generate_help_prints_help_and_writes_nothing(tmp_path, module):
   code, output = _run("-m", f"tfds_builders.{module}.dummy_data.generate", "--help", cwd=tmp_path)
   assert code == 0 and output.startswith("usage:"), output

@@ -21,6 +21,7 @@ the build options, and the ids expected per split, skipped (with the reason) and
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
@@ -198,9 +199,16 @@ def generate(root: str | Path, seed: int = 0) -> dict:
           "nosplit": _nosplit_layout(root / "nosplit")}
 
 
-if __name__ == "__main__":
-  out = generate(sys.argv[1] if len(sys.argv) > 1 else "manifest_dummy")
+def main(argv: list[str]) -> None:
+  parser = argparse.ArgumentParser(prog="python -m tfds_builders.manifest.dummy_data.generate",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("out_dir", nargs="?", default="manifest_dummy", help="folder to write into")
+  out = generate(parser.parse_args(argv[1:]).out_dir)
   for name, layout in out.items():
     options = " ".join(f"--option {k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
                        for k, v in layout["options"].items())
     print(f"{name}: --manual_dir={layout['dir']} {options}")
+
+
+if __name__ == "__main__":
+  main(sys.argv)
