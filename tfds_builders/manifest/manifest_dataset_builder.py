@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 import tensorflow_datasets as tfds
 
+from mmer_jax.errors import ConfigError
 from mmer_jax.features import video as video_lib
 from tfds_builders.build_report import BuildReport
 from tfds_builders.common import beam_units
@@ -157,7 +158,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
 
 def _validate(cfg: ManifestConfig) -> None:
-  from mmer_jax.errors import ConfigError  # noqa: PLC0415
   if cfg.face_fallback not in (video_lib.FALLBACK_CENTRE, video_lib.FALLBACK_SAMSEMO):
     raise ConfigError(f"--option face_fallback={cfg.face_fallback!r}; use centre or samsemo.")
   if cfg.sample_rate < 1 or cfg.max_faces < 1 or cfg.max_mel_pieces < 1 or cfg.frame_interval_ms <= 0:
