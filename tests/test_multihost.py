@@ -28,6 +28,10 @@ from mmer_jax.train.metrics_log import PROCESS_FIELDS
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "--config=configs/williams_sample.py:smoke"
 COMMON = ("--config.model.dropout=0.0",  # dropout masks depend on the device layout
+          # SGD: the pair and the single run differ by float rounding (pmean of halves vs one sum). Adam
+          # divides by sqrt(v) and turns rounding on a near-zero gradient into a full-size step (the
+          # sample output bias: 8.5e-5 apart after ONE step), so it could not test the equivalence.
+          "--config.optimizer.name=sgd", "--config.optimizer.learning_rate=0.05",
           "--config.num_epochs=4")       # long enough for a SIGTERM to land mid-training
 
 
@@ -99,7 +103,7 @@ def test_two_processes_train_like_one(pair_run):
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=420)
   assert single.returncode == 0, single.stderr[-2000:]
   # One device with the whole batch vs two with half each and pmean: equal up to float rounding.
-  _assert_close(_params(pair_run / "pair"), _params(pair_run / "single"), atol=2e-5)
+  _assert_close(_params(pair_run / "pair"), _params(pair_run / "single"), atol=1e-6)  # measured 6e-8
 
   # The two-process checkpoint evaluates in one process (restored onto this topology).
   evaluate = subprocess.run([sys.executable, "launch.py", CONFIG, f"--workdir={pair_run / 'pair'}",
