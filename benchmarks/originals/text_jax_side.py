@@ -50,6 +50,7 @@ from mmer_jax.data.preprocess.text_classifier import TextClassifierOptions, Text
 from mmer_jax.models import pretrained  # noqa: E402
 from mmer_jax.models.text_classifier import classifier_dropout  # noqa: E402
 from mmer_jax.train import runtime, step as step_lib, trainer  # noqa: E402
+from mmer_jax.train import experiment as experiment_lib  # noqa: E402
 from mmer_jax.train.experiment import Experiment  # noqa: E402
 
 MELD_PREPROCESSOR = "vs_pytorch_text_meld"
@@ -91,6 +92,7 @@ def recipe(experiment: Experiment) -> dict:
   """What the PyTorch peer must do alike, read from the run this side assembled. A recipe the
   peer does not replicate (another optimiser, schedule or parameter group) stops the benchmark."""
   config, pipeline, model = experiment.config, experiment.pipeline, experiment.model
+  experiment_lib.resolve_encoder_lr(config)  # the encoder's default rate follows the checkpoint's width
   opt = config.optimizer
   for key, value in (("name", "adamw"), ("schedule", "warmup_linear")):
     if opt.get(key, None) != value:

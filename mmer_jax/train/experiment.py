@@ -81,7 +81,8 @@ def resolve_encoder_lr(config: ConfigDict) -> None:
     return
   from mmer_jax.models import pretrained  # noqa: PLC0415  (reads the checkpoint's config.json)
   rate = pretrained.finetune_learning_rate(text.checkpoint)
-  text.encoder_lr_factor = rate / float(config.optimizer.learning_rate)
+  head = float(config.optimizer.learning_rate)
+  text.encoder_lr_factor = rate / head if head > 0 else 1.0  # a zero head rate trains nothing anyway
   log.info("Text encoder learning rate %.2g (%s's width; config.text.encoder_lr_factor=%.3g)", rate,
            Path(text.checkpoint).name, text.encoder_lr_factor)
 
