@@ -69,7 +69,7 @@ cross-entropy / sigmoid BCE. `text=frozen`: the encoder fixed, the head at 1e-3 
 Measured (2026-12-06, 2 shared CPU cores, all-MiniLM-L6-v2):
   MELD (`dataset=manifest:meld_text`, README "Your own data"), defaults: test weighted F1 61.0, accuracy
     62.6, macro F1 41.7 (validation 57.3); frozen MiniLM + logistic regression 55.8, TF-IDF 46.6.
-    `context=2`: 61.4 weighted F1, accuracy 63.1 (DialogueRNN 57.0); ~2.5x the time per epoch.
+    `context=2`: 61.4 weighted F1, accuracy 63.1 (DialogueRNN 57.0); inputs ~2.8x the tokens (not timed quietly).
     8-10 min per epoch at 15-18 training samples/s with 6-10 other processes on the 2 cores (an upper
     bound; 6 length buckets compile once each, ~20 s apiece under that load).
   IEMOCAP-6 and SAMSEMO EN: not run here (held-out releases). Earlier wrapper runs of a 3e-5 recipe
