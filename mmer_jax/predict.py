@@ -69,8 +69,8 @@ def read_manifest(path: str | Path, roles: Optional[Mapping[str, str]] = None) -
   file's columns (a run trained on a manifest build brings its build's mapping, `Predictor.manifest_roles`);
   an unmapped role takes a column of its own name. Label, split and other columns are ignored; a
   row without an id is named `<file stem>:<line>` as in the build."""
-  from tfds_builders.manifest import roles as roles_lib  # noqa: PLC0415
-  from tfds_builders.manifest import table as table_lib  # noqa: PLC0415
+  from mmer_jax.data import manifest_roles as roles_lib  # noqa: PLC0415
+  from mmer_jax.data import manifest_table as table_lib  # noqa: PLC0415
   path = Path(path)
   if not path.exists():
     raise DataError(f"Prediction manifest {path} does not exist.")

@@ -62,6 +62,12 @@ def test_models_read_only_the_batch_contract():
   assert _violations("mmer_jax.models", ("mmer_jax.data", "mmer_jax.train", "tfds_builders")) == []
 
 
+def test_mmer_jax_does_not_reach_up_into_the_builders():
+  # The builders import mmer_jax (extractors, label schemes, the manifest table), never the reverse.
+  # data.sources still checks a dataset name against the builders' list (issue 28 moves that fact).
+  assert [v for v in _violations("mmer_jax", ("tfds_builders",)) if not v.startswith("mmer_jax.data.sources ")] == []
+
+
 def test_features_import_neither_models_train_nor_data():
   assert _violations("mmer_jax.features", ("mmer_jax.models", "mmer_jax.train", "mmer_jax.data")) == []
 

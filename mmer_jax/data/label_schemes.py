@@ -171,7 +171,7 @@ VECTOR_SCHEMES: dict[str, VectorScheme] = {s.name: s for s in (
 # the config. The stored value already is the target: a class index, a multi-hot vector or a value.
 
 MANIFEST = "manifest"
-MANIFEST_LABEL_PREFIX = "label_"   # tfds_builders/manifest/roles.py LABEL_PREFIX
+MANIFEST_LABEL_PREFIX = "label_"   # manifest_roles.LABEL_PREFIX
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ from mmer_jax.errors import ConfigError, DataError, UserError
 from tfds_builders import build as build_cli
 from tfds_builders.common import beam_build_test
 from tfds_builders.manifest import splitting
-from tfds_builders.manifest import table as table_lib
+from mmer_jax.data import manifest_table as table_lib
 from tfds_builders.manifest.dummy_data import generate
 
 MELD = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "meld"

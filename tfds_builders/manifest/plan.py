@@ -23,9 +23,9 @@ from mmer_jax.errors import ConfigError, DataError
 from tfds_builders.build_report import BuildReport
 from tfds_builders.common import beam_units
 from tfds_builders.manifest import media as media_lib
-from tfds_builders.manifest import roles as roles_lib
+from mmer_jax.data import manifest_roles as roles_lib
 from tfds_builders.manifest import splitting
-from tfds_builders.manifest import table as table_lib
+from mmer_jax.data import manifest_table as table_lib
 
 CHUNK = 32            # rows per unit of work: a unit's texts are encoded as one batch
 SPLIT_BY = ("dialog", "speaker", "row")

@@ -1,6 +1,6 @@
 """Reading a user's manifest files as they are: CSV/TSV or JSON Lines, one file or one per split.
 
-Nothing is renamed or rewritten: the builder maps the user's column names onto roles (roles.py).
+Nothing is renamed or rewritten: the builder maps the user's column names onto roles (manifest_roles.py).
 Encodings are detected per file, because annotation files saved by spreadsheet programs are often
 Windows-1252 (MELD-style curly quotes as byte 0x92) rather than UTF-8: a BOM decides UTF-16 / UTF-8,
 else strict UTF-8, else Windows-1252, else Latin-1 (which decodes any byte). The encoding used is
