@@ -36,9 +36,10 @@ import numpy as np
 from mmer_jax import registry
 from mmer_jax import batch as batch_keys
 from mmer_jax.features import pooling as pooling_lib
-from mmer_jax.models import precision, pretrained
+from mmer_jax.models import precision
 from mmer_jax.models.layers.transformer import ClsTransformerEncoder, TorchDense, torch_bias_init
-from mmer_jax.models.mme2e import CONV_CHUNK, VggBlock, chunked, item_mask, max_pool, torch_batch_norm, torch_conv
+from mmer_jax.models.mme2e import (CONV_CHUNK, VggBlock, chunked, item_mask, max_pool, text_cls, torch_batch_norm,
+                                   torch_conv)
 
 STAGE_CHANNELS = (128, 256, 512)
 ATTENTION_DIMS = (64, 128, 256)
@@ -192,16 +193,7 @@ class MESM(nn.Module):
     return jnp.stack(logits, axis=-1) @ precision.cast(weights, self.dtype)
 
   def _text_cls(self, inputs, train):
-    text = inputs["text"]
-    if self.text_encoder:
-      mask = inputs.get("text_mask", jnp.ones(text.shape, bool))
-      hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
-                                      add_pooling_layer=True, dtype=self.dtype, name="text_encoder")(
-                                          text, mask, train=train)
-      pooled = pooling_lib.pool(hidden, mask, self.resolved_text_pooling())
-      self.sow("intermediates", "text_pooled", pooled)
-      return pooled
-    return text[:, 0] if text.ndim == 3 else text
+    return text_cls(self, inputs, train)
 
 
 def stage_conv_flops(grid: tuple[int, int], low_channels: int = 64, stage_channels: Sequence[int] = STAGE_CHANNELS,

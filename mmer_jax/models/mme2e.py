@@ -212,6 +212,22 @@ def _modality_order(modalities: str) -> list[str]:
   return [m for m in "tva" if m in modalities]  # the originals stack [t, v, a] in code order
 
 
+def text_cls(module: nn.Module, inputs: Mapping[str, jax.Array], train: bool) -> jax.Array:
+  """The utterance's text vector for MME2E and MESM (`module` has their text fields): the in-model
+  encoder's output pooled as its checkpoint was trained, or the stored features' CLS / pooled row.
+  Called from the module's own method, so the encoder is its `text_encoder` submodule."""
+  text = inputs["text"]
+  if module.text_encoder:
+    mask = inputs.get("text_mask", jnp.ones(text.shape, bool))
+    hidden = pretrained.TextEncoder(module.text_encoder, stop_gradient=module.freeze_text_encoder,
+                                    add_pooling_layer=True, dtype=module.dtype, name="text_encoder")(
+                                        text, mask, train=train)
+    pooled = pooling_lib.pool(hidden, mask, module.resolved_text_pooling())
+    module.sow("intermediates", "text_pooled", pooled)
+    return pooled
+  return text[:, 0] if text.ndim == 3 else text
+
+
 @registry.MODELS.register("mme2e")
 class MME2E(nn.Module):
   """Inputs: `text` (B, 768) CLS features, or (B, L, 768) token features (CLS at 0), or (B, L) token
@@ -280,13 +296,4 @@ class MME2E(nn.Module):
     return jnp.stack(logits, axis=-1) @ precision.cast(weights, self.dtype)
 
   def _text_cls(self, inputs: Mapping[str, jax.Array], train: bool) -> jax.Array:
-    text = inputs["text"]
-    if self.text_encoder:
-      mask = inputs.get("text_mask", jnp.ones(text.shape, bool))
-      hidden = pretrained.TextEncoder(self.text_encoder, stop_gradient=self.freeze_text_encoder,
-                                      add_pooling_layer=True, dtype=self.dtype, name="text_encoder")(
-                                          text, mask, train=train)
-      pooled = pooling_lib.pool(hidden, mask, self.resolved_text_pooling())
-      self.sow("intermediates", "text_pooled", pooled)
-      return pooled
-    return text[:, 0] if text.ndim == 3 else text
+    return text_cls(self, inputs, train)
