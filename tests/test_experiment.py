@@ -78,3 +78,22 @@ def test_unknown_model_field_is_one_error_naming_it():
   with pytest.raises(ConfigError, match=r"config\.model\.lstm_unitz is not a field of model 'williams_ef_blstm'\. "
                                         r"Did you mean 'lstm_units'\?"):
     experiment_lib.check_names(config)
+
+
+def test_template_holds_no_arrays_and_initial_state_fills_it(tmp_path):
+  """The template is shapes and shardings only (a concrete one would keep a second copy of the
+  parameters and optimiser moments alive for the whole run); a fresh run's state matches it."""
+  config = tiny_williams_config(num_epochs=1, batch_size=16)
+  experiment = experiment_lib.Experiment.from_config(config, tmp_path, williams_sources())
+  try:
+    leaves = jax.tree_util.tree_leaves(experiment.template)
+    assert leaves and all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in leaves)
+    state = experiment.initial_state()
+    assert jax.tree_util.tree_structure(state) == jax.tree_util.tree_structure(experiment.template)
+    for leaf, spec in zip(jax.tree_util.tree_leaves(state), leaves):
+      assert isinstance(leaf, jax.Array) and (leaf.shape, leaf.dtype) == (spec.shape, spec.dtype)
+      assert leaf.sharding.is_equivalent_to(spec.sharding, leaf.ndim)
+    again = experiment.initial_state()  # config.seed decides it
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(again)))
+  finally:
+    experiment.close()

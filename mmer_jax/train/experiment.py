@@ -4,13 +4,14 @@
     experiment = Experiment.restore(workdir)                        # a finished run: predict, init_from
 
 Both build the same pieces in the same order: the preprocessor with its fitted state, the model,
-the device mesh, the optimiser, the loss, a train-state template whose leaves carry the current
-mesh's shardings, and the checkpointer. Restores always go through that template, so a checkpoint
+the device mesh, the optimiser, the loss, an abstract train-state template (each leaf's shape, dtype
+and sharding on the current mesh) and the checkpointer. A fresh run asks `initial_state()` for its
+concrete random initialisation. Restores always go through the template, so a checkpoint
 written by N processes or devices loads on any other number (Orbax places each array as the
 template says instead of as the writer's topology was).
 
 `restore` needs no data: the shapes of the model inputs are saved beside the run
-(`<workdir>/input_spec.json`), and the state template is built from them abstractly. The same file
+(`<workdir>/input_spec.json`), and the state template is built from them. The same file
 records the length buckets the pipeline chose from the training data (with the settings they came
 from), so a resumed run, `--mode=evaluate` and prediction pad to the same lengths and compile the
 same shapes.
@@ -137,6 +138,12 @@ def _write(path: Path, text: str) -> None:
   tmp.replace(path)
 
 
+def _abstract_state(model, tx, inputs: dict[str, Any], seed: int, mesh: Mesh) -> state_lib.TrainState:
+  abstract = jax.eval_shape(lambda x: state_lib.create(model, tx, x, seed), inputs)
+  replicated = NamedSharding(mesh, P())
+  return jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
+
+
 @dataclasses.dataclass
 class Experiment:
   config: ConfigDict
@@ -146,10 +153,18 @@ class Experiment:
   mesh: Mesh
   tx: Any
   loss_fn: Any
-  template: state_lib.TrainState          # replicated on `mesh`; concrete after from_config
+  # Shapes, dtypes and replicated shardings only: what restores need. A concrete state would hold
+  # a second copy of the parameters and optimiser moments for the whole run (`initial_state`).
+  template: state_lib.TrainState
   checkpointer: ckpt_lib.Checkpointer
   pipeline: Optional[pipeline_lib.InputPipeline] = None
   buckets: Optional[dict[str, list[int]]] = None  # the run's length buckets (see the module docstring)
+  example_inputs: Optional[dict[str, Any]] = None  # a batch of the first bucket's shapes: initialises
+
+  def initial_state(self) -> state_lib.TrainState:
+    """A fresh run's randomly initialised state from `config.seed`, replicated on the mesh."""
+    state = state_lib.create(self.model, self.tx, self.example_inputs, int(self.config.seed))
+    return step_lib.replicate(state, self.mesh)
 
   # --- assembly ---------------------------------------------------------------------------------
   @classmethod
@@ -172,9 +187,9 @@ class Experiment:
     loss_fn = losses.make_loss(config.loss, _resolve_pos_weight(config, pipeline))
     inputs = batch_keys.model_inputs(pipeline.example_batch())
     _write(spec_path, json.dumps(_input_spec(inputs, pipeline.bucket_record()), indent=1))
-    state = step_lib.replicate(state_lib.create(model, tx, inputs, int(config.seed)), mesh)
-    return cls(config, workdir, pipeline.preprocessor, model, mesh, tx, loss_fn, state,
-               _checkpointer(config, workdir), pipeline, pipeline.buckets)
+    template = _abstract_state(model, tx, inputs, int(config.seed), mesh)
+    return cls(config, workdir, pipeline.preprocessor, model, mesh, tx, loss_fn, template,
+               _checkpointer(config, workdir), pipeline, pipeline.buckets, inputs)
 
   @classmethod
   def restore(cls, workdir: str | Path, config: Optional[ConfigDict] = None) -> "Experiment":
@@ -201,12 +216,9 @@ class Experiment:
     shapes, record = read_input_spec(spec_path)
     inputs = _zeros(shapes)
     buckets = {k: [int(x) for x in v] for k, v in (record.get("lengths") or config.input.get("buckets", None) or {}).items()}
-    abstract = jax.eval_shape(lambda x: state_lib.create(model, tx, x, int(config.seed)), inputs)
-    replicated = NamedSharding(mesh, P())
-    template = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
-                                      abstract)
+    template = _abstract_state(model, tx, inputs, int(config.seed), mesh)
     return cls(config, workdir, preprocessor, model, mesh, tx, loss_fn, template, _checkpointer(config, workdir),
-               buckets=buckets)
+               buckets=buckets, example_inputs=inputs)
 
   # --- checkpoints ------------------------------------------------------------------------------
   def best_state(self) -> tuple[state_lib.TrainState, int]:

@@ -159,7 +159,7 @@ def _resume_or_start(experiment: Experiment, mode: str):
     raise DataError(f"{experiment.workdir} holds an earlier run (best checkpoints or metrics.jsonl) but no "
                     f"latest checkpoint to resume from. Pass --config.checkpoint.restart=True to start it "
                     f"again from step 0, or choose another --workdir.")
-  state = _load_pretrained(experiment, experiment.template)
+  state = _load_pretrained(experiment, experiment.initial_state())
   if config.get("init_from", None):
     params = apply_init_from(state.params, config.init_from)
     state = state.replace(params=params, opt_state=experiment.tx.init(params))
