@@ -22,7 +22,7 @@ import jax
 import numpy as np
 from ml_collections import ConfigDict
 
-from mmer_jax import batch as batch_keys
+from mmer_jax import batch as batch_keys, process_env
 from mmer_jax.data import manifest_task
 from mmer_jax.errors import ConfigError, DataError, UserError
 from mmer_jax.metrics import report as report_lib
@@ -92,6 +92,8 @@ def evaluate_split(experiment: Experiment, split: str, eval_step, variables,
     bar.update(1)
   bar.close()
   gathered = [step_lib.gather(out) for out in device_out]
+  del device_out
+  process_env.release_free_heap()  # the first evaluation compiles its buckets' steps
   keep = np.concatenate(valid).astype(bool)
   # Rows come in length-sorted batches; index them back into the split's order.
   keep = np.flatnonzero(keep)[np.argsort(pipeline.eval_positions(split)[keep], kind="stable")]
@@ -202,6 +204,7 @@ class _CompiledSteps:
       t0 = time.perf_counter()
       executable = self.step_fn.lower(state, batch).compile()
       seconds = time.perf_counter() - t0
+      process_env.release_free_heap()  # the compiler's freed working set, before the step needs memory
       self.by_shape[signature] = (executable, seconds, _flops(executable))
       log.info("Compiled the train step for %s in %.1f s (%s FLOP per step).",
                {k: v for k, v in signature if k != batch_keys.LABEL_KEY}, seconds,
