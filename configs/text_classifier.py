@@ -182,6 +182,7 @@ def get_config(arg: str | None = None):
   c.evaluation.early_stopping_patience = 3
   if args.text == "finetune":  # a few epochs (common.FINETUNE_EPOCHS), early stopping after 2 flat ones
     common.finetune_schedule(c)
+    c.max_tokens_per_pass = common.FINETUNE_MAX_TOKENS
   c.evaluation.slice_by = list(d["slices"])
   if manifest is not None:  # task, classes and loss follow the build's label column (manifest_task.py)
     common.manifest_input(c, manifest, args.labels)

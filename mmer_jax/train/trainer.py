@@ -191,6 +191,17 @@ def load_pretrained_weights(model, state, tx):
   return state.replace(params=params, opt_state=tx.init(params))
 
 
+def make_train_step(experiment: Experiment, *, return_outputs: bool = False):
+  """The run's jitted train step, with `config.max_tokens_per_pass` applied to its bucketed input."""
+  max_tokens = experiment.config.max_tokens_per_pass
+  if max_tokens and jax.tree_util.tree_leaves(experiment.template.batch_stats):
+    raise ConfigError(f"config.max_tokens_per_pass={max_tokens}: {experiment.config.model_name} keeps BatchNorm "
+                      "statistics, which micro-batches would change; leave it None for this model.")
+  return step_lib.make_train_step(experiment.model, experiment.loss_fn, experiment.tx, experiment.mesh,
+                                  return_outputs=return_outputs, max_tokens=max_tokens,
+                                  length_key=experiment.pipeline.length_key)
+
+
 class _CompiledSteps:
   """One executable per input shape (bucket), compiled ahead of time; compile time is not training time."""
 
@@ -278,8 +289,7 @@ def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, 
   checkpointer = experiment.checkpointer
   steps_per_epoch, num_epochs = pipeline.steps_per_epoch, int(config.num_epochs)
   collectors = [a for a in actions if a.wants_train_outputs]
-  compiled = _CompiledSteps(step_lib.make_train_step(experiment.model, experiment.loss_fn, experiment.tx, mesh,
-                                                     return_outputs=bool(collectors)))
+  compiled = _CompiledSteps(make_train_step(experiment, return_outputs=bool(collectors)))
   stop_after = config.get("stop_after_steps", None)
   every = int(config.checkpoint.get("every_steps", 0) or 0)
   global_batch = int(config.input.batch_size)
