@@ -50,7 +50,7 @@ def setup_runtime(config: ConfigDict, workdir: Optional[str | Path] = None) -> N
     log.info("jax.distributed: process %d of %d, %d devices in all.",
              jax.process_index(), jax.process_count(), jax.device_count())
   host_watch.note_workdir(workdir)
-  cache = config.get("compilation_cache_dir", None) or os.environ.get("MMER_JAX_COMPILATION_CACHE")
+  cache = os.environ.get("MMER_JAX_COMPILATION_CACHE", config.get("compilation_cache_dir", None))
   if cache:
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache))
 
