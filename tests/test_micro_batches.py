@@ -1,5 +1,7 @@
 """`config.max_tokens_per_pass`: long batches run as micro-batches whose gradients add up to the batch's."""
 
+import types
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -80,3 +82,18 @@ def test_models_with_batch_statistics_refuse_a_token_budget(tmp_path):
     trainer.make_train_step(experiment)
   finally:
     experiment.close()
+
+
+def test_the_compile_log_counts_every_micro_batch():
+  """XLA counts a scan body once; the FLOPs the trainer logs for a micro-batched step scale with its passes."""
+  experiment = types.SimpleNamespace(config=ml_collections.ConfigDict(dict(max_tokens_per_pass=8 * 24)),
+                                     pipeline=types.SimpleNamespace(length_key="text"), mesh=step_lib.make_mesh())
+  passes = trainer.passes_of(experiment)
+  batch = {"label": np.zeros((32,), np.int32), "text": np.ones((32, 24), np.float32)}
+  assert passes(batch) == 4
+  step = jax.jit(lambda state, batch: state + batch["text"] @ batch["text"].T)
+  whole = trainer._CompiledSteps(step)(jnp.zeros((32, 32)), batch)[2]
+  counted = trainer._CompiledSteps(step, passes)(jnp.zeros((32, 32)), batch)[2]
+  assert whole > 0 and counted == 4 * whole
+  experiment.config.max_tokens_per_pass = None
+  assert trainer.passes_of(experiment)(batch) == 1

@@ -123,7 +123,7 @@ class Runner:
     self.experiment = exp = Experiment.from_config(self.config, workdir, {"train": data["train"], "test": data["test"]})
     state = trainer.load_pretrained_weights(exp.model, exp.initial_state(), exp.tx)  # a fresh run, as _resume_or_start
     self.state = step_lib.replicate(state, exp.mesh)
-    self.compiled = trainer._CompiledSteps(trainer.make_train_step(exp))
+    self.compiled = trainer._CompiledSteps(trainer.make_train_step(exp), trainer.passes_of(exp))
     self.eval_step = step_lib.make_eval_step(exp.model, exp.loss_fn, exp.mesh)
     self.batches = self._stream()
     self.step = 0

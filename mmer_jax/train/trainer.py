@@ -202,11 +202,28 @@ def make_train_step(experiment: Experiment, *, return_outputs: bool = False):
                                   length_key=experiment.pipeline.length_key)
 
 
-class _CompiledSteps:
-  """One executable per input shape (bucket), compiled ahead of time; compile time is not training time."""
+def passes_of(experiment: Experiment):
+  """batch -> how many micro-batches the train step runs it in (`config.max_tokens_per_pass`)."""
+  max_tokens, key = experiment.config.max_tokens_per_pass, experiment.pipeline.length_key
+  devices = experiment.mesh.size
 
-  def __init__(self, step_fn):
+  def passes(batch) -> int:
+    if not max_tokens or key not in batch:
+      return 1
+    return step_lib.micro_batches(batch[batch_keys.LABEL_KEY].shape[0] // devices, batch[key].shape[1], max_tokens)
+  return passes
+
+
+class _CompiledSteps:
+  """One executable per input shape (bucket), compiled ahead of time; compile time is not training time.
+
+  `passes`: batch -> micro-batches per step. XLA's cost analysis counts a loop body once, so a
+  micro-batched step's FLOPs are its count times the passes (the optimiser update, a fraction of a
+  percent of them, is then counted that many times too)."""
+
+  def __init__(self, step_fn, passes=None):
     self.step_fn = step_fn
+    self.passes = passes or (lambda batch: 1)
     self.by_shape: dict = {}
 
   def __call__(self, state, batch):
@@ -216,7 +233,8 @@ class _CompiledSteps:
       executable = self.step_fn.lower(state, batch).compile()
       seconds = time.perf_counter() - t0
       process_env.release_free_heap()  # the compiler's freed working set, before the step needs memory
-      self.by_shape[signature] = (executable, seconds, _flops(executable))
+      flops = _flops(executable)
+      self.by_shape[signature] = (executable, seconds, flops * self.passes(batch) if flops else flops)
       log.info("Compiled the train step for %s in %.1f s (%s FLOP per step).",
                {k: v for k, v in signature if k != batch_keys.LABEL_KEY}, seconds,
                f"{self.by_shape[signature][2]:.3g}" if self.by_shape[signature][2] else "?")
@@ -289,7 +307,7 @@ def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, 
   checkpointer = experiment.checkpointer
   steps_per_epoch, num_epochs = pipeline.steps_per_epoch, int(config.num_epochs)
   collectors = [a for a in actions if a.wants_train_outputs]
-  compiled = _CompiledSteps(make_train_step(experiment, return_outputs=bool(collectors)))
+  compiled = _CompiledSteps(make_train_step(experiment, return_outputs=bool(collectors)), passes_of(experiment))
   stop_after = config.get("stop_after_steps", None)
   every = int(config.checkpoint.get("every_steps", 0) or 0)
   global_batch = int(config.input.batch_size)
