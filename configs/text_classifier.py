@@ -41,9 +41,7 @@ Data (`dataset=`):
   `labels=<column>` picks a label column (default the build's first); its kind and classes come from
   the build: single label -> softmax CE, weighted F1; multi-label -> BCE, support-weighted F1 with
   thresholds tuned on validation; a value -> MSE, MAE. Splits train / validation / test.
-  MELD text (`manifest:meld_text`, README "Your own data"), all-MiniLM-L6-v2 fine-tuned for 1 epoch
-  (head lr 1e-4, encoder 3e-5, 6% warm-up): test weighted F1 56.3, macro F1 32.4, accuracy 60.8;
-  TF-IDF + LR 46.6 / 28.0 / 52.2, frozen MiniLM + LR 55.8 / 36.6 / 59.2 (benchmarks/text_baselines.py).
+  MELD text (`manifest:meld_text`, README "Your own data"): results under "Measured" below.
 
 Dialogue context (`context=<k>`, IEMOCAP and manifest datasets with dialog and order fields; off by
 default): each utterance is read with the k turns before it in its dialog, EmoBERTa's way:
@@ -68,10 +66,13 @@ cross-entropy / sigmoid BCE. `text=frozen`: the encoder fixed, the head at 1e-3 
 
 Measured (2026-12-06, 2 shared CPU cores, all-MiniLM-L6-v2):
   MELD (`dataset=manifest:meld_text`, README "Your own data"), defaults: test weighted F1 61.0, accuracy
-    62.6, macro F1 41.7 (validation 57.3); frozen MiniLM + logistic regression 55.8, TF-IDF 46.6.
+    62.6, macro F1 41.7-41.9 (validation 57.1-57.3; two runs); frozen MiniLM + logistic regression 55.8,
+    TF-IDF 46.6. The whole launch: 9.3 min on a quiet 2-core AMD EPYC.
     `context=2`: 61.4 weighted F1, accuracy 63.1 (DialogueRNN 57.0); inputs ~2.8x the tokens (not timed quietly).
-    8-10 min per epoch at 15-18 training samples/s with 6-10 other processes on the 2 cores (an upper
-    bound; 6 length buckets compile once each, ~20 s apiece under that load).
+    Time on a quiet 2-core AMD EPYC (benchmarks/vs_pytorch_text.py, 05:20 UTC): ~2 min per training
+    epoch (312 steps of 32 at 82 samples/s; PyTorch + Trainer 105), 8 s to score the 2,610 test
+    utterances, 47 s compiling the 6 length buckets on a first run (13 s from the compilation cache);
+    peak memory 1.8 GB. Under load (6-10 other processes): 8-10 min per epoch.
   IEMOCAP-6 and SAMSEMO EN: not run here (held-out releases). Earlier wrapper runs of a 3e-5 recipe
   (issue 15): IEMOCAP-6 55.8 weighted F1 (TF-IDF 51.9); SAMSEMO EN f1_samsemo_avg 58.7 / 59.2.
 """
