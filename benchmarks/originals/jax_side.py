@@ -136,6 +136,7 @@ def build(spec, originals, threads: int) -> Runner:
     # step with XLA's own kernel gradients does the same arithmetic and is counted in full.
     xla_grads = model.clone(gemm_kernel_gradient=False)
     train_flops = _compile(step_lib.make_train_step(xla_grads, loss_fn, tx, mesh), state, device_batch)[1]
+    jax.clear_caches()  # JAX's caches would keep that counting-only executable alive: not the run's memory
   evaluate, eval_flops = _compile(step_lib.make_eval_step(model, loss_fn, mesh), state.variables(), device_batch)
   box = {"state": state}
 
@@ -157,9 +158,11 @@ def _compile(jitted, *args):
   """(compiled step, FLOPs per call): XLA's cost analysis of the compiled program plus the LSTM
   kernels' step matmuls, which it cannot see (`lstm_recurrence.kernel_flops`). Loops XLA keeps as
   while loops are counted once by the cost analysis, so for such models the figure is a lower bound."""
+  from mmer_jax import process_env
   from mmer_jax.models.layers import lstm_recurrence
   lowered = jitted.lower(*args)
   compiled = lowered.compile()
+  process_env.release_free_heap()  # as the trainer does after each compile
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return compiled, float((cost or {}).get("flops", 0.0)) + lstm_recurrence.kernel_flops(lowered.as_text())
