@@ -52,4 +52,7 @@ def test_text_finetunes_are_short_with_early_stopping():
     assert config.evaluation.early_stopping_patience == common.FINETUNE_PATIENCE
     assert config.optimizer.schedule == "warmup_linear"
     assert config.optimizer.warmup_fraction == common.FINETUNE_WARMUP_FRACTION
+    assert config.max_tokens_per_pass == common.FINETUNE_MAX_TOKENS  # text only: no BatchNorm
   assert text_classifier.get_config("dataset=iemocap,text=frozen").num_epochs == 10
+  # Beside the CNNs (BatchNorm statistics per pass) batches run whole.
+  assert mme2e_samsemo.get_config("mods=vt,text=finetune").max_tokens_per_pass is None
