@@ -71,7 +71,7 @@ Measured (2026-12-06, 2 shared CPU cores, all-MiniLM-L6-v2):
     `context=2`: 61.4 weighted F1, accuracy 63.1 (DialogueRNN 57.0); inputs ~2.8x the tokens (not timed quietly).
     Time on a quiet 2-core AMD EPYC (benchmarks/vs_pytorch_text.py, 05:20 UTC): ~2 min per training
     epoch (312 steps of 32 at 82 samples/s; PyTorch + Trainer 105), 8 s to score the 2,610 test
-    utterances, 47 s compiling the 6 length buckets on a first run (13 s from the compilation cache);
+    utterances, 47 s compiling the 6 length buckets on a first run (13 s from the opt-in compilation cache);
     peak memory 1.8 GB. Under load (6-10 other processes): 8-10 min per epoch.
   IEMOCAP-6 and SAMSEMO EN: not run here (held-out releases). Earlier wrapper runs of a 3e-5 recipe
   (issue 15): IEMOCAP-6 55.8 weighted F1 (TF-IDF 51.9); SAMSEMO EN f1_samsemo_avg 58.7 / 59.2.
