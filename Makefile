@@ -27,9 +27,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 demo: venv
 	$(BIN)/python launch.py --config=configs/williams_sample.py --workdir=$(WORKDIR)
 
+# Tests share XLA's persistent compilation cache (off by default for runs: loaded executables hold
+# more memory, which tests do not mind); many of them compile the same tiny steps.
+TEST_XLA_CACHE ?= $(CURDIR)/workdirs/test_xla_cache
 test: venv
 	$(BIN)/python tests/warm_caches.py
-	$(BIN)/python -m pytest -q -n 2 --durations=15 $(PYTEST_ARGS)
+	MMER_JAX_COMPILATION_CACHE=$(TEST_XLA_CACHE) $(BIN)/python -m pytest -q -n 2 --durations=15 $(PYTEST_ARGS)
 
 bench: venv
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
