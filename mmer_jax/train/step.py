@@ -61,6 +61,12 @@ def micro_batches(rows: int, length: int, max_tokens: Optional[int]) -> int:
   return rows
 
 
+def passes(batch: Mapping[str, Any], rows: int, max_tokens: Optional[int], length_key: Optional[str]) -> int:
+  """Micro-batches a train step runs a device's `rows` of `batch` in: by the bucketed input's padded
+  length (`length_key`); a batch without that input runs whole."""
+  return micro_batches(rows, batch[length_key].shape[1], max_tokens) if length_key in batch else 1
+
+
 def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, mesh: Mesh, *,
                     return_outputs: bool = False, max_tokens: Optional[int] = None,
                     length_key: Optional[str] = None) -> Callable:
@@ -92,7 +98,7 @@ def make_train_step(model, loss_fn: LossFn, tx: optax.GradientTransformation, me
       return loss_fn(outputs, labels).mean(), (updates, outputs)
 
     rows = labels.shape[0]
-    parts = 1 if mutable or length_key not in inputs else micro_batches(rows, inputs[length_key].shape[1], max_tokens)
+    parts = 1 if mutable else passes(inputs, rows, max_tokens, length_key)
     if parts == 1:
       (loss, (updates, outputs)), grads = jax.value_and_grad(loss_of, has_aux=True)(
           state.params, inputs, labels, rng)

@@ -206,12 +206,7 @@ def passes_of(experiment: Experiment):
   """batch -> how many micro-batches the train step runs it in (`config.max_tokens_per_pass`)."""
   max_tokens, key = experiment.config.max_tokens_per_pass, experiment.pipeline.length_key
   devices = experiment.mesh.size
-
-  def passes(batch) -> int:
-    if not max_tokens or key not in batch:
-      return 1
-    return step_lib.micro_batches(batch[batch_keys.LABEL_KEY].shape[0] // devices, batch[key].shape[1], max_tokens)
-  return passes
+  return lambda batch: step_lib.passes(batch, batch[batch_keys.LABEL_KEY].shape[0] // devices, max_tokens, key)
 
 
 class _CompiledSteps:
