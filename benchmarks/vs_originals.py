@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO))
 from absl import app, flags  # noqa: E402
 
 from originals import harness, specs  # noqa: E402
-from originals.worker import MARKER  # noqa: E402
+from originals.worker_process import Worker, WorkerError  # noqa: E402
 
 _ORIGINALS = flags.DEFINE_string("originals", os.environ.get("MMER_JAX_ORIGINALS", ""),
                                  "Folder holding one checkout per originals.tsv key (samsemo, mme2e_upstream, ...).")
@@ -68,59 +68,12 @@ _FOREIGN = flags.DEFINE_float("foreign_threshold", harness.FOREIGN_WARN,
 _WORKER_LOGS = flags.DEFINE_string("worker_logs", str(REPO / "workdirs" / "vs_originals_logs"), "Workers' stderr logs.")
 
 
-class WorkerError(RuntimeError):
-  pass
-
-
-class Worker:
-  """One side of one model: a worker.py process, spoken to one JSON line at a time."""
-
-  def __init__(self, python: str, side: str, model: str, warmup: int):
-    log_dir = Path(_WORKER_LOGS.value)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    self.log_path = log_dir / f"{model}.{side}.log"
-    self.log = open(self.log_path, "a")
-    cmd = [python, str(REPO / "benchmarks/originals/worker.py"), f"--side={side}", f"--model={model}",
-           f"--originals={_originals()}", f"--threads={_THREADS.value}", f"--warmup={warmup}",
-           f"--batch={_BATCH.value}"]
-    self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                 text=True, cwd=REPO)
-    self.ready = self._read()
-
-  def _read(self) -> dict:
-    for line in self.proc.stdout:
-      if line.startswith(MARKER):
-        reply = json.loads(line[len(MARKER):])
-        if "error" in reply:
-          self.kill(grace_s=30)  # it exits by itself after reporting: let it clean up its temp files
-          raise WorkerError(reply["error"])
-        return reply
-      self.log.write(line)  # the libraries' own prints
-    code = self.proc.wait()
-    self.log.flush()
-    tail = self.log_path.read_text().strip().splitlines()[-1:] or ["(no output)"]
-    raise WorkerError(f"worker exited with {code}: {tail[0][:300]} (log: {self.log_path})")
-
-  def _send(self, obj) -> dict:
-    self.proc.stdin.write(json.dumps(obj) + "\n")
-    self.proc.stdin.flush()
-    return self._read()
-
-  def round(self, steps: int) -> dict:
-    return self._send({"cmd": "round", "steps": steps})
-
-  def quit(self) -> dict:
-    memory = self._send({"cmd": "quit"})
-    self.proc.wait(timeout=120)
-    self.log.close()
-    return memory
-
-  def kill(self, grace_s: float = 0.0) -> None:
-    try:
-      self.proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-      self.proc.kill()
-      self.proc.wait()
+def _worker(side: str, model: str, warmup: int) -> Worker:
+  """One side of one model: a worker.py process."""
+  cmd = [_python(side), str(REPO / "benchmarks/originals/worker.py"), f"--side={side}", f"--model={model}",
+         f"--originals={_originals()}", f"--threads={_THREADS.value}", f"--warmup={warmup}",
+         f"--batch={_BATCH.value}"]
+  return Worker(f"{model}.{side}", cmd, Path(_WORKER_LOGS.value))
 
 
 def _python(side: str) -> str:
@@ -155,14 +108,14 @@ def compare(spec) -> dict:
             "foreign": None,
             "sides": {s: {"framework": fw, "peak_rss_mb": 0.0, "setup_s": [], "warmup_s": []}
                       for s, fw in sides.items()}}
-  cpu_before = _cpu_sample()
+  cpu_before = harness.cpu_sample()
   warning = _checkout_warning(spec)
   if warning:
     result["warnings"].append(warning)
   workers: dict = {}
 
   def start(side):
-    w = Worker(_python(sides[side]), sides[side], spec.key, _WARMUP.value or spec.warmup)
+    w = _worker(sides[side], spec.key, _WARMUP.value or spec.warmup)
     rec = result["sides"][side]
     rec["setup_s"].append(w.ready["setup_s"])
     rec["warmup_s"].append(w.ready["warmup_s"])
@@ -178,7 +131,7 @@ def compare(spec) -> dict:
   def run_side(side, r, n):
     if spec.restart_each_round:  # one process at a time: both sides' peaks together exceed the RAM
       workers[side] = start(side)
-    timings = workers[side].round(n)
+    timings = workers[side].send({"cmd": "round", "steps": n})
     if spec.restart_each_round:
       stop(side)
     print(f"  round {r} {side:8s} train {harness.rate(timings['train'], spec.batch):8.3f} samples/s, "
@@ -202,26 +155,13 @@ def compare(spec) -> dict:
   result["summary"] = harness.summarise(rounds, spec.batch)
   result["shares"] = harness.peak_shares(result["summary"], result["sides"][harness.MMER_JAX].get("info", {}).get("flops"),
                                          spec.batch, _peak())
-  cpu_after = _cpu_sample()
+  cpu_after = harness.cpu_sample()
   if cpu_before and cpu_after:
     result["foreign"] = harness.foreign_cores(cpu_before, cpu_after)
   warning = harness.quiet_warning(result["foreign"], _FOREIGN.value)
   if warning:
     result["warnings"].append(warning)
   return result
-
-
-def _cpu_sample() -> harness.CpuSample | None:
-  """The host's and this benchmark's CPU seconds now; None where /proc/stat is missing (not Linux).
-  os.times' children fields count each worker once it has been waited for, which compare() does
-  for every worker before its second sample."""
-  try:
-    busy, steal = harness.parse_proc_stat(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
-  except (OSError, ValueError):
-    return None
-  t = os.times()
-  return harness.CpuSample(host_busy_s=busy, steal_s=steal, wall_s=time.monotonic(),
-                           own_s=t.user + t.system + t.children_user + t.children_system)
 
 
 @functools.cache

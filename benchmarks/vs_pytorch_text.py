@@ -56,7 +56,6 @@ import io
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,7 +67,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO))
 
 from originals import harness  # noqa: E402
-from originals.worker import MARKER  # noqa: E402
+from originals.worker_process import Worker, WorkerError  # noqa: E402
 
 # MELD's emotions in sorted order (its README; the class order a manifest's sorted names give).
 MELD_EMOTIONS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
@@ -139,14 +138,6 @@ def read_meld(meld_dir: Path, eval_examples: int = 0) -> dict:
   return data
 
 
-def process_cpu_seconds(stat: str, ticks_per_s: float) -> float:
-  """User + system CPU of a process and its waited-for children, from its /proc/<pid>/stat text.
-  The command name (field 2) may hold spaces and parentheses, so fields are counted after the last ')'."""
-  fields = stat[stat.rindex(")") + 2:].split()
-  # fields[0] is field 3 (state); utime, stime, cutime, cstime are fields 14-17.
-  return sum(int(v) for v in fields[11:15]) / ticks_per_s
-
-
 # --- the arithmetic of rounds (pure; the tests feed it fake replies) -------------------------------
 
 def round_rates(reply: Mapping) -> dict:
@@ -178,20 +169,6 @@ def summarise(rounds: Sequence[Mapping], steps_per_epoch: int) -> dict:
   return out
 
 
-def _num(x: float) -> str:
-  if x >= 100:
-    return f"{x:.0f}"
-  if x >= 10:
-    return f"{x:.1f}"
-  return f"{x:.2f}"
-
-
-def _cell(stats: Mapping) -> str:
-  if stats["min"] == stats["max"]:
-    return _num(stats["median"])
-  return f"{_num(stats['median'])} ({_num(stats['min'])}–{_num(stats['max'])})"
-
-
 def _last_eval(result: Mapping, side: str) -> str:
   scores = result["rounds"][-1][side].get("eval_metrics") or {}
   if "accuracy" not in scores:
@@ -209,16 +186,16 @@ def markdown_table(result: Mapping) -> str:
   foreign = [r["foreign"]["cores"] for r in result["rounds"] if r.get("foreign")]
   info = sides[MMER_JAX]["info"]
   rows = [
-      ("training samples/s, median (min–max over rounds)", _cell(s[MMER_JAX]["train"]), _cell(s[PYTORCH]["train"]),
-       _cell(s["ratio"]["train"])),
-      ("evaluation samples/s", _cell(s[MMER_JAX]["eval"]), _cell(s[PYTORCH]["eval"]), _cell(s["ratio"]["eval"])),
+      ("training samples/s, median (min–max over rounds)", harness.cell(s[MMER_JAX]["train"]), harness.cell(s[PYTORCH]["train"]),
+       harness.cell(s["ratio"]["train"])),
+      ("evaluation samples/s", harness.cell(s[MMER_JAX]["eval"]), harness.cell(s[PYTORCH]["eval"]), harness.cell(s["ratio"]["eval"])),
       (f"training wall time per epoch, s ({per_epoch} steps of {recipe['batch_size']}; {how})",
-       _cell(s[MMER_JAX]["epoch_s"]), _cell(s[PYTORCH]["epoch_s"]),
-       _num(s[MMER_JAX]["epoch_s"]["median"] / s[PYTORCH]["epoch_s"]["median"])),
-      ("start-up (tokenise, load weights), s", _num(sides[MMER_JAX]["setup_s"]), _num(sides[PYTORCH]["setup_s"]), ""),
+       harness.cell(s[MMER_JAX]["epoch_s"]), harness.cell(s[PYTORCH]["epoch_s"]),
+       harness.num(s[MMER_JAX]["epoch_s"]["median"] / s[PYTORCH]["epoch_s"]["median"])),
+      ("start-up (tokenise, load weights), s", harness.num(sides[MMER_JAX]["setup_s"]), harness.num(sides[PYTORCH]["setup_s"]), ""),
       (f"warm-up ({result['warmup']} steps + one evaluation), s; mmer_jax's includes compiling "
-       f"{len(info.get('train_widths_compiled', []))} training shapes in {_num(info.get('compile_s', 0.0))} s",
-       _num(sides[MMER_JAX]["warmup_s"]), _num(sides[PYTORCH]["warmup_s"]), ""),
+       f"{len(info.get('train_widths_compiled', []))} training shapes in {harness.num(info.get('compile_s', 0.0))} s",
+       harness.num(sides[MMER_JAX]["warmup_s"]), harness.num(sides[PYTORCH]["warmup_s"]), ""),
       ("peak RSS (VmHWM), GB", f"{mem[MMER_JAX]:.2f}", f"{mem[PYTORCH]:.2f}", f"{mem[MMER_JAX] / mem[PYTORCH]:.2f}"),
       ("mean padded length of a training batch, tokens", f"{pad[MMER_JAX]:.1f}", f"{pad[PYTORCH]:.1f}", ""),
       (f"test accuracy / weighted F1 after the last round, % ({result['eval_examples']} utterances)",
@@ -240,66 +217,10 @@ def header(meta: Mapping, result: Mapping) -> str:
 
 # --- the driver -------------------------------------------------------------------------------------
 
-class WorkerError(RuntimeError):
-  pass
-
-
-class Worker:
-  """One side in its own process, spoken to one JSON line at a time (the protocol of
-  originals/worker.py; its driver class in vs_originals.py is tied to that script's flags)."""
-
-  def __init__(self, name: str, cmd: Sequence[str], log_dir: Path):
-    log_dir.mkdir(parents=True, exist_ok=True)
-    self.name, self.log_path = name, log_dir / f"{name}.log"
-    self.log = open(self.log_path, "a")
-    self.proc = subprocess.Popen(list(cmd), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                 text=True, cwd=REPO)
-    self.ready = self.read()
-
-  def read(self) -> dict:
-    for line in self.proc.stdout:
-      if line.startswith(MARKER):
-        reply = json.loads(line[len(MARKER):])
-        if "error" in reply:
-          self.kill(grace_s=30)
-          raise WorkerError(f"{self.name}: {reply['error']} (log: {self.log_path})")
-        return reply
-      self.log.write(line)  # the libraries' own prints
-    code = self.proc.wait()
-    self.log.flush()
-    tail = self.log_path.read_text().strip().splitlines()[-1:] or ["(no output)"]
-    raise WorkerError(f"{self.name} exited with {code}: {tail[0][:300]} (log: {self.log_path})")
-
-  def send(self, obj: Mapping) -> dict:
-    self.proc.stdin.write(json.dumps(obj) + "\n")
-    self.proc.stdin.flush()
-    return self.read()
-
-  def cpu_seconds(self) -> float:
-    try:
-      return process_cpu_seconds(Path(f"/proc/{self.proc.pid}/stat").read_text(), os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError):
-      return 0.0
-
-  def quit(self) -> dict:
-    memory = self.send({"cmd": "quit"})
-    self.proc.wait(timeout=300)
-    self.log.close()
-    return memory
-
-  def kill(self, grace_s: float = 0.0) -> None:
-    try:
-      self.proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-      self.proc.kill()
-      self.proc.wait()
-
-
 def _cpu_sample(workers: Sequence[Worker]) -> Optional[harness.CpuSample]:
-  """vs_originals' host sample with the live workers' CPU added to this benchmark's own (os.times
+  """The host sample with the live workers' CPU added to this benchmark's own (os.times
   counts a child only once it has been waited for, and the workers live through every round)."""
-  import vs_originals  # noqa: PLC0415  (not at import: it defines absl flags that clash with other scripts')
-  sample = vs_originals._cpu_sample()
+  sample = harness.cpu_sample()
   if sample is None:
     return None
   return dataclasses.replace(sample, own_s=sample.own_s + sum(w.cpu_seconds() for w in workers))

@@ -129,9 +129,9 @@ def test_markdown_table_rows():
   assert len(lines) == 4 and lines[0].startswith("| model (batch, shapes)")
   row = lines[2]
   assert "| LF-RNN (10; text 20x300) |" in row
-  assert "50.0 (50.0–50.0) / 200 (200–200)" in row  # original train / eval
-  assert "100 (25.0–100) / 100 (100–100)" in row  # mmer_jax train / eval
-  assert "2.00 (0.5–2.00) / 0.5 (0.5–0.5)" in row  # paired ratios
+  assert "| 50.0 / 200 |" in row  # original train / eval (one value each: no range)
+  assert "100 (25.0–100) / 100 |" in row  # mmer_jax train / eval
+  assert "2.00 (0.5–2.00) / 0.5 |" in row  # paired ratios
   assert "0% / 300%; 20% / 0%" in row  # step-time range over median: train, then eval
   assert "2.00 / 3.00" in row and row.endswith("| 0.04 |")  # peak RSS; other processes' cores
   assert harness.markdown_table([_result(foreign=None)]).strip().splitlines()[2].endswith("| not measured |")

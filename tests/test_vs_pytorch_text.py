@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import vs_pytorch_text as vpt  # noqa: E402
-from originals import harness, text_torch_side  # noqa: E402
+from originals import harness, text_torch_side, worker_process  # noqa: E402
 from mmer_jax.errors import DataError  # noqa: E402
 
 MELD_DIR = REPO.parent / "shared" / "data" / "meld"
@@ -70,7 +70,7 @@ def test_read_meld_reads_the_official_split_and_keeps_the_first_test_rows():
 def test_process_cpu_seconds_counts_user_system_and_waited_children():
   # comm may hold spaces and ')': fields are counted after the last ')'.
   stat = "4242 (py (thon) x) S 1 2 3 4 5 6 7 8 9 10 150 50 20 30 20 0 1 0 100 0 0"
-  assert vpt.process_cpu_seconds(stat, 100) == pytest.approx((150 + 50 + 20 + 30) / 100)
+  assert worker_process.process_cpu_seconds(stat, 100) == pytest.approx((150 + 50 + 20 + 30) / 100)
 
 
 def _reply(train_s, eval_s, steps=10, batch=32, eval_examples=640, width=20.0, acc=0.5):
@@ -119,11 +119,11 @@ def test_markdown_table_gives_each_figure_per_side_and_the_ratio():
   assert lines[0] == "| | mmer_jax | PyTorch + Trainer | ratio mmer_jax / PyTorch |"
   row = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:] if line.startswith("|")}
   assert row["training samples/s, median (min–max over rounds)"].endswith(
-      "| 160 (40.0–160) | 80.0 | 2.00 (0.50–2.00) |")
-  assert row["evaluation samples/s"].endswith("| 160 | 320 | 0.50 |")
+      "| 160 (40.0–160) | 80.0 | 2.00 (0.5–2.00) |")
+  assert row["evaluation samples/s"].endswith("| 160 | 320 | 0.5 |")
   epoch = next(v for k, v in row.items() if k.startswith("training wall time per epoch"))
   assert "312 steps of 32; extrapolated from 10 steps per round" in epoch
-  assert epoch.endswith("| 62.4 (62.4–250) | 125 | 0.50 |")
+  assert epoch.endswith("| 62.4 (62.4–250) | 125 | 0.5 |")
   warmup = next(v for k, v in row.items() if k.startswith("warm-up"))
   assert "compiling 6 training shapes in 65.0 s | 75.0 | 6.00 |" in warmup
   assert row["peak RSS (VmHWM), GB"].endswith("| 1.50 | 2.00 | 0.75 |")

@@ -7,7 +7,10 @@ ORIGINAL and MMER_JAX; a round holds N train-step and N eval-step times (seconds
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
+import time
+from pathlib import Path
 from typing import Optional, Sequence
 
 ORIGINAL, MMER_JAX = "original", "mmer_jax"
@@ -127,7 +130,20 @@ def quiet_warning(foreign: Optional[dict], threshold: float = FOREIGN_WARN) -> O
   return None
 
 
-def _num(x: float) -> str:
+def cpu_sample() -> Optional[CpuSample]:
+  """The host's and this benchmark's CPU seconds now; None where /proc/stat is missing (not Linux).
+  os.times' children fields count each worker once it has been waited for (vs_originals.compare
+  waits for every worker before its second sample; vs_pytorch_text adds its live workers' own)."""
+  try:
+    busy, steal = parse_proc_stat(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+  except (OSError, ValueError):
+    return None
+  t = os.times()
+  return CpuSample(host_busy_s=busy, steal_s=steal, wall_s=time.monotonic(),
+                   own_s=t.user + t.system + t.children_user + t.children_system)
+
+
+def num(x: float) -> str:
   """Three significant figures without scientific notation for the table."""
   if x >= 100:
     return f"{x:.0f}"
@@ -138,8 +154,11 @@ def _num(x: float) -> str:
   return f"{x:.3g}"
 
 
-def _cell(stats: dict) -> str:
-  return f"{_num(stats['median'])} ({_num(stats['min'])}–{_num(stats['max'])})"
+def cell(stats: dict) -> str:
+  """Median (min–max); the median alone when there was one value."""
+  if stats["min"] == stats["max"]:
+    return num(stats["median"])
+  return f"{num(stats['median'])} ({num(stats['min'])}–{num(stats['max'])})"
 
 
 def _mem(side: dict) -> str:
@@ -152,7 +171,7 @@ def _shares(shares: Optional[dict]) -> str:
     return "?"
   pct = lambda x: f"{100 * x:.0f}%"  # noqa: E731
   g, o, m, need = shares["gflop_per_step"], shares[ORIGINAL], shares[MMER_JAX], shares["needed_for_1.5x"]
-  return (f"{_num(g['train'])} / {_num(g['eval'])}; {pct(o['train'])} / {pct(m['train'])}; "
+  return (f"{num(g['train'])} / {num(g['eval'])}; {pct(o['train'])} / {pct(m['train'])}; "
           f"{pct(o['eval'])} / {pct(m['eval'])}; {pct(need['train'])} / {pct(need['eval'])}")
 
 
@@ -178,8 +197,8 @@ def markdown_table(results: Sequence[dict]) -> str:
     o, m, q = s[ORIGINAL], s[MMER_JAX], s["ratio"]
     rr = lambda side, ph: f"{100 * side[ph]['spread']['rel_range']:.0f}%"  # noqa: E731
     lines.append(
-        f"| {name} | {_cell(o['train'])} / {_cell(o['eval'])} | {_cell(m['train'])} / {_cell(m['eval'])} | "
-        f"{_cell(q['train'])} / {_cell(q['eval'])} | {_mem(r['sides'][ORIGINAL])} / {_mem(r['sides'][MMER_JAX])} | "
+        f"| {name} | {cell(o['train'])} / {cell(o['eval'])} | {cell(m['train'])} / {cell(m['eval'])} | "
+        f"{cell(q['train'])} / {cell(q['eval'])} | {_mem(r['sides'][ORIGINAL])} / {_mem(r['sides'][MMER_JAX])} | "
         f"{rr(o, 'train')} / {rr(m, 'train')}; {rr(o, 'eval')} / {rr(m, 'eval')} | {_shares(r.get('shares'))} | "
         f"{_foreign(r.get('foreign'))}{' ⚠' if r.get('warnings') else ''} |")
   return "\n".join(lines) + "\n"
