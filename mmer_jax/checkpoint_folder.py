@@ -96,7 +96,7 @@ def tokenizer(path: str | pathlib.Path):
   from transformers import AutoTokenizer
   try:
     return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-  except (OSError, ValueError) as e:
+  except (OSError, ValueError, TypeError) as e:  # TypeError: a BERT folder without vocab.txt
     raise CheckpointFolderError(f"No Hugging Face tokenizer in {str(path)!r} ({e}). Point the text checkpoint "
                                 "option at a folder holding tokenizer.json or vocab.txt.") from e
 

@@ -17,7 +17,7 @@ How models use this:
 from __future__ import annotations
 
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -138,14 +138,16 @@ class _PostLNEncoderLayer(nn.Module):
     return nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype, name="final_layer_norm")(x)
 
 
-class _PostLNLayers(nn.Module):
-  config: Any
-  dtype: Any = jnp.float32
+class _LayerList(nn.Module):
+  """`count` layers applied in turn and named 0, 1, ... as in a PyTorch ModuleList (the checkpoint's
+  parameter names); `layer(i, name)` builds layer i."""
+  layer: Callable[[int, str], nn.Module]
+  count: int
 
   @nn.compact
-  def __call__(self, x, deterministic: bool):
-    for i in range(self.config.num_hidden_layers):  # no layerdrop (HF's Flax models skip it too)
-      x = _PostLNEncoderLayer(self.config, self.dtype, name=str(i))(x, deterministic)
+  def __call__(self, x, *args):
+    for i in range(self.count):
+      x = self.layer(i, str(i))(x, *args)
     return x
 
 
@@ -160,18 +162,9 @@ class _PostLNEncoder(nn.Module):
     x = x + hf.FlaxWav2Vec2PositionalConvEmbedding(c, dtype=self.dtype, name="pos_conv_embed")(x)
     x = nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype, name="layer_norm")(x)
     x = Dropout(c.hidden_dropout)(x, deterministic=deterministic)
-    return _PostLNLayers(c, self.dtype, name="layers")(x, deterministic)
-
-
-class _ConvLayers(nn.Module):
-  config: Any
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    for i in range(self.config.num_feat_extract_layers):
-      x = _ConvLayer(self.config, i, self.dtype, name=str(i))(x)
-    return x
+    # No layerdrop (HF's Flax models skip it too).
+    return _LayerList(lambda i, name: _PostLNEncoderLayer(c, self.dtype, name=name), c.num_hidden_layers,
+                      name="layers")(x, deterministic)
 
 
 class _FeatureExtractor(nn.Module):
@@ -180,7 +173,9 @@ class _FeatureExtractor(nn.Module):
 
   @nn.compact
   def __call__(self, audio):
-    return _ConvLayers(self.config, self.dtype, name="conv_layers")(audio[:, :, None].astype(self.dtype))
+    c = self.config
+    return _LayerList(lambda i, name: _ConvLayer(c, i, self.dtype, name=name), c.num_feat_extract_layers,
+                      name="conv_layers")(audio[:, :, None].astype(self.dtype))
 
 
 class Wav2Vec2Module(nn.Module):
