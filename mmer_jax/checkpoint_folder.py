@@ -142,10 +142,10 @@ def weights(path: str | pathlib.Path, like: Mapping[str, Any], *, complete: bool
   """The checkpoint's parameters as a nested dict of numpy arrays, without random initialisation.
 
   `like`: the parameter tree (arrays or shape structs) of the bare encoder the weights are for. A
-  Flax msgpack comes as stored, unwrapped from a `params` collection or a head model's prefix; PyTorch-named safetensors are renamed and
-  reshaped to Flax names against `like` and cut to its entries (a checkpoint may hold more, e.g. a
-  pooler the model does not build). Parameters `like` has and the checkpoint lacks are an error
-  with `complete`, else the caller's to report or fill.
+  Flax msgpack comes as stored, unwrapped from a `params` collection or a head model's prefix;
+  PyTorch-named safetensors are renamed and reshaped to Flax names against `like` and cut to its
+  entries (a checkpoint may hold more, e.g. a pooler the model does not build). Parameters `like`
+  has and the checkpoint lacks are an error with `complete`, else the caller's to report or fill.
   """
   checked = folder(path)
   file = weight_file(checked)
