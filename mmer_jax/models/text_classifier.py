@@ -10,7 +10,7 @@ the target utterance after its context). Output: logits (batch, num_classes), fo
   for its own learning rate (`config.optimizer.param_group_lr`).
 - `pooling`: `cls` (the first token's state) or `mean` (average of the real tokens' states, as
   sentence-transformers computes sentence embeddings). None = what the checkpoint was trained with
-  (`features.pooling.checkpoint_pooling`: a sentence-transformers folder's Pooling config, e.g.
+  (`checkpoint_folder.pooling`: a sentence-transformers folder's Pooling config, e.g.
   mean for all-MiniLM-L6-v2; `cls` for plain BERT/ALBERT folders), as the frozen text features do.
 - `dropout` None = the checkpoint's classifier dropout, as Hugging Face's sequence classifiers pick it
   (BERT: `classifier_dropout`, else `hidden_dropout_prob`; ALBERT: `classifier_dropout_prob`).
@@ -48,7 +48,7 @@ def pool(hidden: jax.Array, mask: jax.Array, pooling: str) -> jax.Array:
 class TextClassifier(nn.Module):
   checkpoint: str                  # local BERT/ALBERT folder (config.json + weights)
   num_classes: int
-  pooling: Optional[str] = None    # None: the checkpoint's own (see checkpoint_pooling)
+  pooling: Optional[str] = None    # None: the checkpoint's own (checkpoint_folder.pooling)
   dropout: Optional[float] = None  # None: the checkpoint's classifier dropout
   # Frozen encoder (config `text=frozen`): no backward pass through it. Pair it with a zero lr factor
   # for `^text_encoder/`, or AdamW's weight decay would still shrink the frozen weights.

@@ -32,6 +32,7 @@ from mmer_jax import progress as progress_lib
 from mmer_jax.train import epoch_actions, runtime, step as step_lib
 from mmer_jax.train.experiment import CONFIG_FILE, Experiment, build_model  # noqa: F401  (build_model: API)
 from mmer_jax.train.init_from import apply_init_from
+from mmer_jax.train.pretrained_weights import load_pretrained_weights
 from mmer_jax.train.metrics_log import MetricsLog, add_share_of_peak, print_epoch_row
 
 log = logging.getLogger(__name__)
@@ -170,25 +171,6 @@ def _resume_or_start(experiment: Experiment, mode: str):
 
 def _load_pretrained(experiment: Experiment, state):
   return load_pretrained_weights(experiment.model, state, experiment.tx)
-
-
-def load_pretrained_weights(model, state, tx):
-  """Overwrites the subtrees a model names in `pretrained_folders()` (local BERT/ALBERT/wav2vec2
-  checkpoints) after random init, on a fresh run only: a resumed run has them in its checkpoint."""
-  folders = model.pretrained_folders() if hasattr(model, "pretrained_folders") else {}
-  weight_files = ("flax_model.msgpack", "model.safetensors")
-  # A folder with only config.json defines the architecture of a randomly initialised encoder
-  # (tiny test configs); say so, so that nobody mistakes it for a loaded checkpoint.
-  for target, folder in list(folders.items()):
-    if not any((Path(folder) / name).exists() for name in weight_files):
-      log.warning("%s has no weights (%s): %s stays randomly initialised.", folder, " or ".join(weight_files), target)
-      del folders[target]
-  if not folders:
-    return state
-  from mmer_jax.models import pretrained  # noqa: PLC0415  (imports transformers)
-  log.info("Loading pretrained weights: %s", folders)
-  params = pretrained.load_into(state.params, folders)
-  return state.replace(params=params, opt_state=tx.init(params))
 
 
 def make_train_step(experiment: Experiment, *, return_outputs: bool = False):

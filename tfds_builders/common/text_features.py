@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from mmer_jax import checkpoint_folder
 from mmer_jax.features import pooling as pooling_lib
 from mmer_jax.features import text as text_lib
 from mmer_jax.features import text_encoder as text_encoder_lib
@@ -26,7 +27,7 @@ FEATURE_NAMES = ("text_cls", "text_pooled", "text_tokens", "text_tokens_mask")
 def feature_spec(checkpoint: str, max_length: int) -> dict[str, tfds.features.Tensor]:
   """The TFDS features of a checkpoint's states; reads only `config.json` (fast, for `_info`)."""
   f = tfds.features
-  hidden = text_encoder_lib.hidden_size_of(checkpoint)
+  hidden = checkpoint_folder.hidden_size(checkpoint)
   return {
       "text_cls": f.Tensor(shape=(hidden,), dtype=np.float32),
       "text_pooled": f.Tensor(shape=(hidden,), dtype=np.float32),

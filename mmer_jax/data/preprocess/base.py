@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -65,6 +66,14 @@ class Preprocessor:
 def as_str(value: Any) -> str:
   """TFDS data sources return Text features as bytes; in-memory fixtures may hold str."""
   return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def adopt_options(preprocessor: Preprocessor, options: Any) -> None:
+  """Each field of a preprocessor's options dataclass becomes its attribute of the same name (lists
+  as tuples), so a preprocessor lists its options once, in the dataclass, not again field by field."""
+  for field in dataclasses.fields(options):
+    value = getattr(options, field.name)
+    setattr(preprocessor, field.name, tuple(value) if isinstance(value, list) else value)
 
 
 def meta_fields(example: Example, keys) -> dict[str, np.ndarray]:

@@ -22,11 +22,14 @@ from typing import Optional
 import numpy as np
 from ml_collections import ConfigDict
 
-from mmer_jax import registry
+from mmer_jax import checkpoint_folder, registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.length_buckets import LengthGroup
-from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
+from mmer_jax.data.preprocess.base import (Example, Preprocessor, adopt_options, as_str, meta_fields,
+                                           pad_or_truncate)
 from mmer_jax.data.preprocess.options import dataset_family
+from mmer_jax.data.preprocess.text_classifier import DEFAULT_MAX_LENGTH
+from mmer_jax.data.preprocess.text_tokens import TextTokens
 from mmer_jax.errors import ConfigError, DataError
 from mmer_jax.features.video import normalize_faces
 
@@ -68,28 +71,20 @@ class Mme2eOptions:
 class Mme2ePreprocessor(Preprocessor):
 
   def __init__(self, options: Mme2eOptions):
-    self.modalities = options.modalities
-    self.max_faces = options.max_faces
-    self.max_pieces = options.max_pieces
-    self.text_input = options.text_input
-    self.text_max_length = options.text_max_length
-    self.tokenizer_folder = options.tokenizer
-    self.label_source = options.label_source
-    self.meta_keys = tuple(options.meta_keys)
+    adopt_options(self, options)  # `tokenizer`: the checkpoint folder
     if self.label_source not in LABEL_SOURCES:
       raise ValueError(f"preprocess.label_source={self.label_source!r}; known: {', '.join(LABEL_SOURCES)}.")
     if self.text_input not in TEXT_INPUTS:
       raise ValueError(f"preprocess.text_input={self.text_input!r}; known: {', '.join(TEXT_INPUTS)}.")
-    if "t" in self.modalities and self.text_input == "ids" and not self.tokenizer_folder:
+    if "t" in self.modalities and self.text_input == "ids" and not self.tokenizer:
       raise ConfigError("preprocess.text_input='ids' needs preprocess.tokenizer: set config.text.checkpoint "
                        "(a local BERT-family folder).")
-    if self.text_input == "ids" and self.tokenizer_folder and not self.text_max_length:
-      from mmer_jax.data.preprocess.text_classifier import DEFAULT_MAX_LENGTH, checkpoint_max_length  # noqa: PLC0415
-      self.text_max_length = min(DEFAULT_MAX_LENGTH, checkpoint_max_length(self.tokenizer_folder))
+    if self.text_input == "ids" and self.tokenizer and not self.text_max_length:
+      self.text_max_length = min(DEFAULT_MAX_LENGTH, checkpoint_folder.max_length(self.tokenizer))
     self._scheme = label_schemes.get_scheme("mme2e_6class") if self.label_source == "iemocap" else None
     self._manifest = (label_schemes.scheme_for("manifest", options.manifest_label)
                       if self.label_source == "manifest" else None)
-    self._tokenizer = None
+    self._tokens = TextTokens(self.tokenizer, self.text_max_length)
 
   def keep(self, example: Example) -> bool:
     return self._scheme is None or self._scheme(example["label"]) is not None
@@ -119,12 +114,8 @@ class Mme2ePreprocessor(Preprocessor):
     if self.text_input == "tokens":
       return {"text": np.asarray(example["text_tokens"], np.float32),
               "text_mask": np.asarray(example["text_tokens_mask"], bool)}
-    if self._tokenizer is None:
-      from transformers import AutoTokenizer
-      self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
-    enc = self._tokenizer(as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
-                          truncation=True, return_tensors="np")
-    return {"text": enc["input_ids"][0].astype(np.int32), "text_mask": enc["attention_mask"][0].astype(bool)}
+    ids, mask = self._tokens(as_str(example["text"]))
+    return {"text": ids, "text_mask": mask}
 
   def length_groups(self) -> dict[str, LengthGroup]:
     """Token ids (text_input="ids") vary in length; faces and mel pieces are packed instead

@@ -27,8 +27,10 @@ from ml_collections import ConfigDict
 from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.length_buckets import LengthGroup
-from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
+from mmer_jax.data.preprocess.base import (Example, Preprocessor, adopt_options, as_str, meta_fields,
+                                           pad_or_truncate)
 from mmer_jax.data.preprocess.options import dataset_family
+from mmer_jax.data.preprocess.text_tokens import TextTokens
 
 SEED_AUDIO_MAXLEN = 246_000
 AUDIO_BUCKET_MULTIPLE = 1600  # waveform buckets in 0.1 s steps (16 kHz): 5 wav2vec2 frames each
@@ -74,21 +76,13 @@ class SslFusionOptions:
 class SslFusionPreprocessor(Preprocessor):
 
   def __init__(self, options: SslFusionOptions):
-    self.modalities = options.modalities
-    self.audio_len = options.audio_len
-    self.drop_long_audio = options.drop_long_audio
-    self.drop_above = options.drop_above
-    self.text_max_length = options.text_max_length
-    self.tokenizer_folder = options.tokenizer
-    self.meta_keys = tuple(options.meta_keys)
-    self.mocap_seed_shapes = options.mocap_seed_shapes
-    self.bucket_audio = options.bucket_audio
+    adopt_options(self, options)  # `tokenizer`: the BERT checkpoint folder
     self.scheme = label_schemes.get_scheme("seed004_4class")
     self.manifest = (label_schemes.scheme_for(label_schemes.MANIFEST, options.manifest_label)
                      if options.manifest_label is not None else None)
-    self._tokenizer = None
-    if "t" in self.modalities and not self.tokenizer_folder:
+    if "t" in self.modalities and not self.tokenizer:
       raise ValueError("preprocess.tokenizer (the BERT checkpoint folder) is needed for modality 't'.")
+    self._tokens = TextTokens(self.tokenizer, self.text_max_length)
 
   def keep(self, example: Example) -> bool:
     if self.manifest is None and self.scheme(example["label"]) is None:
@@ -117,22 +111,14 @@ class SslFusionPreprocessor(Preprocessor):
     if "audio" in groups:
       out["audio"] = min(len(example["waveform"]), self.audio_len)
     if "text" in groups:
-      out["text"] = int(self._tokens(example)[1].sum())
+      out["text"] = int(self._tokens(as_str(example["text"]))[1].sum())
     return out
-
-  def _tokens(self, example: Example) -> tuple[np.ndarray, np.ndarray]:
-    if self._tokenizer is None:
-      from transformers import AutoTokenizer
-      self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
-    enc = self._tokenizer(as_str(example["text"]), max_length=self.text_max_length, padding="max_length",
-                          truncation=True, return_tensors="np")
-    return enc["input_ids"][0].astype(np.int32), enc["attention_mask"][0].astype(bool)
 
   def __call__(self, example: Example) -> dict[str, np.ndarray]:
     out = {"label": self.manifest.target(example[self.manifest.field]) if self.manifest is not None
            else self.scheme.target(example["label"])}
     if "t" in self.modalities:
-      out["text"], out["text_mask"] = self._tokens(example)
+      out["text"], out["text_mask"] = self._tokens(as_str(example["text"]))
     if "s" in self.modalities:
       out["audio"], out["audio_mask"] = pad_or_truncate(np.asarray(example["waveform"], np.float32), self.audio_len)
     if "m" in self.modalities:

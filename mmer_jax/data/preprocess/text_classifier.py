@@ -22,36 +22,20 @@ Options (`config.input.preprocess`, the fields of `TextClassifierOptions`):
 from __future__ import annotations
 
 import dataclasses
-import json
-import pathlib
 import threading
 from typing import Optional
 
 import numpy as np
 from ml_collections import ConfigDict
 
-from mmer_jax import registry
+from mmer_jax import checkpoint_folder, registry
 from mmer_jax.data import dialog_context, label_schemes
 from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields
 from mmer_jax.data.preprocess.options import dataset_family
+from mmer_jax.data.preprocess.text_tokens import TextTokens
 
 DEFAULT_MAX_LENGTH = 128
-_UNLIMITED = 1_000_000  # tokenizers without a limit report a huge model_max_length
-
-
-def checkpoint_max_length(folder: str | pathlib.Path) -> int:
-  """The longest input a checkpoint takes: its position table, and the shorter limits that
-  sentence-transformers (`max_seq_length`) or the tokenizer (`model_max_length`) set."""
-  from mmer_jax.models import pretrained  # noqa: PLC0415  (imports transformers)
-  folder = pathlib.Path(folder).expanduser()
-  limits = [int(pretrained.load_config(folder).max_position_embeddings)]
-  for name, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
-    if (folder / name).is_file():
-      value = json.loads((folder / name).read_text()).get(key)
-      if isinstance(value, (int, float)) and 0 < value < _UNLIMITED:
-        limits.append(int(value))
-  return min(limits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +65,7 @@ class TextClassifierPreprocessor(Preprocessor):
     if not self.tokenizer_folder:
       raise ValueError("preprocess.tokenizer is not set: point config.text.checkpoint at a local BERT-family "
                        "folder (its tokenizer encodes the transcripts).")
-    limit = checkpoint_max_length(self.tokenizer_folder)
+    limit = checkpoint_folder.max_length(self.tokenizer_folder)
     self.context = int(options.context)
     default = dialog_context.MAX_LENGTH if self.context else DEFAULT_MAX_LENGTH
     self.max_length = int(options.max_length or min(default, limit))
@@ -89,7 +73,7 @@ class TextClassifierPreprocessor(Preprocessor):
       raise ValueError(f"preprocess.max_length={self.max_length}; {self.tokenizer_folder} takes 3..{limit} tokens.")
     self.text_field = options.text_field
     self.meta_keys = tuple(options.meta_keys)
-    self._tokenizer = None  # loaded on first use: construction stays cheap and picklable
+    self._tokens = TextTokens(self.tokenizer_folder, self.max_length)  # loads the tokenizer on first use
     self._pair_tokenizers: dict[int, object] = {}  # per thread: pair encoding changes tokenizer settings
 
   def label(self, example: Example):
@@ -99,19 +83,13 @@ class TextClassifierPreprocessor(Preprocessor):
     return self.label(example) is not None
 
   def tokenize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-    if self._tokenizer is None:
-      from transformers import AutoTokenizer  # noqa: PLC0415
-      self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
-    enc = self._tokenizer(text, max_length=self.max_length, padding="max_length", truncation=True,
-                          return_tensors="np")
-    return enc["input_ids"][0].astype(np.int32), enc["attention_mask"][0].astype(bool)
+    return self._tokens(text)
 
   def tokenize_in_context(self, example: Example) -> dict[str, np.ndarray]:
     turns, target = dialog_context.require(example, self.context)
     tokenizer = self._pair_tokenizers.get(threading.get_ident())
     if tokenizer is None:
-      from transformers import AutoTokenizer  # noqa: PLC0415
-      tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_folder, local_files_only=True)
+      tokenizer = checkpoint_folder.tokenizer(self.tokenizer_folder)
       self._pair_tokenizers[threading.get_ident()] = tokenizer
     ids, mask, types = dialog_context.encode(tokenizer, turns, target, self.max_length)
     return {"text": ids, "text_mask": mask, "text_type": types}
