@@ -21,6 +21,7 @@ import tensorflow_datasets as tfds
 
 from mmer_jax import progress
 from mmer_jax.data import label_schemes
+from mmer_jax.datasets import iemocap
 from mmer_jax.features import mocap as mocap_lib
 from mmer_jax.features import text as text_lib
 from mmer_jax.features import video as video_lib
@@ -110,7 +111,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     features: dict[str, Any] = {
         "id": f.Text(), "dialog": f.Text(), "session": f.Tensor(shape=(), dtype=np.int32),
         "gender": f.Text(), "mode": f.Text(),
-        "label": f.ClassLabel(names=label_schemes.IEMOCAP_CODES),
+        "label": f.ClassLabel(names=iemocap.CODES),
         "votes": f.Tensor(shape=(votes,), dtype=np.int32),
         "self_votes": f.Tensor(shape=(votes,), dtype=np.int32),
         "annotations": f.Text(),
@@ -139,7 +140,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       features["face_found"] = f.Tensor(shape=(None,), dtype=np.bool_)
     if cfg.mocap:
       for stream, name in media.MOCAP_FEATURES.items():
-        width = mocap_lib.STREAM_WIDTHS[stream]
+        width = iemocap.MOCAP_STREAM_WIDTHS[stream]
         features[name] = f.Tensor(shape=(mocap_lib.NUM_CHUNKS, width), dtype=np.float32)
         if cfg.mocap_raw:
           features[f"{name}_raw"] = f.Tensor(shape=(None, width), dtype=np.float32)
@@ -151,7 +152,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         homepage="https://sail.usc.edu/iemocap/",
         metadata=tfds.core.MetadataDict(
             vote_categories=list(release.VOTE_CATEGORIES), options=options_lib.config_options(cfg),
-            mocap_streams={n: mocap_lib.STREAM_WIDTHS[s] for s, n in media.MOCAP_FEATURES.items()},
+            mocap_streams={n: iemocap.MOCAP_STREAM_WIDTHS[s] for s, n in media.MOCAP_FEATURES.items()},
             face_normalisation={"mean": video_lib.FACE_MEAN.tolist(), "std": video_lib.FACE_STD.tolist()},
             label_schemes={s.name: list(s.class_names) for s in label_schemes.SCHEMES.values()}))
 
@@ -325,7 +326,7 @@ class _Corpus:
         report.skip(ev.utt_id, f"bad_utterance_id: not an utterance of {dialog}")
         continue
       if not release.is_known_code(ev.code):
-        report.skip(ev.utt_id, f"unknown_label_code: {ev.code!r} is not one of {label_schemes.IEMOCAP_CODES}")
+        report.skip(ev.utt_id, f"unknown_label_code: {ev.code!r} is not one of {iemocap.CODES}")
         continue
       if ev.utt_id in seen:
         report.skip(ev.utt_id, "duplicate_utterance: listed twice in EmoEvaluation")
@@ -347,7 +348,7 @@ class _Corpus:
 def _assign_splits(utterances: list[_Utterance], cfg: IemocapConfig,
                    report: BuildReport) -> dict[str, list[_Utterance]]:
   if not cfg.split_dir:
-    return {f"session{s}": [u for u in utterances if u.session == s] for s in cfg.sessions}
+    return {iemocap.session_split(s): [u for u in utterances if u.session == s] for s in cfg.sessions}
   lists = release.read_split_lists(cfg.split_dir)
   by_id = {u.id: u for u in utterances}
   splits, listed = {}, set()
@@ -376,7 +377,7 @@ def _fill_evaluation_splits(report: BuildReport, splits: dict[str, list["_Uttera
   for entry in [*report.skipped, *report.partial]:
     if not entry["split"]:
       session = release.session_of(entry["id"])
-      by_session = f"session{session}" if session and not cfg.split_dir else ""
+      by_session = iemocap.session_split(session) if session and not cfg.split_dir else ""
       entry["split"] = split_of.get(entry["id"], by_session)
 
 

@@ -14,6 +14,7 @@ import functools
 
 import numpy as np
 
+from mmer_jax.datasets import iemocap
 from mmer_jax.features import audio as audio_lib
 from mmer_jax.features import audio_stats as stats_lib
 from mmer_jax.features import mocap as mocap_lib
@@ -194,8 +195,8 @@ def _face_features(utt: UtteranceJob, options: MediaOptions, detector, issues: l
 
 def _read_tracks(job: DialogJob) -> tuple[dict[str, mocap_lib.MocapTrack | None], dict[str, str]]:
   tracks, problems = {}, {}
-  for stream, width in mocap_lib.STREAM_WIDTHS.items():
-    path = mocap_lib.dialog_mocap_path(job.session_dir, job.dialog, stream)
+  for stream, width in iemocap.MOCAP_STREAM_WIDTHS.items():
+    path = iemocap.dialog_mocap_path(job.session_dir, job.dialog, stream)
     try:
       tracks[stream] = mocap_lib.read_mocap(path, width=width)
     except mocap_lib.MocapReadError as e:
@@ -208,7 +209,7 @@ def _mocap_features(utt: UtteranceJob, options: MediaOptions, tracks, problems,
   out: dict[str, np.ndarray] = {}
   present = []
   for stream, name in MOCAP_FEATURES.items():
-    width = mocap_lib.STREAM_WIDTHS[stream]
+    width = iemocap.MOCAP_STREAM_WIDTHS[stream]
     track = tracks[stream]
     if track is None:
       issues.append(f"mocap_{stream}_missing: {problems[stream]}")
