@@ -27,6 +27,7 @@ from mmer_jax.features import text as text_lib
 from mmer_jax.features import video as video_lib
 from tfds_builders.build_report import BuildReport
 from tfds_builders.common import beam_units
+from tfds_builders.common import media as common_media
 from tfds_builders.common import options as options_lib
 from tfds_builders.common import text_features
 from tfds_builders.iemocap import media
@@ -72,8 +73,7 @@ class IemocapConfig(tfds.core.BuilderConfig):
   drop_partial: bool = False         # True: skip utterances with a missing/unreadable modality
 
   def media_options(self) -> media.MediaOptions:
-    names = {f.name for f in dataclasses.fields(media.MediaOptions)}
-    return media.MediaOptions(**{n: getattr(self, n) for n in names})
+    return options_lib.options_for(self, media.MediaOptions)
 
 
 def _config(name: str, description: str, **features: Any) -> IemocapConfig:
@@ -124,20 +124,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     }
     if cfg.media_options().any_audio:
       features["audio_present"] = f.Tensor(shape=(), dtype=np.bool_)
-    if cfg.mel:
-      features["mel_pieces"] = f.Tensor(shape=(None, media.NUM_MELS, media.PIECE_FRAMES), dtype=np.float32)
-      features["num_mel_pieces"] = f.Tensor(shape=(), dtype=np.int32)
-    if cfg.waveform:
-      features["waveform"] = f.Tensor(shape=(None,), dtype=np.float32)
-    if cfg.compare_lld:
-      features["compare_lld"] = f.Tensor(shape=(None, media.LLD_DIM), dtype=np.float32)
-    if cfg.audio_stats:
-      features["audio_stats"] = f.Tensor(shape=(media.stats_lib.NUM_STATS,), dtype=np.float32)
-    if cfg.faces:
-      size = video_lib.FACE_SIZE
-      features["faces"] = f.Tensor(shape=(None, size, size, 3), dtype=np.uint8)
-      features["num_faces"] = f.Tensor(shape=(), dtype=np.int32)
-      features["face_found"] = f.Tensor(shape=(None,), dtype=np.bool_)
+    features.update(common_media.feature_spec(
+        g for g in ("mel", "waveform", "compare_lld", "audio_stats", "faces") if getattr(cfg, g)))
     if cfg.mocap:
       for stream, name in media.MOCAP_FEATURES.items():
         width = iemocap.MOCAP_STREAM_WIDTHS[stream]
@@ -180,14 +168,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
     cfg = self.builder_config
     self._use_beam = beam_units.uses_beam(download_config)
-    try:
+    with beam_units.empty_split_explained(lambda empty: ValueError(
+        f"iemocap/{cfg.name}: split {empty!r} has no example left (every listed utterance "
+        "was skipped). Use drop_partial=False or other sessions.")):
       super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
-    except Exception as e:  # TFDS cannot write an empty split; say why instead of its bare message
-      empty = beam_units.empty_split_in(e)
-      if empty is None:
-        raise
-      raise ValueError(f"iemocap/{cfg.name}: split {empty!r} has no example left (every listed utterance "
-                       "was skipped). Use drop_partial=False or other sessions.") from e
     beam_units.replay_parts(self._report, self._parts, self._split_names)
     self._report.write(self.data_dir)
     print(self._report.summary())
