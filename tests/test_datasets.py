@@ -100,3 +100,9 @@ def test_cmu_mosei_has_one_spelling():
 def test_needs_manual_download():
   assert not datasets.needs_manual_download("synthetic_mosei")
   assert datasets.needs_manual_download("iemocap") and datasets.needs_manual_download("not_ours")
+
+
+def test_a_preprocessor_reads_only_modalities_its_dataset_offers():
+  from mmer_jax.data.preprocess import late_fusion
+  for dataset, features in late_fusion.FEATURES.items():
+    assert set(features) <= set(datasets.DATASETS[dataset].modalities), dataset
