@@ -31,9 +31,10 @@ B.3 (IEMOCAP-6 average F1 ~57 for the end-to-end model, which the baselines shou
 """
 
 from configs import common
+from mmer_jax.datasets import cmu_mosei, iemocap
 
-MOSEI_EMOTIONS = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
-IEMOCAP_CLASSES = ["ang", "exc", "fru", "hap", "neu", "sad"]
+MOSEI_EMOTIONS = list(cmu_mosei.EMOTIONS)
+IEMOCAP_CLASSES = list(iemocap.SCHEME_CLASSES["mme2e_6class"])
 MODELS = {"rnn": "lf_rnn", "transformer": "lf_transformer"}
 DATA = ("mosei", "iemocap")
 

@@ -58,9 +58,10 @@ Report f1_macro too: the weighted average hides the weak surprise/sadness classe
 """
 
 from configs import common
+from mmer_jax.datasets import samsemo
 
-EMOTIONS = ["anger", "happiness", "sadness", "surprise", "neutral"]
-TRAITS = ["sex", "age", "race", "covered_face", "multiple_faces", "movie_type"]  # builder's tsv traits
+EMOTIONS = list(samsemo.EMOTIONS)
+TRAITS = list(samsemo.TSV_TRAITS)  # the tsv traits the builder stores
 PROTOCOLS = ("clean", "faithful")
 SLICES = ("language", "traits")
 LANGS = ("en", "de", "es", "pl", "ko", "all")  # the builder's configs; all = the ML column

@@ -39,10 +39,11 @@ figures; none measured for `split=sessions`.
 """
 
 from configs import common, mme2e_samsemo
+from mmer_jax.datasets import cmu_mosei, iemocap
 
 DATASETS = {
-    "iemocap": dict(tfds_name="iemocap/mme2e", class_names=["ang", "exc", "fru", "hap", "neu", "sad"]),
-    "mosei": dict(tfds_name="cmu_mosei/raw", class_names=["anger", "disgust", "fear", "happy", "sad", "surprise"],
+    "iemocap": dict(tfds_name="iemocap/mme2e", class_names=list(iemocap.SCHEME_CLASSES["mme2e_6class"])),
+    "mosei": dict(tfds_name="cmu_mosei/raw", class_names=list(cmu_mosei.EMOTIONS),
                   splits=dict(train="train", valid="validation", test="test")),
 }
 RECIPES = ("seed", "adamw")

@@ -20,8 +20,9 @@ import ml_collections
 
 from configs import common
 from mmer_jax.data import label_schemes
+from mmer_jax.datasets import iemocap
 
-CLASS_NAMES = ["ang", "hap", "neu", "sad"]  # the seed's alphabetical LabelEncoder order = iemocap_4class
+CLASS_NAMES = list(iemocap.SCHEME_CLASSES["iemocap_4class"])  # the seed's alphabetical LabelEncoder order = iemocap_4class
 # Single-label IEMOCAP schemes (the models end in a softmax over one class per utterance).
 LABEL_SCHEMES = tuple(name for name, s in label_schemes.SCHEMES.items() if not s.multi_label)
 PROTOCOLS = ("clean", "faithful")

@@ -39,8 +39,9 @@ Expect much lower fear/surprise scores, and lower accuracy, under the clean prot
 import ml_collections
 
 from configs import common
+from mmer_jax.datasets import iemocap
 
-CLASS_NAMES = ["ang", "hap", "sad", "fea", "sur", "neu"]
+CLASS_NAMES = list(iemocap.SCHEME_CLASSES["seed003_6class"])
 PROTOCOLS = ("clean", "faithful")
 EXTRA_SOURCES = {"none": None, "gan": "labelled_audio/seed003_gan",
                  "autoencoder": "labelled_audio/seed003_autoencoder"}

@@ -42,9 +42,10 @@ Reported (notebook outputs, accuracy on Session 5 = validation, max over epochs 
 """
 
 from configs import common
+from mmer_jax.datasets import iemocap
 from mmer_jax.models.ssl_fusion import MOCAP_HEADS  # unimodal MoCap heads (mods=m)
 
-CLASSES = ["neu", "ang", "exc", "sad"]
+CLASSES = list(iemocap.SCHEME_CLASSES["seed004_4class"])
 SPEECH_POOLS = ("flatten", "masked_mean")
 AUDIO_BUCKET = 48000  # samples (3 s at 16 kHz) per waveform bucket with speech_pool=masked_mean
 REPORTED_MAX_ACC = {"tsm": 0.7704, "ts": 0.7493, "tm": 0.7186, "sm": None, "t": 0.6931, "s": 0.6399, "m": 0.50}

@@ -23,6 +23,7 @@ project machine, so none has been measured here; Williams et al. (2018) report a
 """
 
 from configs import common
+from mmer_jax.datasets import cmu_mosei
 
 VISUALS = ("facet", "openface")
 
@@ -50,7 +51,7 @@ def get_config(arg: str | None = None):
   c.input.batch_size = 32
   c.input.eval_batch_size = 64
   c.task.type = "regression"
-  c.task.class_names = ["sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear"]
+  c.task.class_names = list(cmu_mosei.LABEL_NAMES)
   c.task.eval_from_column = 1      # the seed scores the 6 emotions, dropping sentiment
   c.task.neutral_class = True      # --predict_neutral_class
   c.loss.name = "mae"

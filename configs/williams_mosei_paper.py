@@ -26,6 +26,7 @@ data is not on the project machine).
 """
 
 from configs import common
+from mmer_jax.datasets import cmu_mosei
 
 SWEEP = dict(max_len=(15, 20, 25, 30), dropout=(0.1, 0.2), layers=(1, 2, 3))  # the paper's grid
 
@@ -53,7 +54,7 @@ def get_config(arg: str | None = None):
   c.input.batch_size = 64
   c.input.eval_batch_size = 64
   c.task.type = "regression"
-  c.task.class_names = ["happy", "sad", "anger", "surprise", "disgust", "fear"]
+  c.task.class_names = list(cmu_mosei.CSD_EMOTIONS)
   c.task.eval_from_column = 0
   c.task.neutral_class = False
   c.loss.name = "mae"

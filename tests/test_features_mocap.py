@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
+from mmer_jax.datasets import iemocap
 from mmer_jax.features import mocap
 
 
@@ -56,7 +57,7 @@ def test_bad_files_raise_clear_errors(tmp_path):
 
 
 def test_ses05m_script01_1b_mocap_naming_quirk(tmp_path):
-  assert mocap.dialog_mocap_name("Ses05M_script01_1b") == "Ses05M_script01_1"
-  assert mocap.dialog_mocap_name("Ses05M_script01_1") == "Ses05M_script01_1"
-  path = mocap.dialog_mocap_path(tmp_path / "Session5", "Ses05M_script01_1b", "hand")
+  assert iemocap.dialog_mocap_name("Ses05M_script01_1b") == "Ses05M_script01_1"
+  assert iemocap.dialog_mocap_name("Ses05M_script01_1") == "Ses05M_script01_1"
+  path = iemocap.dialog_mocap_path(tmp_path / "Session5", "Ses05M_script01_1b", "hand")
   assert path.endswith("Session5/dialog/MOCAP_hand/Ses05M_script01_1.txt")

@@ -9,10 +9,13 @@
   reader, `mmer_jax.checkpoint_folder`, a leaf that nobody else duplicates (no other module opens a
   folder's files or calls `from_pretrained`);
 - no cycle between mmer_jax's packages through module-level imports (function-level imports are
-  the registry's lazy lookups and optional heavy dependencies).
+  the registry's lazy lookups and optional heavy dependencies);
+- mmer_jax never imports the builders; what it needs to know about a dataset is in mmer_jax.datasets,
+  a leaf (the standard library and itself only), which builders and mmer_jax alike read.
 """
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,6 +51,17 @@ def _imports(path: Path, module: str, top_level_only: bool) -> set[str]:
   return {name for name in found if name.startswith(("mmer_jax", "tfds_builders"))}
 
 
+def _all_imported_names(path: Path) -> set[str]:
+  """Every module an import statement of `path` names, the standard library and third parties included."""
+  names = set()
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.Import):
+      names.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and not node.level:
+      names.add(node.module or "")
+  return names
+
+
 def _package_of(module: str) -> str:
   parts = module.split(".")
   return ".".join(parts[:2]) if len(parts) > 1 else parts[0]
@@ -57,9 +71,14 @@ ALL_IMPORTS = {module: _imports(path, module, top_level_only=False) for path, mo
 TOP_IMPORTS = {module: _imports(path, module, top_level_only=True) for path, module in _modules()}
 
 
+def _within(name: str, packages: tuple[str, ...]) -> bool:
+  """`name` is one of `packages` or inside one (mmer_jax.datasets is not inside mmer_jax.data)."""
+  return any(name == p or name.startswith(p + ".") for p in packages)
+
+
 def _violations(source_prefix: str, forbidden: tuple[str, ...]) -> list[str]:
   return sorted(f"{module} imports {name}" for module, names in ALL_IMPORTS.items()
-                if module.startswith(source_prefix) for name in names if name.startswith(forbidden))
+                if _within(module, (source_prefix,)) for name in names if _within(name, forbidden))
 
 
 def test_models_read_only_the_batch_contract():
@@ -67,9 +86,23 @@ def test_models_read_only_the_batch_contract():
 
 
 def test_mmer_jax_does_not_reach_up_into_the_builders():
-  # The builders import mmer_jax (extractors, label schemes, the manifest table), never the reverse.
-  # data.sources still checks a dataset name against the builders' list (issue 28 moves that fact).
-  assert [v for v in _violations("mmer_jax", ("tfds_builders",)) if not v.startswith("mmer_jax.data.sources ")] == []
+  # The builders import mmer_jax (extractors, label schemes, the manifest table), never the reverse:
+  # a dataset's names and facts come from mmer_jax.datasets.
+  assert _violations("mmer_jax", ("tfds_builders",)) == []
+
+
+def test_the_datasets_package_is_a_leaf():
+  # Anything may read what a dataset is; the datasets package itself reads nothing of the project
+  # but the errors, and nothing heavy (no jax, numpy, tfds) at all, so importing it costs nothing.
+  modules = [m for m in ALL_IMPORTS if _within(m, ("mmer_jax.datasets",))]
+  assert "mmer_jax.datasets.iemocap" in modules
+  for module in modules:
+    outside = {n for n in ALL_IMPORTS[module] if not _within(n, ("mmer_jax.datasets", "mmer_jax.errors"))}
+    assert outside == set(), module
+  for path, module in _modules():
+    if _within(module, ("mmer_jax.datasets",)):
+      roots = {n.split(".")[0] for n in _all_imported_names(path)}
+      assert roots <= sys.stdlib_module_names | {"mmer_jax"}, (module, roots - sys.stdlib_module_names)
 
 
 def test_features_import_neither_models_train_nor_data():

@@ -33,12 +33,10 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-# Every majority code of the EmoEvaluation summary lines. The builder's ClassLabel uses this order.
-IEMOCAP_CODES: tuple[str, ...] = ("ang", "hap", "exc", "sad", "fru", "fea", "sur", "neu", "dis", "oth", "xxx")
-# Full corpus counts per code (10,039 utterances), used to document and sanity-check the schemes.
-IEMOCAP_CODE_COUNTS: Mapping[str, int] = {
-    "xxx": 2507, "fru": 1849, "neu": 1708, "ang": 1103, "sad": 1084, "exc": 1041, "hap": 595,
-    "sur": 107, "fea": 40, "oth": 3, "dis": 2}
+from mmer_jax.datasets import cmu_mosei, iemocap, manifest, samsemo
+
+IEMOCAP_CODES = iemocap.CODES
+IEMOCAP_CODE_COUNTS = iemocap.CODE_COUNTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,22 +95,23 @@ def raw_code(code: str | int) -> str:
   return code
 
 
+def _iemocap_scheme(name: str, description: str, multi_label: bool = False) -> LabelScheme:
+  """A scheme over IEMOCAP's class order `name` (mmer_jax.datasets.iemocap), codes it merges included."""
+  classes = iemocap.SCHEME_CLASSES[name]
+  merges = iemocap.SCHEME_MERGES.get(name, {})
+  code_to_class = {code: i for i, code in enumerate(classes)}
+  code_to_class.update({code: classes.index(into) for code, into in merges.items()})
+  return LabelScheme(name, classes, code_to_class, multi_label=multi_label, description=description)
+
+
 SCHEMES: dict[str, LabelScheme] = {s.name: s for s in (
-    LabelScheme("iemocap_4class", ("ang", "hap", "neu", "sad"),
-                {"ang": 0, "hap": 1, "exc": 1, "neu": 2, "sad": 3},
-                description="Standard 4-class IEMOCAP, excited merged into happy (seed 002)."),
-    LabelScheme("seed004_4class", ("neu", "ang", "exc", "sad"),
-                {"neu": 0, "ang": 1, "exc": 2, "sad": 3},
-                description="Seed 004: excited instead of happy, no merge."),
-    LabelScheme("mme2e_6class", ("ang", "exc", "fru", "hap", "neu", "sad"),
-                {"ang": 0, "exc": 1, "fru": 2, "hap": 3, "neu": 4, "sad": 5}, multi_label=True,
-                description="MME2E / MESM: six classes as one-hot targets for a sigmoid BCE loss."),
-    LabelScheme("iemocap_6class", ("ang", "exc", "fru", "hap", "neu", "sad"),
-                {"ang": 0, "exc": 1, "fru": 2, "hap": 3, "neu": 4, "sad": 5},
-                description="Six classes of the conversation-emotion literature, one index per utterance."),
-    LabelScheme("seed003_6class", ("ang", "hap", "sad", "fea", "sur", "neu"),
-                {"ang": 0, "hap": 1, "exc": 1, "sad": 2, "fru": 2, "fea": 3, "sur": 4, "neu": 5},
-                description="Seed 003 (Sahu 2019 lineage): hap+exc and sad+fru merged."),
+    _iemocap_scheme("iemocap_4class", "Standard 4-class IEMOCAP, excited merged into happy (seed 002)."),
+    _iemocap_scheme("seed004_4class", "Seed 004: excited instead of happy, no merge."),
+    _iemocap_scheme("mme2e_6class", "MME2E / MESM: six classes as one-hot targets for a sigmoid BCE loss.",
+                    multi_label=True),
+    _iemocap_scheme("iemocap_6class",
+                    "Six classes of the conversation-emotion literature, one index per utterance."),
+    _iemocap_scheme("seed003_6class", "Seed 003 (Sahu 2019 lineage): hap+exc and sad+fru merged."),
 )}
 
 
@@ -127,8 +126,8 @@ def get_scheme(name: str) -> LabelScheme:
 # (the vector as it is) and a single-label one, which keeps the examples with exactly one class
 # present: an example annotated with two emotions has no single right answer.
 
-SAMSEMO_EMOTIONS = ("anger", "happiness", "sadness", "surprise", "neutral")  # builder's layout.EMOTIONS
-MOSEI_EMOTIONS = ("anger", "disgust", "fear", "happy", "sad", "surprise")    # MME2E's order, score > 0
+SAMSEMO_EMOTIONS = samsemo.EMOTIONS
+MOSEI_EMOTIONS = cmu_mosei.EMOTIONS    # MME2E's order, score > 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,8 +169,8 @@ VECTOR_SCHEMES: dict[str, VectorScheme] = {s.name: s for s in (
 # (column, kind, class order) in the build's metadata, which mmer_jax/data/manifest_task.py reads into
 # the config. The stored value already is the target: a class index, a multi-hot vector or a value.
 
-MANIFEST = "manifest"
-MANIFEST_LABEL_PREFIX = "label_"   # manifest_roles.LABEL_PREFIX
+MANIFEST = manifest.DATASET.name
+MANIFEST_LABEL_PREFIX = manifest.LABEL_PREFIX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,9 +202,9 @@ class ManifestScheme:
 # Which schemes fit which dataset (the raw-code schemes need IEMOCAP's `label` field; a manifest's
 # are its label columns, read from its build).
 DATASET_SCHEMES: dict[str, tuple[str, ...]] = {
-    "iemocap": tuple(SCHEMES),
-    "samsemo": ("samsemo_multi", "samsemo_single"),
-    "cmu_mosei": ("mosei_multi", "mosei_single"),
+    iemocap.DATASET.name: tuple(SCHEMES),
+    samsemo.DATASET.name: ("samsemo_multi", "samsemo_single"),
+    cmu_mosei.DATASET.name: ("mosei_multi", "mosei_single"),
     MANIFEST: (),
 }
 
@@ -219,4 +218,4 @@ def scheme_for(dataset: str, name: str) -> LabelScheme | VectorScheme | Manifest
   if name not in DATASET_SCHEMES[dataset]:
     raise KeyError(f"Label scheme {name!r} does not fit {dataset}; use one of "
                    f"{', '.join(DATASET_SCHEMES[dataset])}.")
-  return SCHEMES[name] if dataset == "iemocap" else VECTOR_SCHEMES[name]
+  return SCHEMES[name] if dataset == iemocap.DATASET.name else VECTOR_SCHEMES[name]

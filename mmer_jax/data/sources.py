@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import tensorflow_datasets as tfds
 
+from mmer_jax import datasets
 from mmer_jax.errors import ConfigError, DataError, did_you_mean
 
 
@@ -38,9 +39,8 @@ def tfds_source(tfds_name: str, split: str, data_dir: str) -> Sequence[dict[str,
 
 
 def _check_known(dataset: str, data_dir: str) -> None:
-  """A name that is neither one of our builders nor a dataset present in data_dir is a typo."""
-  import tfds_builders  # noqa: PLC0415
-  known = tfds_builders.builder_names()
+  """A name that is neither one of our datasets nor a dataset present in data_dir is a typo."""
+  known = list(datasets.NAMES)
   if dataset not in known and not Path(data_dir, dataset).exists():
     from mmer_jax.registry import UnknownNameError  # noqa: PLC0415
     raise UnknownNameError(f"Unknown dataset {dataset!r} in config.input.tfds_name.{did_you_mean(dataset, known)} "
@@ -60,11 +60,8 @@ def _builder_from_directory(name: str, data_dir: str):
 def _build_hint(tfds_name: str, data_dir: str) -> str:
   """Two lines: what is missing and the command that builds it (`--manual_dir` only for the builders
   that read a release; the synthetic sample is generated, so `build_if_missing=True` does it too)."""
-  import tfds_builders  # noqa: PLC0415
   dataset = tfds_name.split("/")[0]
-  generated = dataset in tfds_builders.builder_names() and not tfds_builders.builder_class(
-      dataset).MANUAL_DOWNLOAD_INSTRUCTIONS
-  if generated:
+  if not datasets.needs_manual_download(dataset):
     return (f"Dataset {tfds_name!r} is not built in {data_dir}; it needs no download: set "
             f"--config.input.build_if_missing=True, or build it with\n"
             f"  python -m tfds_builders.build {tfds_name} --data_dir={data_dir}")

@@ -15,9 +15,11 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-# Label fields of manifest datasets (`label_<column>`, mmer_jax.data.label_schemes.MANIFEST_LABEL_PREFIX;
-# features may not import data): prediction has no label, so they read as a placeholder.
-MANIFEST_LABEL_PREFIX = "label_"
+from mmer_jax.datasets import manifest
+
+# Label fields of manifest datasets (`label_<column>`): prediction has no label, so they read as a
+# placeholder.
+MANIFEST_LABEL_PREFIX = manifest.LABEL_PREFIX
 
 
 @dataclasses.dataclass(frozen=True)

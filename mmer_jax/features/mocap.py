@@ -2,7 +2,7 @@
 
 File format (dataset_formats.md §1.6): two header lines, then one row per 120 fps frame,
 `<Frame#> <Time> <values...>`, space separated, with missing markers written `NaN`.
-Value columns: rotated 165 (55 markers x XYZ), head 6 (rotation + translation), hand 18 (6 markers x XYZ).
+The streams' widths and where their files lie are IEMOCAP's facts (`mmer_jax.datasets.iemocap`).
 
 Seed 004 (Tripathi et al.'s pipeline) keeps the dialog-level rows with `start < Time < end`, splits
 them with `np.array_split` into 200 chunks and averages each chunk (`np.mean`, so one NaN marker makes
@@ -17,8 +17,6 @@ import os
 
 import numpy as np
 
-STREAM_WIDTHS = {"rotated": 165, "head": 6, "hand": 18}
-STREAM_DIRS = {"rotated": "MOCAP_rotated", "head": "MOCAP_head", "hand": "MOCAP_hand"}
 NUM_CHUNKS = 200
 
 
@@ -113,14 +111,3 @@ def utterance_chunk_means(track: MocapTrack, start: float, end: float,
   values, finite = nan_to_zero(chunk_means(rows, num_chunks))
   return PooledMocap(values=values, chunk_valid=finite.all(axis=1), num_frames=int(rows.shape[0]))
 
-
-def dialog_mocap_name(dialog: str) -> str:
-  """The MoCap file stem of a dialog: `Ses05M_script01_1b` is stored as `Ses05M_script01_1`."""
-  return "Ses05M_script01_1" if dialog == "Ses05M_script01_1b" else dialog
-
-
-def dialog_mocap_path(session_dir: str | os.PathLike, dialog: str, stream: str) -> str:
-  if stream not in STREAM_DIRS:
-    raise ValueError(f"Unknown MoCap stream {stream!r}; choose from {sorted(STREAM_DIRS)}.")
-  return os.path.join(os.fspath(session_dir), "dialog", STREAM_DIRS[stream],
-                      dialog_mocap_name(dialog) + ".txt")

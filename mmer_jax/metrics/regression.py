@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from mmer_jax.datasets import cmu_mosei
 from mmer_jax.metrics.classification import present_mean
 
-EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
+EMOTIONS = cmu_mosei.CSD_EMOTIONS
 
 
 def snap(values: np.ndarray, grid: np.ndarray) -> np.ndarray:

@@ -134,13 +134,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
     self._use_beam = beam_units.uses_beam(download_config)
     try:
-      super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
-    except Exception as e:
-      empty = beam_units.empty_split_in(e)
-      if empty is None:
-        raise
-      raise folds_lib.FoldsError(f"cmu_mosei/{self.builder_config.name}: split {empty!r} has no example left "
-                                 "(every segment was skipped; reasons in the printed report).") from e
+      with beam_units.empty_split_explained(lambda empty: folds_lib.FoldsError(
+          f"cmu_mosei/{self.builder_config.name}: split {empty!r} has no example left "
+          "(every segment was skipped; reasons in the printed report).")):
+        super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
     finally:
       if hasattr(self, "_source"):
         self._source.close()

@@ -25,11 +25,11 @@ import dataclasses
 import json
 import os
 
+from mmer_jax.datasets import cmu_mosei
 from mmer_jax.errors import UserError
 
-SPLITS = ("train", "valid", "test")
-# TFDS split name of each fold (the project's configs read `validation`, as TFDS datasets do).
-TFDS_SPLIT = {"train": "train", "valid": "validation", "test": "test"}
+SPLITS = cmu_mosei.FOLDS
+TFDS_SPLIT = cmu_mosei.TFDS_SPLIT
 # Picked up from the manual dir when no folds_file option is given.
 DEFAULT_FOLDS_FILE = "cmu_mosei_folds.json"
 # The SDK's standard fold sizes; a different count is reported (e.g. the PyPI copy has 2250 train ids).

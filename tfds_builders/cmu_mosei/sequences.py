@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from mmer_jax.datasets import cmu_mosei
+
 
 @dataclasses.dataclass(frozen=True)
 class SequenceSpec:
@@ -14,19 +16,21 @@ class SequenceSpec:
 
 
 MODALITIES: dict[str, SequenceSpec] = {
-    "glove": SequenceSpec("glove", ("CMU_MOSEI_TimestampedWordVectors.csd",), ("glove_vectors",), 300),
-    "covarep": SequenceSpec("covarep", ("CMU_MOSEI_COVAREP.csd",), ("COVAREP",), 74),
-    "facet": SequenceSpec("facet", ("CMU_MOSEI_VisualFacet42.csd",), ("FACET 4.2", "FACET_4.2"), 35),
-    "openface": SequenceSpec("openface", ("CMU_MOSEI_VisualOpenFace2.csd",), ("OpenFace_2", "OpenFace2.0"), 713),
+    "glove": SequenceSpec("glove", ("CMU_MOSEI_TimestampedWordVectors.csd",), ("glove_vectors",),
+                          cmu_mosei.FEATURE_DIMS["glove"]),
+    "covarep": SequenceSpec("covarep", ("CMU_MOSEI_COVAREP.csd",), ("COVAREP",), cmu_mosei.FEATURE_DIMS["covarep"]),
+    "facet": SequenceSpec("facet", ("CMU_MOSEI_VisualFacet42.csd",), ("FACET 4.2", "FACET_4.2"),
+                          cmu_mosei.FEATURE_DIMS["facet"]),
+    "openface": SequenceSpec("openface", ("CMU_MOSEI_VisualOpenFace2.csd",), ("OpenFace_2", "OpenFace2.0"),
+                             cmu_mosei.FEATURE_DIMS["openface"]),
 }
-LABELS = SequenceSpec("labels", ("CMU_MOSEI_Labels.csd",), ("All Labels",), 7)
+LABELS = SequenceSpec("labels", ("CMU_MOSEI_Labels.csd",), ("All Labels",), len(cmu_mosei.LABEL_NAMES))
 WORDS = SequenceSpec("words", ("CMU_MOSEI_TimestampedWords.csd",), ("words",), None)
 
 # The text reference of the SDK's "align to words" recipe (Williams et al.: align('glove_vectors')).
 WORD_REFERENCE = "glove"
-# Column order of the 7 CSD labels (SDK README, maintainer).
-LABEL_NAMES = ("sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear")
-# MME2E's emotion order and the CSD label column of each: [anger, disgust, fear, happy, sad, surprise].
-MME2E_EMOTIONS = ("anger", "disgust", "fear", "happy", "sad", "surprise")
-MME2E_FROM_CSD = tuple(LABEL_NAMES.index(e) for e in MME2E_EMOTIONS)  # (3, 5, 6, 1, 2, 4)
+# The CSD label columns, MME2E's emotion order and the CSD column of each are CMU-MOSEI's facts.
+LABEL_NAMES = cmu_mosei.LABEL_NAMES
+MME2E_EMOTIONS = cmu_mosei.EMOTIONS
+MME2E_FROM_CSD = cmu_mosei.EMOTION_COLUMNS
 SILENCE_TOKEN = b"sp"

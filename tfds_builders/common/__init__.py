@@ -1,1 +1,1 @@
-"""Builder code the dataset builders share: config options, frozen text features, Beam work units."""
+"""Builder code the dataset builders share: config options, stored media features, frozen text features, Beam work units."""

@@ -18,10 +18,11 @@ the tests. Both paths compute the same examples and report entries from the same
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 # Importing Beam logs a root-level warning about optional Google Cloud clients (apitools, BigQuery)
 # that local builds never use; keep it out of every build's output.
@@ -196,3 +197,16 @@ def empty_split_in(error: BaseException) -> str | None:
     return error.split
   match = _EMPTY_SPLIT.search(str(error))
   return match.group(1) if match else None
+
+
+@contextlib.contextmanager
+def empty_split_explained(error: Callable[[str], Exception]) -> Iterator[None]:
+  """Around a builder's generation: TFDS cannot write an empty split and says so only barely, so an
+  empty split raises `error(split)` instead, a message saying why the builder skipped everything."""
+  try:
+    yield
+  except Exception as e:
+    empty = empty_split_in(e)
+    if empty is None:
+      raise
+    raise error(empty) from e

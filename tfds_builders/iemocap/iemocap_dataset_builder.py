@@ -21,11 +21,13 @@ import tensorflow_datasets as tfds
 
 from mmer_jax import progress
 from mmer_jax.data import label_schemes
+from mmer_jax.datasets import iemocap
 from mmer_jax.features import mocap as mocap_lib
 from mmer_jax.features import text as text_lib
 from mmer_jax.features import video as video_lib
 from tfds_builders.build_report import BuildReport
 from tfds_builders.common import beam_units
+from tfds_builders.common import media as common_media
 from tfds_builders.common import options as options_lib
 from tfds_builders.common import text_features
 from tfds_builders.iemocap import media
@@ -71,8 +73,7 @@ class IemocapConfig(tfds.core.BuilderConfig):
   drop_partial: bool = False         # True: skip utterances with a missing/unreadable modality
 
   def media_options(self) -> media.MediaOptions:
-    names = {f.name for f in dataclasses.fields(media.MediaOptions)}
-    return media.MediaOptions(**{n: getattr(self, n) for n in names})
+    return options_lib.options_for(self, media.MediaOptions)
 
 
 def _config(name: str, description: str, **features: Any) -> IemocapConfig:
@@ -110,7 +111,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     features: dict[str, Any] = {
         "id": f.Text(), "dialog": f.Text(), "session": f.Tensor(shape=(), dtype=np.int32),
         "gender": f.Text(), "mode": f.Text(),
-        "label": f.ClassLabel(names=label_schemes.IEMOCAP_CODES),
+        "label": f.ClassLabel(names=iemocap.CODES),
         "votes": f.Tensor(shape=(votes,), dtype=np.int32),
         "self_votes": f.Tensor(shape=(votes,), dtype=np.int32),
         "annotations": f.Text(),
@@ -123,23 +124,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     }
     if cfg.media_options().any_audio:
       features["audio_present"] = f.Tensor(shape=(), dtype=np.bool_)
-    if cfg.mel:
-      features["mel_pieces"] = f.Tensor(shape=(None, media.NUM_MELS, media.PIECE_FRAMES), dtype=np.float32)
-      features["num_mel_pieces"] = f.Tensor(shape=(), dtype=np.int32)
-    if cfg.waveform:
-      features["waveform"] = f.Tensor(shape=(None,), dtype=np.float32)
-    if cfg.compare_lld:
-      features["compare_lld"] = f.Tensor(shape=(None, media.LLD_DIM), dtype=np.float32)
-    if cfg.audio_stats:
-      features["audio_stats"] = f.Tensor(shape=(media.stats_lib.NUM_STATS,), dtype=np.float32)
-    if cfg.faces:
-      size = video_lib.FACE_SIZE
-      features["faces"] = f.Tensor(shape=(None, size, size, 3), dtype=np.uint8)
-      features["num_faces"] = f.Tensor(shape=(), dtype=np.int32)
-      features["face_found"] = f.Tensor(shape=(None,), dtype=np.bool_)
+    features.update(common_media.feature_spec(
+        g for g in ("mel", "waveform", "compare_lld", "audio_stats", "faces") if getattr(cfg, g)))
     if cfg.mocap:
       for stream, name in media.MOCAP_FEATURES.items():
-        width = mocap_lib.STREAM_WIDTHS[stream]
+        width = iemocap.MOCAP_STREAM_WIDTHS[stream]
         features[name] = f.Tensor(shape=(mocap_lib.NUM_CHUNKS, width), dtype=np.float32)
         if cfg.mocap_raw:
           features[f"{name}_raw"] = f.Tensor(shape=(None, width), dtype=np.float32)
@@ -151,7 +140,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         homepage="https://sail.usc.edu/iemocap/",
         metadata=tfds.core.MetadataDict(
             vote_categories=list(release.VOTE_CATEGORIES), options=options_lib.config_options(cfg),
-            mocap_streams={n: mocap_lib.STREAM_WIDTHS[s] for s, n in media.MOCAP_FEATURES.items()},
+            mocap_streams={n: iemocap.MOCAP_STREAM_WIDTHS[s] for s, n in media.MOCAP_FEATURES.items()},
             face_normalisation={"mean": video_lib.FACE_MEAN.tolist(), "std": video_lib.FACE_STD.tolist()},
             label_schemes={s.name: list(s.class_names) for s in label_schemes.SCHEMES.values()}))
 
@@ -179,14 +168,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
     cfg = self.builder_config
     self._use_beam = beam_units.uses_beam(download_config)
-    try:
+    with beam_units.empty_split_explained(lambda empty: ValueError(
+        f"iemocap/{cfg.name}: split {empty!r} has no example left (every listed utterance "
+        "was skipped). Use drop_partial=False or other sessions.")):
       super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
-    except Exception as e:  # TFDS cannot write an empty split; say why instead of its bare message
-      empty = beam_units.empty_split_in(e)
-      if empty is None:
-        raise
-      raise ValueError(f"iemocap/{cfg.name}: split {empty!r} has no example left (every listed utterance "
-                       "was skipped). Use drop_partial=False or other sessions.") from e
     beam_units.replay_parts(self._report, self._parts, self._split_names)
     self._report.write(self.data_dir)
     print(self._report.summary())
@@ -325,7 +310,7 @@ class _Corpus:
         report.skip(ev.utt_id, f"bad_utterance_id: not an utterance of {dialog}")
         continue
       if not release.is_known_code(ev.code):
-        report.skip(ev.utt_id, f"unknown_label_code: {ev.code!r} is not one of {label_schemes.IEMOCAP_CODES}")
+        report.skip(ev.utt_id, f"unknown_label_code: {ev.code!r} is not one of {iemocap.CODES}")
         continue
       if ev.utt_id in seen:
         report.skip(ev.utt_id, "duplicate_utterance: listed twice in EmoEvaluation")
@@ -347,7 +332,7 @@ class _Corpus:
 def _assign_splits(utterances: list[_Utterance], cfg: IemocapConfig,
                    report: BuildReport) -> dict[str, list[_Utterance]]:
   if not cfg.split_dir:
-    return {f"session{s}": [u for u in utterances if u.session == s] for s in cfg.sessions}
+    return {iemocap.session_split(s): [u for u in utterances if u.session == s] for s in cfg.sessions}
   lists = release.read_split_lists(cfg.split_dir)
   by_id = {u.id: u for u in utterances}
   splits, listed = {}, set()
@@ -376,7 +361,7 @@ def _fill_evaluation_splits(report: BuildReport, splits: dict[str, list["_Uttera
   for entry in [*report.skipped, *report.partial]:
     if not entry["split"]:
       session = release.session_of(entry["id"])
-      by_session = f"session{session}" if session and not cfg.split_dir else ""
+      by_session = iemocap.session_split(session) if session and not cfg.split_dir else ""
       entry["split"] = split_of.get(entry["id"], by_session)
 
 

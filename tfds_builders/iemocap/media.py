@@ -10,44 +10,29 @@ programming error still stops the build.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 
+from mmer_jax.datasets import iemocap
 from mmer_jax.features import audio as audio_lib
 from mmer_jax.features import audio_stats as stats_lib
 from mmer_jax.features import mocap as mocap_lib
 from mmer_jax.features import video as video_lib
+from tfds_builders.common import media as common_media
+from tfds_builders.common.media import PIECE_FRAMES
 
 SAMPLE_RATE = 16000
-NUM_MELS = 128
-PIECE_FRAMES = 32
-LLD_DIM = 65
 AUDIO_SOURCES = ("sentence", "dialog")
 STATS_SOURCES = ("sentence", "seed003_dialog_mix")
 MOCAP_FEATURES = {"rotated": "mocap_rot", "head": "mocap_head", "hand": "mocap_hand"}
 
 
 @dataclasses.dataclass(frozen=True)
-class MediaOptions:
-  mel: bool = False
-  waveform: bool = False
-  compare_lld: bool = False
-  audio_stats: bool = False
-  faces: bool = False
+class MediaOptions(common_media.MediaOptions):
   mocap: bool = False
   mocap_raw: bool = False
   audio_source: str = "sentence"             # "dialog": cut the speaker's channel of the dialog wav
   audio_stats_source: str = "sentence"       # "seed003_dialog_mix": seed 003's cut of the mixed dialog
-  max_mel_pieces: int = 32
-  max_faces: int = 16
-  frame_interval_ms: float = 500.0
-  face_fallback: str = video_lib.FALLBACK_CENTRE
-  haar_min_neighbors: int = 5
-
-  @property
-  def any_audio(self) -> bool:
-    return self.mel or self.waveform or self.compare_lld or self.audio_stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,28 +64,7 @@ class UtteranceMedia:
 
 
 def empty_audio(options: MediaOptions) -> dict[str, np.ndarray]:
-  out: dict[str, np.ndarray] = {"audio_present": np.bool_(False)}
-  if options.mel:
-    out["mel_pieces"] = np.zeros((0, NUM_MELS, PIECE_FRAMES), np.float32)
-    out["num_mel_pieces"] = np.int32(0)
-  if options.waveform:
-    out["waveform"] = np.zeros((0,), np.float32)
-  if options.compare_lld:
-    out["compare_lld"] = np.zeros((0, LLD_DIM), np.float32)
-  if options.audio_stats:
-    out["audio_stats"] = np.zeros((stats_lib.NUM_STATS,), np.float32)
-  return out
-
-
-def empty_faces() -> dict[str, np.ndarray]:
-  size = video_lib.FACE_SIZE
-  return {"faces": np.zeros((0, size, size, 3), np.uint8), "num_faces": np.int32(0),
-          "face_found": np.zeros((0,), bool)}
-
-
-@functools.lru_cache(maxsize=4)
-def _detector(min_neighbors: int) -> video_lib.HaarFaceDetector:
-  return video_lib.HaarFaceDetector(min_neighbors=min_neighbors)
+  return {"audio_present": np.bool_(False), **common_media.empty_audio(options)}
 
 
 class _DialogAudio:
@@ -177,13 +141,13 @@ def _face_features(utt: UtteranceJob, options: MediaOptions, detector, issues: l
                                            start_s=utt.start, end_s=utt.end)
   except video_lib.VideoReadError as e:
     issues.append(f"video_unreadable: {e}")
-    return empty_faces(), 0, 0
+    return common_media.empty_faces(), 0, 0
   frames = segment.frames
   if segment.truncated:
     issues.append(f"video_truncated: {segment.truncated}")
   halves = [video_lib.speaker_half(frame, utt.side) for frame in frames[:options.max_faces]]
   # IEMOCAP halves are 360x480 (W x H); SAMSEMO's 270x480 resize would squash them, so it is off.
-  crops = video_lib.extract_faces(halves, detector or _detector(options.haar_min_neighbors),
+  crops = video_lib.extract_faces(halves, detector or common_media.haar_detector(options.haar_min_neighbors),
                                   fallback=options.face_fallback, resize_tall=False)
   if crops.num_fallbacks:
     issues.append(f"face_fallback: {crops.num_fallbacks} of {len(halves)} frames used the centre crop")
@@ -194,8 +158,8 @@ def _face_features(utt: UtteranceJob, options: MediaOptions, detector, issues: l
 
 def _read_tracks(job: DialogJob) -> tuple[dict[str, mocap_lib.MocapTrack | None], dict[str, str]]:
   tracks, problems = {}, {}
-  for stream, width in mocap_lib.STREAM_WIDTHS.items():
-    path = mocap_lib.dialog_mocap_path(job.session_dir, job.dialog, stream)
+  for stream, width in iemocap.MOCAP_STREAM_WIDTHS.items():
+    path = iemocap.dialog_mocap_path(job.session_dir, job.dialog, stream)
     try:
       tracks[stream] = mocap_lib.read_mocap(path, width=width)
     except mocap_lib.MocapReadError as e:
@@ -208,7 +172,7 @@ def _mocap_features(utt: UtteranceJob, options: MediaOptions, tracks, problems,
   out: dict[str, np.ndarray] = {}
   present = []
   for stream, name in MOCAP_FEATURES.items():
-    width = mocap_lib.STREAM_WIDTHS[stream]
+    width = iemocap.MOCAP_STREAM_WIDTHS[stream]
     track = tracks[stream]
     if track is None:
       issues.append(f"mocap_{stream}_missing: {problems[stream]}")

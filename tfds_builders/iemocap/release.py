@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mmer_jax.data.label_schemes import IEMOCAP_CODES
+from mmer_jax.datasets import iemocap
 from mmer_jax.errors import DataError
 
-NUM_SESSIONS = 5
-# Category words of the categorical evaluator lines, in the order of the stored vote vector.
-VOTE_CATEGORIES = ("Neutral", "Anger", "Happiness", "Excited", "Sadness", "Frustration", "Fear",
-                   "Surprise", "Disgust", "Other")
+NUM_SESSIONS = iemocap.NUM_SESSIONS
+VOTE_CATEGORIES = iemocap.VOTE_CATEGORIES
 WDSEG_FRAME_S = 0.01
 
 _SUMMARY = re.compile(r"^\[\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*\]\t(\S+)\t(\S+)\t\[([^\]]*)\]\s*$")
@@ -271,4 +269,4 @@ def read_split_lists(split_dir: str | os.PathLike) -> dict[str, list[str]]:
 
 
 def is_known_code(code: str) -> bool:
-  return code in IEMOCAP_CODES
+  return code in iemocap.CODES

@@ -29,19 +29,14 @@ from typing import Iterator
 import numpy as np
 import tensorflow_datasets as tfds
 
-from mmer_jax.data import label_schemes
+from mmer_jax.datasets import iemocap
+from mmer_jax.datasets.labelled_audio import LABEL_ALIASES
 from mmer_jax.errors import ConfigError, DataError
 from mmer_jax.features import audio as audio_lib
 from mmer_jax.features import audio_stats as stats_lib
 from tfds_builders.build_report import BuildReport
 
 SAMPLE_RATE = 16000
-# Spelled-out emotion names -> IEMOCAP codes (codes themselves are accepted as they are).
-LABEL_ALIASES = {
-    "anger": "ang", "angry": "ang", "happy": "hap", "happiness": "hap", "excited": "exc",
-    "sad": "sad", "sadness": "sad", "frustrated": "fru", "frustration": "fru", "fear": "fea",
-    "fearful": "fea", "surprise": "sur", "surprised": "sur", "neutral": "neu", "disgust": "dis",
-}
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """\
 Point --manual_dir at a folder holding the label CSV (config field `csv_name`) and the wav files
@@ -75,7 +70,7 @@ def iemocap_code(label: str) -> str | None:
   """The IEMOCAP code of a label name or code, or None when it is not an emotion we know."""
   key = label.strip().lower()
   code = LABEL_ALIASES.get(key, key)
-  return code if code in label_schemes.IEMOCAP_CODES else None
+  return code if code in iemocap.CODES else None
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -89,7 +84,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     f = tfds.features
     features = {
-        "id": f.Text(), "label": f.ClassLabel(names=label_schemes.IEMOCAP_CODES), "raw_label": f.Text(),
+        "id": f.Text(), "label": f.ClassLabel(names=iemocap.CODES), "raw_label": f.Text(),
         "text": f.Text(), "audio_stats": f.Tensor(shape=(stats_lib.NUM_STATS,), dtype=np.float32),
         "duration": f.Tensor(shape=(), dtype=np.float32),
     }

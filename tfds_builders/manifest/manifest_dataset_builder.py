@@ -26,6 +26,7 @@ from mmer_jax.errors import ConfigError
 from mmer_jax.features import video as video_lib
 from tfds_builders.build_report import BuildReport
 from tfds_builders.common import beam_units
+from tfds_builders.common import media as common_media
 from tfds_builders.common import options as options_lib
 from tfds_builders.common import text_features
 from tfds_builders.manifest import media as media_lib
@@ -90,8 +91,7 @@ class ManifestConfig(tfds.core.BuilderConfig):
   drop_partial: bool = False     # True: skip a row whose audio or video is unusable (else stored empty)
 
   def media_options(self) -> media_lib.MediaOptions:
-    names = {f.name for f in dataclasses.fields(media_lib.MediaOptions)}
-    return media_lib.MediaOptions(**{n: getattr(self, n) for n in names})
+    return options_lib.options_for(self, media_lib.MediaOptions)
 
 
 BUILDER_CONFIGS = [ManifestConfig(name="default", description="A manifest named by --manual_dir and --option roles.")]
@@ -144,14 +144,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
     self._use_beam = beam_units.uses_beam(download_config)
-    try:
+    with beam_units.empty_split_explained(lambda empty: ValueError(
+        f"manifest/{self.builder_config.name}: split {empty!r} has no example left (every row was "
+        "skipped; see the reasons above). Use drop_partial=False or fix the rows.")):
       super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
-    except Exception as e:
-      empty = beam_units.empty_split_in(e)
-      if empty is None:
-        raise
-      raise ValueError(f"manifest/{self.builder_config.name}: split {empty!r} has no example left (every row was "
-                       "skipped; see the reasons above). Use drop_partial=False or fix the rows.") from e
     beam_units.replay_parts(self._report, self._parts, list(self._plan.splits), self._plan.heads)
     self._report.write(self.data_dir)
     print(self._report.summary())
@@ -200,20 +196,9 @@ def _feature_spec(cfg: ManifestConfig, plan: plan_lib.Plan) -> dict[str, Any]:
   for key, _ in plan.roles.meta:
     spec[key] = f.Text()
   inputs = set(stored_inputs(cfg, plan))
-  if "mel_pieces" in inputs:
-    spec["mel_pieces"] = f.Tensor(shape=(None, media_lib.NUM_MELS, media_lib.PIECE_FRAMES), dtype=np.float32)
-    spec["num_mel_pieces"] = f.Tensor(shape=(), dtype=np.int32)
-  if "waveform" in inputs:
-    spec["waveform"] = f.Tensor(shape=(None,), dtype=np.float32)
-  if "audio_stats" in inputs:
-    spec["audio_stats"] = f.Tensor(shape=(media_lib.stats_lib.NUM_STATS,), dtype=np.float32)
-  if "compare_lld" in inputs:
-    spec["compare_lld"] = f.Tensor(shape=(None, media_lib.LLD_DIM), dtype=np.float32)
-  if "faces" in inputs:
-    size = video_lib.FACE_SIZE
-    spec["faces"] = f.Tensor(shape=(None, size, size, 3), dtype=np.uint8)
-    spec["num_faces"] = f.Tensor(shape=(), dtype=np.int32)
-    spec["face_found"] = f.Tensor(shape=(None,), dtype=np.bool_)
+  groups = {"mel_pieces": "mel", "waveform": "waveform", "audio_stats": "audio_stats", "compare_lld": "compare_lld",
+            "faces": "faces"}
+  spec.update(common_media.feature_spec(group for key, group in groups.items() if key in inputs))
   if "text_cls" in inputs:
     spec.update(text_features.feature_spec(cfg.text_checkpoint, cfg.text_max_length))
   return spec

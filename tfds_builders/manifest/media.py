@@ -10,7 +10,6 @@ audio_truncated / video_truncated / face_fallback.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from pathlib import Path
 
@@ -19,10 +18,9 @@ import numpy as np
 from mmer_jax.features import audio as audio_lib
 from mmer_jax.features import audio_stats as stats_lib
 from mmer_jax.features import video as video_lib
+from tfds_builders.common import media as common_media
+from tfds_builders.common.media import PIECE_FRAMES, empty_audio, empty_faces, haar_detector
 
-NUM_MELS = 128
-PIECE_FRAMES = 32
-LLD_DIM = 65
 # A segment may end this far past the file's last sample (annotation times are rounded) before it
 # counts as outside the file.
 END_TOLERANCE_S = 0.1
@@ -31,22 +29,10 @@ NON_BLOCKING = ("face_fallback",)
 
 
 @dataclasses.dataclass(frozen=True)
-class MediaOptions:
-  mel: bool = True
-  waveform: bool = False
-  audio_stats: bool = False
-  compare_lld: bool = False
+class MediaOptions(common_media.MediaOptions):
+  mel: bool = True                 # a manifest maps media it has, so mel pieces and faces are on by default
   faces: bool = True
   sample_rate: int = 16000
-  max_mel_pieces: int = 32
-  max_faces: int = 16
-  frame_interval_ms: float = 500.0
-  face_fallback: str = video_lib.FALLBACK_CENTRE
-  haar_min_neighbors: int = 5
-
-  @property
-  def any_audio(self) -> bool:
-    return self.mel or self.waveform or self.audio_stats or self.compare_lld
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,31 +52,6 @@ class MediaFeatures:
   video_ok: bool = False
   frames_read: int = 0
   faces_found: int = 0
-
-
-def empty_audio(options: MediaOptions) -> dict[str, np.ndarray]:
-  out: dict[str, np.ndarray] = {}
-  if options.mel:
-    out["mel_pieces"] = np.zeros((0, NUM_MELS, PIECE_FRAMES), np.float32)
-    out["num_mel_pieces"] = np.int32(0)
-  if options.waveform:
-    out["waveform"] = np.zeros((0,), np.float32)
-  if options.audio_stats:
-    out["audio_stats"] = np.zeros((stats_lib.NUM_STATS,), np.float32)
-  if options.compare_lld:
-    out["compare_lld"] = np.zeros((0, LLD_DIM), np.float32)
-  return out
-
-
-def empty_faces() -> dict[str, np.ndarray]:
-  size = video_lib.FACE_SIZE
-  return {"faces": np.zeros((0, size, size, 3), np.uint8), "num_faces": np.int32(0),
-          "face_found": np.zeros((0,), bool)}
-
-
-@functools.lru_cache(maxsize=4)
-def _detector(min_neighbors: int) -> video_lib.HaarFaceDetector:
-  return video_lib.HaarFaceDetector(min_neighbors=min_neighbors)
 
 
 def _file_problem(path: str, role: str) -> str | None:
@@ -195,7 +156,7 @@ def face_features(row: RowMedia, options: MediaOptions, detector, issues: list[s
   if frames is None:
     return empty_faces(), False, 0, 0
   kept = frames[:options.max_faces]
-  crops = video_lib.extract_faces(kept, detector or _detector(options.haar_min_neighbors),
+  crops = video_lib.extract_faces(kept, detector or haar_detector(options.haar_min_neighbors),
                                   fallback=options.face_fallback)
   if crops.num_fallbacks:
     issues.append(f"face_fallback: centre crop for {crops.num_fallbacks} of {len(kept)} frames")

@@ -14,30 +14,11 @@ import pickle
 from pathlib import Path
 from typing import Any, Sequence
 
+# The release's facts (languages, splits, emotion order, tsv columns, folders) are SAMSEMO's own; the
+# builder reads them through this module.
+from mmer_jax.datasets.samsemo import (EMOTIONS, FILES_DIRS, LANGUAGES, META_DIRS, SPLIT_DIRS,  # noqa: F401
+                                       SPLITS, TSV_COLUMNS, TSV_TRAITS)
 from mmer_jax.errors import DataError
-
-LANGUAGES = ("EN", "DE", "ES", "PL", "KO")
-SPLITS = ("train", "valid", "test")
-# Label order of meta.pkl (run.py's --emotions default). "anger" is Anger+ (anger or disgust);
-# fear and "other emotions" are not represented.
-EMOTIONS = ("anger", "happiness", "sadness", "surprise", "neutral")
-TSV_COLUMNS = (
-    "utterance_id", "movie_title", "movie_link", "source_scene_start", "source_scene_stop", "language",
-    "sex", "age", "race", "covered_face", "multiple_faces", "emotion_1_annotator_1",
-    "emotion_2_annotator_1", "emotion_1_annotator_2", "emotion_2_annotator_2", "emotion_1_annotator_3",
-    "emotion_2_annotator_3", "aggregated_emotions", "annotator_1", "annotator_2", "annotator_3",
-    "transcript", "translation_de", "translation_en", "translation_es", "translation_ko",
-    "translation_pl", "duration", "movie_type", "license", "author", "download_date")
-# The tsv columns stored with every example (speaker and scene traits for sliced evaluation).
-TSV_TRAITS = ("sex", "age", "race", "covered_face", "multiple_faces", "movie_type")
-
-# Where the HF release (metadata/, splits/, data/<LANG>/) and the original scripts
-# (meta_and_splits/, segmented/combined/) keep things, relative to manual_dir.
-_META_DIRS = ("", "metadata", "meta_and_splits", "data/meta_and_splits", "final_selection/meta_and_splits")
-_SPLIT_DIRS = ("", "splits", "meta_and_splits", "metadata", "data/splits", "data/meta_and_splits",
-               "final_selection/meta_and_splits")
-_FILES_DIRS = ("{LANG}", "data/{LANG}", "{lang}", "data/{lang}", "segmented/combined",
-               "final_selection/segmented/combined", "data", "")
 
 
 class ReleaseLayoutError(DataError):  # a FileNotFoundError and a UserError (build exits 2)
@@ -56,7 +37,7 @@ def find_meta(manual_dir: Path, override: str | None = None, name: str = "meta.p
   explicit = _resolve(manual_dir, override)
   if explicit is not None:
     return explicit if explicit.is_file() else None
-  for sub in _META_DIRS:
+  for sub in META_DIRS:
     if (manual_dir / sub / name).is_file():
       return manual_dir / sub / name
   return None
@@ -101,7 +82,7 @@ class SplitList:
 def split_file(manual_dir: Path, split: str, language: str, override_dir: str | None = None) -> Path | None:
   name = f"{split}_split_{language}.txt"
   explicit = _resolve(manual_dir, override_dir)
-  dirs = [explicit] if explicit is not None else [manual_dir / sub for sub in _SPLIT_DIRS]
+  dirs = [explicit] if explicit is not None else [manual_dir / sub for sub in SPLIT_DIRS]
   for d in dirs:
     if (d / name).is_file():
       return d / name
@@ -180,7 +161,7 @@ def parse_duration(value: str) -> float:
 
 def files_dirs(manual_dir: Path, language: str, override: str | None = None) -> list[Path]:
   """Candidate folders holding `<utt_id>/` subfolders for one language, most specific first."""
-  patterns = [override] if override else list(_FILES_DIRS)
+  patterns = [override] if override else list(FILES_DIRS)
   out = []
   for pattern in patterns:
     path = _resolve(manual_dir, pattern.format(LANG=language, lang=language.lower())) or manual_dir

@@ -8,17 +8,13 @@ builder records in the build report, and the modality is stored empty (count 0) 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from pathlib import Path
 
 import numpy as np
 
 from mmer_jax.features import audio as audio_features
 from mmer_jax.features import video
-
-NUM_MELS = 128
-PIECE_FRAMES = 32
-
+from tfds_builders.common.media import NUM_MELS, PIECE_FRAMES, haar_detector
 
 @dataclasses.dataclass(frozen=True)
 class MediaOptions:
@@ -38,12 +34,6 @@ class MediaFeatures:
   frames_read: int = 0
   faces_found: int = 0
   fallbacks: int = 0
-
-
-@functools.lru_cache(maxsize=4)
-def _detector(min_neighbors: int) -> video.HaarFaceDetector:
-  # One cascade per process: loading the XML costs ~50 ms, far more than detecting on a frame.
-  return video.HaarFaceDetector(min_neighbors=min_neighbors)
 
 
 def audio_pieces(folder: Path | None, options: MediaOptions) -> tuple[np.ndarray, int, str | None]:
@@ -93,7 +83,7 @@ def face_crops(folder: Path | None, options: MediaOptions, detector=None) -> Med
     num_faces = 0
   else:
     try:
-      crops = video.extract_faces(frames, detector or _detector(options.haar_min_neighbors),
+      crops = video.extract_faces(frames, detector or haar_detector(options.haar_min_neighbors),
                                   fallback=options.face_fallback)
       faces, found = crops.faces, crops.face_found
     except ValueError as e:  # SAMSEMO's quirky fallback cannot crop this frame size.

@@ -19,6 +19,7 @@ import tensorflow_datasets as tfds
 from mmer_jax.features import video
 from tfds_builders.build_report import BuildReport
 from tfds_builders.common import beam_units
+from tfds_builders.common import media as common_media
 from tfds_builders.common import options as options_lib
 from tfds_builders.common import text_features
 from tfds_builders.samsemo import layout
@@ -94,14 +95,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         **{trait: f.Text() for trait in layout.TSV_TRAITS},
         "duration": f.Tensor(shape=(), dtype=np.float32),
     }
-    if cfg.audio:
-      features["mel_pieces"] = f.Tensor(shape=(None, media.NUM_MELS, media.PIECE_FRAMES), dtype=np.float32)
-      features["num_mel_pieces"] = f.Tensor(shape=(), dtype=np.int32)
-    if cfg.faces:
-      size = video.FACE_SIZE
-      features["faces"] = f.Tensor(shape=(None, size, size, 3), dtype=np.uint8)
-      features["num_faces"] = f.Tensor(shape=(), dtype=np.int32)
-      features["face_found"] = f.Tensor(shape=(None,), dtype=np.bool_)
+    features.update(common_media.feature_spec((["mel"] if cfg.audio else []) + (["faces"] if cfg.faces else [])))
     if cfg.text_checkpoint:
       features.update(text_features.feature_spec(cfg.text_checkpoint, cfg.text_max_length))
     return tfds.core.DatasetInfo(
@@ -132,14 +126,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _download_and_prepare(self, dl_manager, download_config=None, **kwargs):
     self._use_beam = beam_units.uses_beam(download_config)
-    try:
+    with beam_units.empty_split_explained(lambda empty: ValueError(
+        f"samsemo/{self.builder_config.name}: split {empty!r} has no example left (every "
+        "listed scene was skipped; see the skipped list). Use drop_partial=False.")):
       super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config, **kwargs)
-    except Exception as e:
-      empty = beam_units.empty_split_in(e)
-      if empty is None:
-        raise
-      raise ValueError(f"samsemo/{self.builder_config.name}: split {empty!r} has no example left (every "
-                       "listed scene was skipped; see the skipped list). Use drop_partial=False.") from e
     beam_units.replay_parts(self._report, self._parts, list(self._units), self._heads)
     self._report.write(self.data_dir)
     print(self._report.summary())

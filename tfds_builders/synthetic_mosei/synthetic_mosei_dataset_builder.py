@@ -18,9 +18,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from mmer_jax.data import real_lengths
+from mmer_jax.datasets import synthetic_mosei
 
-LABEL_NAMES = ("sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear")
-WIDTHS = {"glove": 300, "facet": 35, "covarep": 74}
+LABEL_NAMES = synthetic_mosei.LABEL_NAMES
+WIDTHS = synthetic_mosei.FEATURE_DIMS
 SPLIT_SHARES = {"train": 0.7, "validation": 0.15, "test": 0.15}
 
 

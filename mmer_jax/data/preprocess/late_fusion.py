@@ -3,7 +3,7 @@
 Per example, for each configured modality: a (max_len, d) float32 sequence zero-padded at the end
 and its `<modality>_mask`:
 
-| modality | `dataset="mosei"` (csd_unaligned) | `dataset="iemocap"` |
+| modality | `dataset="cmu_mosei"` (csd_unaligned) | `dataset="iemocap"` |
 |---|---|---|
 | text | `glove` (T, 300) | `text_tokens` (L, 768) + `text_tokens_mask` (frozen BERT) |
 | audio | `covarep` (T, 74) | `compare_lld` (T, 65) |
@@ -32,20 +32,18 @@ from mmer_jax.data import label_schemes
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, pad_or_truncate
 from mmer_jax.data.preprocess.multifocus import FeatureStandardizer, iemocap_meta
 from mmer_jax.data.preprocess.options import dataset_family
+from mmer_jax.datasets import cmu_mosei
 
 FEATURES = {
-    "mosei": {"text": "glove", "audio": "covarep", "vision": "facet"},
+    "cmu_mosei": {"text": "glove", "audio": "covarep", "vision": "facet"},
     "iemocap": {"text": "text_tokens", "audio": "compare_lld"},
 }
-MOSEI_EMOTIONS = ("anger", "disgust", "fear", "happy", "sad", "surprise")
-# Columns of the CMU-MOSEI label vector [sentiment, happy, sad, anger, surprise, disgust, fear].
-_MOSEI_COLUMNS = {"happy": 1, "sad": 2, "anger": 3, "surprise": 4, "disgust": 5, "fear": 6}
 NORMALIZED = ("audio", "vision")
 
 
 def mosei_emotion_targets(labels: np.ndarray) -> np.ndarray:
   labels = np.asarray(labels, np.float32).reshape(-1)
-  return np.asarray([labels[_MOSEI_COLUMNS[e]] > 0 for e in MOSEI_EMOTIONS], np.float32)
+  return np.asarray(labels[list(cmu_mosei.EMOTION_COLUMNS)] > 0, np.float32)  # in cmu_mosei.EMOTIONS order
 
 
 class LateFusionInput(Preprocessor):
@@ -75,7 +73,7 @@ class LateFusionInput(Preprocessor):
 
   def label(self, example: Example) -> np.ndarray:
     """The multi-hot (MOSEI) or scheme target; needs no fitted statistics."""
-    if self.dataset == "mosei":
+    if self.dataset == "cmu_mosei":
       return mosei_emotion_targets(example["labels"])
     target = self.scheme.target(example["label"])
     return np.asarray(target, np.float32) if self.scheme.multi_label else target
@@ -111,7 +109,7 @@ class LateFusionInput(Preprocessor):
         mask &= pad_or_truncate(np.asarray(example["text_tokens_mask"], bool), self.max_lengths["text"])[0]
       out[f"{modality}_mask"] = mask
     out["label"] = self.label(example)
-    if self.dataset == "mosei":
+    if self.dataset == "cmu_mosei":
       out["meta/id"] = np.asarray(as_str(example["id"]))
     else:
       out.update(iemocap_meta(example))
@@ -120,7 +118,7 @@ class LateFusionInput(Preprocessor):
 
 @dataclasses.dataclass(frozen=True)
 class LateFusionOptions:
-  dataset: str = "mosei"
+  dataset: str = "cmu_mosei"
   modalities: Optional[tuple] = None       # default: every modality the dataset has
   max_lengths: Optional[dict] = None       # per modality; the dataset's defaults fill the rest
   normalize: bool = True
@@ -131,8 +129,8 @@ class LateFusionOptions:
     derived = {}
     if config.model.get("modalities", None):
       derived["modalities"] = tuple(config.model.modalities)
-    family = {"cmu_mosei": "mosei", "iemocap": "iemocap"}.get(dataset_family(config.input.tfds_name))
-    if family:
+    family = dataset_family(config.input.tfds_name)
+    if family in FEATURES:
       derived["dataset"] = family
     return derived
 
@@ -140,7 +138,7 @@ class LateFusionOptions:
 @registry.PREPROCESSORS.register("late_fusion")
 def make(options: LateFusionOptions) -> LateFusionInput:
   dataset = options.dataset
-  defaults = {"mosei": {"text": 50, "audio": 500, "vision": 150},
+  defaults = {"cmu_mosei": {"text": 50, "audio": 500, "vision": 150},
               "iemocap": {"text": 128, "audio": 1000}}[dataset] if dataset in FEATURES else {}
   return LateFusionInput(dataset=dataset, modalities=tuple(options.modalities or FEATURES.get(dataset, {})),
                          max_lengths=dict(defaults, **(options.max_lengths or {})), normalize=options.normalize,

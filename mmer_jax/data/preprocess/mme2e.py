@@ -33,7 +33,7 @@ from mmer_jax.data.preprocess.text_tokens import TextTokens
 from mmer_jax.errors import ConfigError, DataError
 from mmer_jax.features.video import normalize_faces
 
-LABEL_SOURCES = ("samsemo", "mosei", "iemocap", "manifest")
+LABEL_SOURCES = ("samsemo", "cmu_mosei", "iemocap", "manifest")  # the dataset the labels come from
 TEXT_INPUTS = ("cls", "pooled", "tokens", "ids")
 
 
@@ -59,9 +59,8 @@ class Mme2eOptions:
   @staticmethod
   def derive(config: ConfigDict) -> dict:
     derived = {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
-    family = {"samsemo": "samsemo", "cmu_mosei": "mosei", "iemocap": "iemocap", "manifest": "manifest"}.get(
-        dataset_family(config.input.tfds_name))
-    if family:
+    family = dataset_family(config.input.tfds_name)
+    if family in LABEL_SOURCES:
       derived["label_source"] = family
     if family == "manifest":
       derived["manifest_label"] = config.input.manifest.label
@@ -100,7 +99,7 @@ class Mme2ePreprocessor(Preprocessor):
       return np.asarray(example["labels"], np.float32)
     if self._manifest is not None:
       return self._manifest.target(example[self._manifest.field])
-    if self.label_source == "mosei":  # MME2E binarises the summed annotator scores
+    if self.label_source == "cmu_mosei":  # MME2E binarises the summed annotator scores
       return (np.asarray(example["emotions"]) > 0).astype(np.float32)
     return self._scheme.target(example["label"])
 

@@ -27,7 +27,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-GLOVE_DIM, COVAREP_DIM, FACET_DIM, OPENFACE_DIM = 300, 74, 35, 713
+from mmer_jax.datasets import cmu_mosei
+
+GLOVE_DIM = cmu_mosei.FEATURE_DIMS["glove"]
 COVAREP_HZ, FACET_HZ, OPENFACE_HZ = 100.0, 30.0, 29.97
 _VOCAB = ["i", "really", "love", "this", "movie", "hate", "the", "ending", "was", "sad", "great", "awful",
           "scary", "wow", "okay", "so", "uh", "fine", "angry", "funny"]
@@ -180,7 +182,7 @@ def _frames(video, hz, phase, dim, projection, rng):
   return feats.astype(np.float32), intervals
 
 
-_DIMS = {"glove": GLOVE_DIM, "covarep": COVAREP_DIM, "facet": FACET_DIM, "openface": OPENFACE_DIM}
+_DIMS = cmu_mosei.FEATURE_DIMS  # its order is the order the projections are drawn in
 # (rate in Hz, phase in s) of the frame-level sequences.
 _RATES = {"covarep": (COVAREP_HZ, 0.0), "facet": (FACET_HZ, 0.01), "openface": (OPENFACE_HZ, 0.0)}
 
@@ -271,7 +273,7 @@ def generate(out_dir: str, *, num_videos: int = 10, seed: int = 0, faults: bool 
       write_csd(os.path.join(out_dir, fname), root, seqs, compression=compression)
   write_csd(os.path.join(out_dir, "CMU_MOSEI_TimestampedWords.csd"), "words", words, compression=compression)
   write_csd(os.path.join(out_dir, "CMU_MOSEI_Labels.csd"), "All Labels", labels,
-            ["sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear"], compression=compression)
+            list(cmu_mosei.LABEL_NAMES), compression=compression)
   if faults and "covarep" in modalities:
     _corrupt_chunk(os.path.join(out_dir, "CMU_MOSEI_COVAREP.csd"), "COVAREP",
                    manifest["faults"]["corrupt_covarep_chunk"])

@@ -42,6 +42,7 @@ import numpy as np
 import soundfile as sf
 
 from mmer_jax.data import real_lengths
+from mmer_jax.datasets import iemocap
 
 SAMPLE_RATE = 16000
 VIDEO_FPS = 30.0
@@ -158,7 +159,7 @@ def _mocap_streams(turns, duration: float, rng: np.random.Generator) -> tuple[np
     inside = (times > turn["start"]) & (times < turn["end"])
     energy[inside] = _STYLE[turn["code"]][3]
   streams = {}
-  for name, width in (("rotated", 165), ("head", 6), ("hand", 18)):
+  for name, width in iemocap.MOCAP_STREAM_WIDTHS.items():
     base = rng.normal(0, 20, width)
     freq = rng.uniform(0.5, 3.0, width)
     streams[name] = base + energy[:, None] * np.sin(2 * np.pi * freq * times[:, None]) \
@@ -271,9 +272,9 @@ def _write_dialog(root: Path, dialog: str, turns_spec, rng: np.random.Generator,
     manifest["nan_mocap_rows"] = [float(times[100]), float(times[129])]
   headers = {"rotated": (_ROTATED_MARKERS, _ROTATED_AXES), "head": (_HEAD_NAMES, _HEAD_NAMES),
              "hand": (_HAND_MARKERS, [f"{a}{n:02d}" for n in range(1, 7) for a in "XYZ"])}
-  mocap_name = "Ses05M_script01_1" if dialog == "Ses05M_script01_1b" else dialog
+  mocap_name = iemocap.dialog_mocap_name(dialog)
   for stream, (h1, h2) in headers.items():
-    folder_name = f"MOCAP_{stream}"
+    folder_name = iemocap.MOCAP_STREAM_DIRS[stream]
     if (dialog, folder_name) == MISSING_MOCAP:
       continue
     folder = base / "dialog" / folder_name
@@ -327,7 +328,7 @@ def generate(root: str | Path, seed: int = 0) -> dict:
 def write_split_lists(folder: str | Path, manifest: dict) -> dict[str, list[str]]:
   """MME2E-style split lists over the fixture (labelled 6-class utterances, written here)."""
   ids = sorted(u for u, rec in manifest["utterances"].items()
-               if rec["code"] in ("ang", "exc", "fru", "hap", "neu", "sad"))
+               if rec["code"] in iemocap.SCHEME_CLASSES["mme2e_6class"])
   lists = {"train": ids[0::3] + ids[1::3], "valid": ids[2::6], "test": ids[5::6] + ["Ses09F_impro01_F000"]}
   folder = Path(folder)
   folder.mkdir(parents=True, exist_ok=True)

@@ -30,9 +30,8 @@ import pandas as pd
 import soundfile as sf
 
 from mmer_jax.data import real_lengths
+from mmer_jax.datasets.samsemo import EMOTIONS, LANGUAGES, TSV_COLUMNS
 
-LANGUAGES = ("EN", "DE", "ES", "PL", "KO")
-EMOTIONS = ("anger", "happiness", "sadness", "surprise", "neutral")
 SPLIT_SIZES = {"train": 4, "valid": 2, "test": 2}
 SAMPLE_RATE = 16000
 
@@ -70,14 +69,6 @@ _TEXTS = {
 _ENGLISH = ["We did it, this is wonderful!", "The meeting starts at nine.", "Stop lying to me!",
             "I miss him every day.", "Really? You won the contest?", "Thank you for coming.",
             "This really makes me angry.", "Here are the numbers for the last quarter."]
-
-_TSV_COLUMNS = (
-    "utterance_id", "movie_title", "movie_link", "source_scene_start", "source_scene_stop", "language",
-    "sex", "age", "race", "covered_face", "multiple_faces", "emotion_1_annotator_1",
-    "emotion_2_annotator_1", "emotion_1_annotator_2", "emotion_2_annotator_2", "emotion_1_annotator_3",
-    "emotion_2_annotator_3", "aggregated_emotions", "annotator_1", "annotator_2", "annotator_3",
-    "transcript", "translation_de", "translation_en", "translation_es", "translation_ko",
-    "translation_pl", "duration", "movie_type", "license", "author", "download_date")
 
 
 def _sized_texts(lang: str, index: int, rng: np.random.Generator) -> tuple[str, str, int]:
@@ -155,7 +146,7 @@ def _tsv_row(utt, lang, text, english, labels, seconds, rng, index) -> dict[str,
   active = [n for n, on in zip(EMOTIONS, labels) if on]
   votes = active or ["other emotions"]
   start = float(rng.integers(0, 600))
-  row = dict.fromkeys(_TSV_COLUMNS, "")
+  row = dict.fromkeys(TSV_COLUMNS, "")
   row.update({
       "utterance_id": utt, "movie_title": f"Plenary session {index}",
       "movie_link": f"https://commons.wikimedia.org/wiki/File:Session_{index}.webm",
@@ -229,7 +220,7 @@ def generate(root: str | Path, seed: int = 0, *, split_sizes=SPLIT_SIZES, second
         body = body[:-1]  # The last line has no newline (the original `[:-1]` would eat a digit).
         manifest["planted"]["last_line_without_newline"] = [lines[-1]]
       (root / "splits" / f"{split}_split_{lang}.txt").write_text(body, encoding="utf-8")
-  pd.DataFrame(rows, columns=list(_TSV_COLUMNS)).to_csv(root / "samsemo.tsv", sep="\t", index=False, encoding="utf-16")
+  pd.DataFrame(rows, columns=list(TSV_COLUMNS)).to_csv(root / "samsemo.tsv", sep="\t", index=False, encoding="utf-16")
   manifest["labels"] = {utt: rec["label"] for utt, rec in meta.items()}
   manifest["english"] = {utt: rec["text"] for utt, rec in meta_en.items()}
   return manifest
