@@ -26,7 +26,7 @@ from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
-from mmer_jax.data.preprocess.options import dataset_family
+from mmer_jax.data.preprocess.options import dataset_family, model_field
 from mmer_jax.errors import ConfigError, DataError
 from mmer_jax.features.video import normalize_faces
 
@@ -55,7 +55,7 @@ class Mme2eOptions:
 
   @staticmethod
   def derive(config: ConfigDict) -> dict:
-    derived = {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
+    derived = {"modalities": model_field(config, "modalities")}
     family = {"samsemo": "samsemo", "cmu_mosei": "mosei", "iemocap": "iemocap", "manifest": "manifest"}.get(
         dataset_family(config.input.tfds_name))
     if family:

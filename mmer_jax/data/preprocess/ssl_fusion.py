@@ -28,7 +28,7 @@ from mmer_jax import registry
 from mmer_jax.data import label_schemes
 from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str, meta_fields, pad_or_truncate
-from mmer_jax.data.preprocess.options import dataset_family
+from mmer_jax.data.preprocess.options import dataset_family, model_field
 
 SEED_AUDIO_MAXLEN = 246_000
 AUDIO_BUCKET_MULTIPLE = 1600  # waveform buckets in 0.1 s steps (16 kHz): 5 wav2vec2 frames each
@@ -64,8 +64,8 @@ class SslFusionOptions:
 
   @staticmethod
   def derive(config: ConfigDict) -> dict:
-    derived = {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
-    derived["bucket_audio"] = config.model.get("speech_pool", "flatten") == "masked_mean"
+    derived = {"modalities": model_field(config, "modalities")}
+    derived["bucket_audio"] = model_field(config, "speech_pool") == "masked_mean"
     if dataset_family(config.input.tfds_name) == label_schemes.MANIFEST:
       derived["manifest_label"] = config.input.manifest.label
     return derived
