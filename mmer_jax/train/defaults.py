@@ -117,11 +117,11 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def default_evals(c: ml_collections.ConfigDict) -> None:
-  """Adds validate / select_best / early_stop to `c.evals`, referring to `c.evaluation`'s fields, so
-  `--config.evaluation.selection_metric=...` (or a run-time change of it) reaches them."""
-  for name, spec in _default_specs(c.evaluation.get_ref).items():
-    c.evals[name] = spec
+def default_evals(config: ml_collections.ConfigDict) -> None:
+  """Adds validate / select_best / early_stop to `config.evals`, referring to `config.evaluation`'s
+  fields, so `--config.evaluation.selection_metric=...` (or a run-time change of it) reaches them."""
+  for name, spec in _default_specs(config.evaluation.get_ref).items():
+    config.evals[name] = spec
 
 
 def _default_specs(field) -> dict[str, dict]:
@@ -139,7 +139,7 @@ def complete(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
   defaults = base_config().to_dict()
   del defaults["evals"]
   config = ml_collections.ConfigDict(_merged(defaults, saved))
-  declared = dict(config.get("evals") or {})  # a saved config's own actions win over the defaults
+  declared = dict(saved.get("evals") or {})  # a saved config's own actions win over the defaults
   config.evals = ml_collections.ConfigDict({**_default_specs(config.evaluation.get), **declared})
   return config
 

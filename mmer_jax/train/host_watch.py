@@ -294,7 +294,7 @@ def supervise(config, workdir: Path) -> Optional[int]:
   """launch.py, multi-host: runs this same command in a child process and returns the status to exit
   with; None where this process should do the work itself (not multi-host, already the child, not
   Linux: the child dies with its launcher through Linux's PR_SET_PDEATHSIG)."""
-  if not config.get("distributed", False) or os.environ.get(_CHILD_ENV) or not sys.platform.startswith("linux"):
+  if not config.distributed or os.environ.get(_CHILD_ENV) or not sys.platform.startswith("linux"):
     return None
   timeout_of(config)  # a wrong value is said once, by the launcher
   fd, info = tempfile.mkstemp(prefix="mmer_jax_host_", suffix=".json")
