@@ -7,6 +7,13 @@ import ml_collections
 from mmer_jax.train.defaults import DEFAULT_EVALS, MAX_BUCKETS, base_config  # noqa: F401  (configs build on them)
 
 
+def check_choices(args: ml_collections.ConfigDict, **known) -> None:
+  """Refuses an argument outside its known values, in the configs' words: `split='x'; use one of a, b.`"""
+  for key, values in known.items():
+    if args[key] not in values:
+      raise ValueError(f"{key}={args[key]!r}; use one of {', '.join(values)}.")
+
+
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """Parses 'smoke,variant=a,steps=10' into typed fields, like big_vision's configs."""
   parsed = ml_collections.ConfigDict(defaults)
@@ -106,6 +113,15 @@ def manifest_name(args: ml_collections.ConfigDict, field: str = "dataset") -> st
     return None
   args[field] = MANIFEST
   return name
+
+
+def native_or_manifest(args: ml_collections.ConfigDict, native: str) -> str | None:
+  """`dataset=<native>` or `dataset=manifest[:<name>]`: the manifest's name (see manifest_name), None
+  for the config's own dataset; any other dataset is refused."""
+  manifest = manifest_name(args)
+  if args.dataset not in (native, MANIFEST):
+    raise ValueError(f"dataset={args.dataset!r}; use {native} or manifest:<name>.")
+  return manifest
 
 
 def manifest_input(c: ml_collections.ConfigDict, name: str, labels: str = "") -> None:
