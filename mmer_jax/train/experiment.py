@@ -118,6 +118,7 @@ class Prepared:
 
 
 def prepare(config: ConfigDict, workdir: Optional[str | Path] = None) -> Prepared:
+  """Checks the config's names and sets up the runtime, once."""
   model = check_names(config)
   runtime.setup_runtime(config, workdir)
   return Prepared(model)
