@@ -242,3 +242,17 @@ def test_the_scan_sees_a_planted_read(tmp_path, declared, planted, complaint):
   else:
     assert {field for field in reads if field not in declared} == {f"{'optimizer' if 'optimizer' in planted else 'input'}"
                                                                    f".no_such_field"}
+
+
+def test_a_run_saved_before_a_field_was_declared_restores_with_its_default():
+  """Experiment.restore completes a saved config.json from base_config: a run trained before
+  `optimizer.b1` or the default `evals` entries were declared still predicts."""
+  from mmer_jax.train import defaults
+  saved = defaults.base_config().to_dict()
+  del saved["optimizer"]["b1"], saved["task"]["threshold_step"], saved["input"]["manifest"]
+  saved["evaluation"].update(selection_metric="accuracy", mode="max")
+  saved["evals"] = {"train_thresholds": {"type": "samsemo_train_thresholds"}}
+  config = defaults.complete(saved)
+  assert (config.optimizer.b1, config.task.threshold_step, config.input.manifest) == (0.9, 0.005, None)
+  assert dict(config.evals.select_best) == dict(type="select_best", split="valid", metric="accuracy", mode="max")
+  assert config.evals.train_thresholds.type == "samsemo_train_thresholds"
