@@ -64,7 +64,8 @@ def holdout_sources(input_cfg: ConfigDict, raw: Mapping[str, Sequence[Any]]) -> 
   own); otherwise `raw` unchanged. Call it before appending extra training sources (generated
   clips have no dialog)."""
   out = dict(raw)
-  if input_cfg.splits.valid != HOLDOUT or "valid" in raw:
+  # `splits` maps split names to stored splits; a config may leave one out (pipeline.InputPipeline.splits).
+  if dict(input_cfg.splits).get("valid") != HOLDOUT or "valid" in raw:
     return out
   options = dict(input_cfg.dialog_holdout or {})
   out["train"], out["valid"] = split_source(raw["train"], **options)
