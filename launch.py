@@ -57,7 +57,7 @@ def prepare_data_dir(config, workdir: Path) -> None:
   with config.unlocked():
     if not config.input.data_dir:
       config.input.data_dir = str(workdir / "data")
-  if not config.input.get("build_if_missing", False):
+  if not config.input.build_if_missing:
     # A missing dataset is said now, before the trainer creates the workdir.
     sources.tfds_source(config.input.tfds_name, config.input.splits.train, config.input.data_dir)
     return
@@ -94,12 +94,13 @@ def run(config, workdir: Path, mode: str) -> None:
   if _PRINT_CONFIG.value:
     print(config.to_json_best_effort(indent=1, sort_keys=True))
     return
-  experiment.check_names(config)  # before anything is built or written
+  model = experiment.check_names(config)  # before anything is built or written
   if (status := host_watch.supervise(config, workdir)) is not None:  # multi-host: the work runs in a child
     sys.exit(status)
   runtime.setup_runtime(config, workdir)
   prepare_data_dir(config, workdir)
-  results = trainer.train_and_evaluate(config, workdir, mode=mode)
+  # Checked, built and set up once: the trainer's assembly does not repeat it.
+  results = trainer.train_and_evaluate(config, workdir, mode=mode, prepared=experiment.Prepared(model))
   if runtime.is_main_process():
     for split, metrics in results.items():
       headline = {k: round(v, 4) for k, v in list(metrics.items())[:8]}

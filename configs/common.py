@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import ml_collections
 
-from mmer_jax.train import host_watch
+from mmer_jax.train.defaults import DEFAULT_EVALS, MAX_BUCKETS, base_config  # noqa: F401  (configs build on them)
+
+
+def check_choices(args: ml_collections.ConfigDict, **known) -> None:
+  """Refuses an argument outside its known values, in the configs' words: `split='x'; use one of a, b.`"""
+  for key, values in known.items():
+    if args[key] not in values:
+      raise ValueError(f"{key}={args[key]!r}; use one of {', '.join(values)}.")
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -20,67 +27,6 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
       parsed[key] = type(defaults[key])(value) if not isinstance(defaults[key], bool) else value.lower() in (
           "1", "true", "yes")
   return parsed
-
-
-MAX_BUCKETS = 6  # training compiles per run, at most (see base_config's input.buckets)
-
-
-def base_config() -> ml_collections.ConfigDict:
-  """Every section the trainer reads, with defaults; experiment configs fill in the rest."""
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.num_epochs = 10
-  # Multi-host (README "Multi-host runs"): jax.distributed discovers TPU pods and SLURM by itself;
-  # elsewhere give the coordinator, the number of processes and this process's index.
-  c.distributed = False
-  c.coordinator_address = ml_collections.config_dict.placeholder(str)
-  c.num_processes = ml_collections.config_dict.placeholder(int)
-  c.process_id = ml_collections.config_dict.placeholder(int)
-  # A host silent this long is lost: the others stop, name it and the last complete checkpoint in one
-  # line, and exit 69 (README "Multi-host runs"; mmer_jax/train/host_watch.py).
-  c.distributed_timeout_s = host_watch.DEFAULT_TIMEOUT_S
-  # XLA's persistent compilation cache, off by default: with a folder (e.g. ~/.cache/mmer_jax/xla) a
-  # later run with the same shapes loads its compiled steps instead of compiling them (MELD text
-  # classifier, 6 buckets: 44 s -> 13 s), but each loaded executable holds more memory than a freshly
-  # compiled one (that run's peak 1.88 -> 2.16 GB). MMER_JAX_COMPILATION_CACHE=<folder> sets it too.
-  c.compilation_cache_dir = ml_collections.config_dict.placeholder(str)
-  c.stop_after_steps = ml_collections.config_dict.placeholder(int)
-  # A training batch holding more positions of its bucketed input per device (rows x padded length)
-  # runs as equal micro-batches with summed gradients: the same update, with the activations of one
-  # micro-batch alive instead of the whole batch's (mmer_jax/train/step.py). None: whole batches.
-  c.max_tokens_per_pass = ml_collections.config_dict.placeholder(int)
-  c.model_name = ""
-  c.model = ml_collections.ConfigDict()
-  # "bfloat16": matmuls, convolutions and activations in bfloat16 (for GPU/TPU); parameters, optimiser
-  # state, BatchNorm statistics, losses and metrics stay float32 (mmer_jax/models/precision.py).
-  c.compute_dtype = "float32"
-  c.input = ml_collections.ConfigDict(dict(
-      tfds_name="", data_dir="~/tensorflow_datasets", splits=dict(train="train", valid="validation", test="test"),
-      preprocessor="", preprocess=ml_collections.ConfigDict(), batch_size=32, eval_batch_size=64,
-      num_threads=2, prefetch=4, cache=False, extra_train_sources=[],
-      # Length buckets (mmer_jax/data/pipeline.py): None = chosen from the training split's lengths
-      # of the preprocessor's variable-length input (token ids, waveform, LLD frames), at most
-      # `max_buckets` training shapes (compiles) minimising the padded steps; 0 = no buckets (the
-      # preprocessor's fixed maximum). On the real transcript lengths (shared spec §7) a training
-      # epoch's batches with 6 buckets hold ~1.4x the real tokens, 4 ~1.6x, 2 ~2.3x, against 6.8x at
-      # 128 tokens (tests/test_length_buckets.py). A config may name them: {input key: [lengths]}.
-      buckets=None, max_buckets=MAX_BUCKETS,
-      # Batches of similar lengths ("auto": by the bucketed input, only when there are buckets);
-      # None turns it off. Each window of `window_batches` batches is sorted, the batches shuffled.
-      group_by_length=ml_collections.ConfigDict(dict(key="auto", window_batches=50))))
-  c.task = ml_collections.ConfigDict(dict(type="single_label", class_names=[]))
-  c.loss = ml_collections.ConfigDict(dict(name="softmax_ce", pos_weight=None, double_softmax=False))
-  c.optimizer = ml_collections.ConfigDict(dict(
-      name="adam", learning_rate=1e-3, weight_decay=0.0, clip_norm=None, schedule="constant", param_group_lr={}))
-  c.evaluation = ml_collections.ConfigDict(dict(
-      selection_metric="loss", mode="min", early_stopping_patience=None, slice_by=[]))
-  # restart=True discards a run in the workdir that cannot be resumed, instead of refusing to start.
-  c.checkpoint = ml_collections.ConfigDict(dict(keep_best=1, every_steps=0, also_best=[], restart=False))
-  # Epoch-end actions beyond validate / select best / early stop: {name: dict(type=...)}
-  # (mmer_jax/train/epoch_actions.py).
-  c.evals = ml_collections.ConfigDict()
-  c.init_from = []
-  return c
 
 
 # ---- text encoders ---------------------------------------------------------------------------------
@@ -169,6 +115,15 @@ def manifest_name(args: ml_collections.ConfigDict, field: str = "dataset") -> st
   return name
 
 
+def native_or_manifest(args: ml_collections.ConfigDict, native: str) -> str | None:
+  """`dataset=<native>` or `dataset=manifest[:<name>]`: the manifest's name (see manifest_name), None
+  for the config's own dataset; any other dataset is refused."""
+  manifest = manifest_name(args)
+  if args.dataset not in (native, MANIFEST):
+    raise ValueError(f"dataset={args.dataset!r}; use {native} or manifest:<name>.")
+  return manifest
+
+
 def manifest_input(c: ml_collections.ConfigDict, name: str, labels: str = "") -> None:
   """Points a config at `manifest/<name>` with train / validation / test splits. The label column
   (`labels`: its key or the user's column name; '' = the build's first) and everything that follows
@@ -186,4 +141,5 @@ def manifest_input(c: ml_collections.ConfigDict, name: str, labels: str = "") ->
   c.task.threshold_step = 0.01  # multi-label: per-class thresholds tuned on validation
   c.task.neutral_class = False  # regression: the value alone, no "no emotion" column
   c.evaluation.slice_by = []    # any stored column works: --config.evaluation.slice_by=meta/speaker ...
-  c.evals = ml_collections.ConfigDict()
+  for name in [n for n in c.evals if n not in DEFAULT_EVALS]:  # a dataset's own protocols
+    del c.evals[name]

@@ -30,7 +30,7 @@ retrievable here (`seed_models.md` §000); compare with anchors.md B.1 (MOSEI mi
 B.3 (IEMOCAP-6 average F1 ~57 for the end-to-end model, which the baselines should not beat).
 """
 
-from configs import common
+from configs import common, mme2e_upstream
 from mmer_jax.datasets import cmu_mosei, iemocap
 
 MOSEI_EMOTIONS = list(cmu_mosei.EMOTIONS)
@@ -71,10 +71,7 @@ def get_config(arg: str | None = None):
   c.input.batch_size = 32
   c.input.eval_batch_size = 64
   c.input.cache = True
-  c.task.type = "multi_label"
-  c.task.threshold_step = 0.05
-  c.loss.name = "sigmoid_bce"
-  c.loss.pos_weight = "auto"
+  mme2e_upstream.multi_label_task(c)
   c.optimizer.name = "adam"
   c.optimizer.learning_rate = 5e-4
   c.optimizer.clip_norm = 2.0

@@ -94,9 +94,7 @@ def pack_items(mods: str) -> dict:
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, mods="tav", lang="en", protocol="clean", slices="language",
                           text="frozen", dataset="samsemo", labels="", recipe="auto")
-  manifest = common.manifest_name(args)  # dataset=manifest:<name>
-  if args.dataset not in ("samsemo", common.MANIFEST):
-    raise ValueError(f"dataset={args.dataset!r}; use samsemo or manifest:<name>.")
+  manifest = common.native_or_manifest(args, "samsemo")  # dataset=manifest:<name>: your own data
   mods = canonical_mods(args.mods)
   if mods not in TABLE4_E2E:
     raise ValueError(f"mods={args.mods!r}; use one of {', '.join(TABLE4_E2E)}.")

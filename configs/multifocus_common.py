@@ -90,3 +90,14 @@ def shrink_for_smoke(c: ml_collections.ConfigDict) -> None:
   c.input.preprocess.max_text_tokens = 16
   c.input.batch_size = 4  # the builder's fixture has 3-7 utterances per session
   c.input.eval_batch_size = 16
+
+
+def bimodal(arg: str | None, model_name: str) -> tuple[ml_collections.ConfigDict, ml_collections.ConfigDict]:
+  """(args, config) of a bimodal model (MM-B, MM-MLA): audio + text through 128-unit 2-layer BLSTMs,
+  optionally initialised from the unimodal runs (`acoustic=<workdir>,lexical=<workdir>`)."""
+  args = common.parse_arg(arg, smoke=False, protocol="clean", acoustic="", lexical="")
+  c = base(args, modalities=("audio", "text"))
+  c.model_name = model_name
+  c.model.units = 128
+  c.model.num_layers = 2
+  return args, c

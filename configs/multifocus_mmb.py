@@ -20,15 +20,11 @@ per-class recall ang 77.33 hap 75.14 neu 74.47 sad 77.00; TRAIN loss 0.6243, WA 
 notebook, so MM-B's test utterances may have been in the unimodal models' training data.
 """
 
-from configs import common, multifocus_common
+from configs import multifocus_common
 
 
 def get_config(arg: str | None = None):
-  args = common.parse_arg(arg, smoke=False, protocol="clean", acoustic="", lexical="")
-  c = multifocus_common.base(args, modalities=("audio", "text"))
-  c.model_name = "multifocus_mmb"
-  c.model.units = 128
-  c.model.num_layers = 2
+  args, c = multifocus_common.bimodal(arg, "multifocus_mmb")
   c.num_epochs = 6
   c.init_from = [{"workdir": wd, "source": "encoder", "target": target}
                  for wd, target in ((args.acoustic, "acoustic"), (args.lexical, "lexical")) if wd]

@@ -23,15 +23,11 @@ attention at its random initialisation. The clean protocol copies the acoustic a
 intended; `protocol=faithful` copies only the acoustic BLSTM (attention stays freshly initialised).
 """
 
-from configs import common, multifocus_common
+from configs import multifocus_common
 
 
 def get_config(arg: str | None = None):
-  args = common.parse_arg(arg, smoke=False, protocol="clean", acoustic="", lexical="")
-  c = multifocus_common.base(args, modalities=("audio", "text"))
-  c.model_name = "multifocus_mmmla"
-  c.model.units = 128
-  c.model.num_layers = 2
+  args, c = multifocus_common.bimodal(arg, "multifocus_mmmla")
   c.model.attention_dim = 64
   c.model.gmu_features = 128
   c.num_epochs = 2

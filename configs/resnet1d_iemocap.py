@@ -50,9 +50,7 @@ ALL_SESSIONS = "session1+session2+session3+session4+session5"
 
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, protocol="clean", extra="none", dataset="iemocap", labels="")
-  manifest = common.manifest_name(args)  # dataset=manifest:<name>
-  if args.dataset not in ("iemocap", common.MANIFEST):
-    raise ValueError(f"dataset={args.dataset!r}; use iemocap or manifest:<name>.")
+  manifest = common.native_or_manifest(args, "iemocap")  # dataset=manifest:<name>: your own data
   if args.protocol not in PROTOCOLS:
     raise ValueError(f"protocol={args.protocol!r}; use clean or faithful.")
   if args.extra not in EXTRA_SOURCES:

@@ -58,9 +58,7 @@ def canonical_mods(mods: str) -> str:
 def get_config(arg: str | None = None):
   args = common.parse_arg(arg, smoke=False, faithful=False, mods="tsm", text="finetune", bert="", wav2vec2="",
                           audio_len=246000, mocap_head="cnn", speech_pool="flatten", dataset="iemocap", labels="")
-  manifest = common.manifest_name(args)  # dataset=manifest:<name>
-  if args.dataset not in ("iemocap", common.MANIFEST):
-    raise ValueError(f"dataset={args.dataset!r}; use iemocap or manifest:<name>.")
+  manifest = common.native_or_manifest(args, "iemocap")  # dataset=manifest:<name>: your own data
   mods = canonical_mods(args.mods)
   if mods not in REPORTED_MAX_ACC:
     raise ValueError(f"mods={args.mods!r}; use one of {', '.join(REPORTED_MAX_ACC)}.")

@@ -159,7 +159,8 @@ class Predictor:
     self.experiment.close()
     self.thresholds = self._thresholds()
     # A run trained on a manifest build reads prediction manifests with the build's own column roles.
-    self.manifest_roles = dict(self.config.input.get("manifest", {}).get("roles", None) or {})
+    manifest = self.config.input.manifest
+    self.manifest_roles = dict(manifest.roles or {}) if manifest and "roles" in manifest else {}
     model = self.experiment.model
     self._apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
 

@@ -312,7 +312,7 @@ def test_smoke_trains_end_to_end_on_the_builders_fixture(key, tmp_path, data, ti
     assert math.isfinite(metrics["loss"]) and metrics[config.evaluation.selection_metric] is not None
     assert all(math.isfinite(v) for v in metrics.values() if isinstance(v, float)), (split, metrics)
   assert results["test"]["num_examples"] == _expected_count(config, config.input.splits.test)
-  if "holdout" not in config.input.splits.valid and "random_split" not in config.input:
+  if "holdout" not in config.input.splits.valid and not config.input.random_split:
     assert results["valid"]["num_examples"] == _expected_count(config, config.input.splits.valid)
   rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert len(rows) == config.num_epochs and all(np.isfinite(r["train/loss"]) for r in rows)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from ml_collections import ConfigDict
 
 from configs import text_classifier as text_config
 from mmer_jax.data import dialog_context as dc
@@ -82,11 +83,14 @@ def test_the_view_reads_each_example_once_and_renders_speakers():
 
 
 def test_context_fields_are_named_and_a_wrong_name_says_which():
-  spec = dc.ContextSpec.from_config({"context": {"k": 1, "order": "start", "speaker_names": {"F": "Female"}}})
+  def input_section(context):  # config.input, whose `context` base_config declares (None: no context)
+    return ConfigDict(dict(context=context))
+  spec = dc.ContextSpec.from_config(input_section({"k": 1, "order": "start", "speaker_names": {"F": "Female"}}))
   assert spec == dc.ContextSpec(1, dc.DialogFields(order="start", speaker_names=(("F", "Female"),)))
-  assert dc.ContextSpec.from_config({"context": {"k": 0}}) is None and dc.ContextSpec.from_config({}) is None
+  assert dc.ContextSpec.from_config(input_section({"k": 0})) is None
+  assert dc.ContextSpec.from_config(input_section(None)) is None
   with pytest.raises(ConfigError, match="context.oder is not a context field"):
-    dc.ContextSpec.from_config({"context": {"k": 1, "oder": "start"}})
+    dc.ContextSpec.from_config(input_section({"k": 1, "oder": "start"}))
   with pytest.raises(ConfigError, match=r"context.order='order'.*fields: dialog, speaker, start, text"):
     dc.DialogContextSource([{"dialog": "a", "start": 0.0, "speaker": "F", "text": "x"}], dc.ContextSpec(1, dc.DialogFields()))
   with pytest.raises(ConfigError, match="numeric field"):
@@ -192,7 +196,7 @@ def test_config_argument_and_errors():
                                             speaker_names={"F": "Female", "M": "Male"})
   off = text_config.get_config("")
   assert off.input.context.k == 0 and dc.ContextSpec.from_config(off.input) is None
-  assert "context" not in text_config.get_config("dataset=samsemo").input
+  assert text_config.get_config("dataset=samsemo").input.context is None
   with pytest.raises(ConfigError, match="conversation dataset"):
     text_config.get_config("dataset=samsemo,context=1")
 

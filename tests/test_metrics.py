@@ -165,7 +165,8 @@ def test_regression_presence_macro_is_over_the_six_present_emotions_not_seven():
 
 
 def test_report_records_absent_classes_in_json_and_says_so_under_the_tables(tmp_path):
-  task = ConfigDict(dict(type="regression", class_names=list(regression.EMOTIONS), neutral_class=True))
+  task = ConfigDict(dict(type="regression", class_names=list(regression.EMOTIONS), neutral_class=True,
+                         eval_from_column=0))
   y_true, y_pred = _williams_case()
   result = evaluate_predictions(task, y_true, y_pred, loss=0.5)
   report.write_split(tmp_path, "test", result, task)

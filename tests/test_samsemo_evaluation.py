@@ -72,7 +72,7 @@ def test_report_has_per_trait_slice_tables_that_add_up_to_the_split(run):
 
 
 def test_protocol_arg_sets_the_threshold_protocol():
-  assert not mme2e_samsemo.get_config().evals
+  assert set(mme2e_samsemo.get_config().evals) == {"validate", "select_best", "early_stop"}  # base_config's
   assert mme2e_samsemo.get_config("protocol=faithful").evals.train_thresholds.type == "samsemo_train_thresholds"
   with pytest.raises(ValueError, match="protocol='samsemo'; use one of clean, faithful"):
     mme2e_samsemo.get_config("protocol=samsemo")

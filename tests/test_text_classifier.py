@@ -17,8 +17,8 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 import pytest
-from ml_collections import ConfigDict
 
+from configs import common
 from configs import text_classifier as text_config
 from mmer_jax.data import dialog_split, label_schemes
 from mmer_jax import checkpoint_folder
@@ -220,7 +220,8 @@ def test_config_learning_rates_per_group_warmup_decay_and_decay_mask(tmp_path):
 
 def test_a_group_that_matches_no_parameter_is_an_error():
   params = {"text_encoder": {"encoder": {"kernel": jnp.ones(2)}}, "head": {"kernel": jnp.ones(2), "bias": jnp.ones(1)}}
-  cfg = ConfigDict(dict(name="adamw", learning_rate=1e-3, param_group_lr={"^bert/": 0.1}))
+  cfg = common.base_config().optimizer  # the section make_optimizer reads, every field declared
+  cfg.update(dict(name="adamw", learning_rate=1e-3, param_group_lr={"^bert/": 0.1}))
   with pytest.raises(optim.ParamGroupError, match=r"'\^bert/' matches no parameter.*\['head', 'text_encoder'\]"):
     optim.make_optimizer(cfg, 10, 1).init(params)
   cfg.param_group_lr = {"encoder": 0.1, "^text_": 0.5}  # both claim text_encoder/encoder/kernel

@@ -36,6 +36,7 @@ import dataclasses
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
+from ml_collections import ConfigDict
 
 from mmer_jax import progress
 from mmer_jax.errors import ConfigError, UserError
@@ -78,10 +79,10 @@ class ContextSpec:
   fields: DialogFields
 
   @classmethod
-  def from_config(cls, input_cfg: Mapping[str, Any]) -> Optional["ContextSpec"]:
+  def from_config(cls, input_cfg: ConfigDict) -> Optional["ContextSpec"]:
     """`input.context` as a spec, or None when absent or k == 0."""
-    section = input_cfg.get("context", None)
-    if not section or not int(section.get("k", 0) or 0):
+    section = input_cfg.context
+    if not section or not int(section.k or 0):
       return None
     section = dict(section)
     k = int(section.pop("k"))
@@ -221,7 +222,7 @@ class DialogContextSource:
     return example
 
 
-def with_context(input_cfg: Mapping[str, Any], raw: Mapping[str, Sequence[Any]],
+def with_context(input_cfg: ConfigDict, raw: Mapping[str, Sequence[Any]],
                  show: bool = True) -> dict[str, Sequence[Any]]:
   """Each split wrapped in its own `DialogContextSource` when `input.context` asks for context;
   otherwise `raw` unchanged. Call it after the dialog hold-out and before extra training sources

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from ml_collections import ConfigDict
 
 from mmer_jax.data.views import IndexedSource
 
@@ -57,14 +58,15 @@ def split_source(source: Sequence[Mapping[str, Any]], fraction: float = 0.1, see
   return IndexedSource(source, train), IndexedSource(source, valid)
 
 
-def holdout_sources(input_cfg: Mapping[str, Any], raw: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
+def holdout_sources(input_cfg: ConfigDict, raw: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
   """The splits with `valid` carved out of `train` when the config asks for a dialog hold-out
   (`input.splits.valid == HOLDOUT`) and `raw` has no `valid` yet (in-memory sources may bring their
   own); otherwise `raw` unchanged. Call it before appending extra training sources (generated
   clips have no dialog)."""
   out = dict(raw)
-  if input_cfg["splits"].get("valid") != HOLDOUT or "valid" in raw:
+  # `splits` maps split names to stored splits; a config may leave one out (pipeline.InputPipeline.splits).
+  if dict(input_cfg.splits).get("valid") != HOLDOUT or "valid" in raw:
     return out
-  options = dict(input_cfg.get("dialog_holdout", None) or {})
+  options = dict(input_cfg.dialog_holdout or {})
   out["train"], out["valid"] = split_source(raw["train"], **options)
   return out

@@ -68,7 +68,7 @@ class ManifestInfo:
 
 
 def is_manifest(config: ConfigDict) -> bool:
-  return (config.input.get("tfds_name", "") or "").split("/")[0] == label_schemes.MANIFEST
+  return (config.input.tfds_name or "").split("/")[0] == label_schemes.MANIFEST
 
 
 def read_info(tfds_name: str, data_dir: str) -> ManifestInfo:
@@ -96,15 +96,15 @@ def resolve(config: ConfigDict) -> None:
   """Fills a manifest config's task from the build (a no-op for other datasets and resolved configs)."""
   if not is_manifest(config):
     return
-  manifest = config.input.get("manifest", None)
+  manifest = config.input.manifest
   if manifest is None:
     raise ConfigError(f"input.tfds_name={config.input.tfds_name!r} is a manifest dataset, but this config was "
                       "loaded for another dataset: load it with its dataset=manifest:<name> argument "
                       "(e.g. configs/text_classifier.py:dataset=manifest:<name>).")
-  if manifest.get("kind", ""):
+  if manifest.kind:
     return
   info = read_info(config.input.tfds_name, config.input.data_dir)
-  key = info.label(manifest.get("label", "") or "")
+  key = info.label(manifest.label or "")
   spec = info.labels[key]
   task_type, loss, metric, mode = KIND_TASK[spec["kind"]]
   manifest.label, manifest.kind = key, spec["kind"]

@@ -169,7 +169,7 @@ class InputPipeline:
       if size % self.host.count:
         raise ValueError(f"input.{name}={size} must be divisible by the number of hosts ({self.host.count}).")
     self._cache: dict[str, list] = {}
-    if self.cfg.get("random_split", None) and self.cfg.random_split.get("source", None):
+    if self.cfg.random_split and self.cfg.random_split.source:
       self._init_random_split(sources)
       return
     # A `valid` split named dialog_split.HOLDOUT is carved out of train, not read from storage.
@@ -178,7 +178,7 @@ class InputPipeline:
     raw = dialog_split.holdout_sources(self.cfg, raw)
     raw = dialog_context.with_context(self.cfg, raw, _main())  # input.context: each split's own dialogs
     if "train" in raw:
-      extras = [self._tfds_extra(extra) for extra in self.cfg.get("extra_train_sources", []) or []]
+      extras = [self._tfds_extra(extra) for extra in self.cfg.extra_train_sources or []]
       raw["train"] = ConcatSource([raw["train"], *extras]) if extras else raw["train"]
     self.raw = raw
     self.kept = {split: self._kept_indices(split, source) for split, source in raw.items()}
@@ -195,16 +195,16 @@ class InputPipeline:
     source = sources["all"] if sources is not None else self._tfds_split_expr(rs.source)
     kept = self._kept_indices("all", source)
     all_lengths = self._lengths.pop("all", None)
-    oversample = {int(k): int(v) for k, v in (rs.get("oversample", None) or {}).items()}
-    if oversample and rs.get("oversample_before_split", False):
+    oversample = {int(k): int(v) for k, v in (rs.oversample or {}).items()}
+    if oversample and rs.oversample_before_split:
       kept = self._oversampled(source, kept, oversample)
-    order = np.random.default_rng(int(rs.get("seed", 0))).permutation(kept)
-    n_test = int(round(len(order) * float(rs.get("test_fraction", 0.2))))
-    n_valid = int(round(len(order) * float(rs.get("valid_fraction", 0.0))))
+    order = np.random.default_rng(int(rs.seed)).permutation(kept)
+    n_test = int(round(len(order) * float(rs.test_fraction)))
+    n_valid = int(round(len(order) * float(rs.valid_fraction)))
     test, valid, train = order[:n_test], order[n_test:n_test + n_valid], order[n_test + n_valid:]
-    if oversample and not rs.get("oversample_before_split", False):
+    if oversample and not rs.oversample_before_split:
       train = self._oversampled(source, train, oversample)
-    if rs.get("valid_is_test", False):
+    if rs.valid_is_test:
       valid = test
     elif n_valid == 0:
       raise ValueError("input.random_split: set valid_fraction > 0, or valid_is_test=True to reproduce a "
@@ -229,13 +229,13 @@ class InputPipeline:
   # --- construction helpers -------------------------------------------------------------------
   @property
   def splits(self) -> list[str]:
-    if self.cfg.get("random_split", None) and self.cfg.random_split.get("source", None):
+    if self.cfg.random_split and self.cfg.random_split.source:
       return list(SPLITS)
     return [s for s in SPLITS if self.cfg.splits.get(s)]
 
   @property
   def eval_batch_size(self) -> int:
-    return int(self.cfg.get("eval_batch_size", None) or self.cfg.batch_size)
+    return int(self.cfg.eval_batch_size or self.cfg.batch_size)
 
   def _tfds(self, split: str) -> Sequence[Any]:
     return sources_lib.tfds_source(self.cfg.tfds_name, self.cfg.splits[split], self.cfg.data_dir)
@@ -265,9 +265,8 @@ class InputPipeline:
     return np.asarray(kept, np.int64)
 
   def _lengths_wanted(self) -> bool:
-    grouping = self.cfg.get("group_by_length", None)
-    return bool(self.cfg.get("buckets", None) or int(self.cfg.get("max_buckets", 0) or 0) > 0
-                or (grouping and grouping.get("key", None)))
+    grouping = self.cfg.group_by_length
+    return bool(self.cfg.buckets or int(self.cfg.max_buckets or 0) > 0 or (grouping and grouping.key))
 
   # --- length buckets ----------------------------------------------------------------------------
   @property
@@ -278,24 +277,24 @@ class InputPipeline:
     return self._buckets
 
   def _auto_group(self) -> Optional[tuple[str, length_buckets.LengthGroup]]:
-    if self.cfg.get("buckets", None) or int(self.cfg.get("max_buckets", 0) or 0) < 1:
+    if self.cfg.buckets or int(self.cfg.max_buckets or 0) < 1:
       return None
     return next(iter(self.preprocessor.length_groups().items()), None)
 
   def bucket_settings(self) -> dict:
     """What the buckets depend on besides the training data (recorded beside them)."""
-    named = self.cfg.get("buckets", None)
+    named = self.cfg.buckets
     if named:
       return {"named": {k: [int(x) for x in v] for k, v in dict(named).items()}}
     auto = self._auto_group()
-    return length_buckets.settings(dict([auto]) if auto else {}, int(self.cfg.get("max_buckets", 0) or 0))
+    return length_buckets.settings(dict([auto]) if auto else {}, int(self.cfg.max_buckets or 0))
 
   def bucket_record(self) -> dict:
     """The buckets and their settings, for `input_spec.json` (reused on resume, evaluate, predict)."""
     return {"lengths": self.buckets, "settings": self.bucket_settings()}
 
   def _resolve_buckets(self) -> dict[str, list[int]]:
-    named = self.cfg.get("buckets", None)
+    named = self.cfg.buckets
     if named:
       return {k: sorted(int(x) for x in v) for k, v in dict(named).items()}
     auto = self._auto_group()
@@ -328,7 +327,7 @@ class InputPipeline:
     store = self._lengths.setdefault(split, {})
     if key not in store:
       desc = dict(desc=f"lengths {split}", leave=False, unit="examples", enabled=_main())
-      if key in self.preprocessor.length_groups() and not self.cfg.get("cache", False):
+      if key in self.preprocessor.length_groups() and not self.cfg.cache:
         source = IndexedSource(self.raw[split], self.kept[split])
         store[key] = np.asarray([self.preprocessor.lengths(source[i])[key]
                                  for i in progress.iterate(range(len(source)), **desc)], np.int64)
@@ -343,7 +342,7 @@ class InputPipeline:
     if not self.preprocessor.needs_fit():
       return
     fit_splits = ["train"]
-    if self.cfg.get("fit_on_all_splits", False):  # seed 003's leak: scaler/TF-IDF see test rows
+    if self.cfg.fit_on_all_splits:  # seed 003's leak: scaler/TF-IDF see test rows
       fit_splits = self.splits
     # Every kept row counts, oversampled copies too (seed 003 fitted on its 9,797 oversampled rows);
     # a split that is another split again (valid_is_test) is not fed twice.
@@ -371,7 +370,7 @@ class InputPipeline:
   def _examples(self, split: str) -> grain.MapDataset:
     """The kept examples of `split`, preprocessed (from the in-memory cache when enabled)."""
     source = IndexedSource(self.raw[split], self.kept[split])
-    if not self.cfg.get("cache", False):
+    if not self.cfg.cache:
       return grain.MapDataset.source(source).map(self.preprocessor)
     if split not in self._cache:
       loaded = grain.MapDataset.source(source).map(self.preprocessor).to_iter_dataset(self._read_options())
@@ -381,14 +380,14 @@ class InputPipeline:
 
   def _collate(self, examples):
     batch = collate(examples, self.buckets)
-    pack = self.cfg.get("pack_items", None)
+    pack = self.cfg.pack_items
     if pack:  # encode only real faces / mel pieces (item_packing.py)
       batch = item_packing.pack_batch(batch, dict(pack), jax.local_device_count(), self.host.count)
     return batch
 
   def _read_options(self) -> grain.ReadOptions:
-    return grain.ReadOptions(num_threads=int(self.cfg.get("num_threads", 2)),
-                             prefetch_buffer_size=int(self.cfg.get("prefetch", 4)))
+    return grain.ReadOptions(num_threads=int(self.cfg.num_threads),
+                             prefetch_buffer_size=int(self.cfg.prefetch))
 
   def train_epoch(self, epoch: int, start_batch: int = 0) -> Iterator[dict[str, np.ndarray]]:
     """Host-local batches of epoch `epoch`, starting at `start_batch` (exact resume)."""
@@ -408,13 +407,13 @@ class InputPipeline:
   def grouping(self) -> Optional[dict[str, Any]]:
     """`input.group_by_length` resolved: key "auto" groups by the bucketed input (none without
     buckets); None, {} or an empty key turn grouping off."""
-    grouping = self.cfg.get("group_by_length", None)
-    key = grouping.get("key", None) if grouping else None
+    grouping = self.cfg.group_by_length
+    key = grouping.key if grouping else None
     if key == "auto":
       key = self.length_key
     if not key:
       return None
-    return {"key": key, "window_batches": int(grouping.get("window_batches", 50))}
+    return {"key": key, "window_batches": int(grouping.window_batches)}
 
   def _length_grouped_order(self, epoch: int, grouping: Mapping[str, Any]) -> np.ndarray:
     """This host's example order for an epoch in which each batch holds similar lengths.
@@ -429,7 +428,7 @@ class InputPipeline:
     steps = self.steps_per_epoch
     lengths = self.split_lengths("train", grouping["key"])
     order = rng.permutation(len(lengths))[:steps * global_bs]
-    window = int(grouping.get("window_batches", 50)) * global_bs
+    window = int(grouping["window_batches"]) * global_bs
     for begin in range(0, len(order), window):
       chunk = order[begin:begin + window]
       order[begin:begin + window] = chunk[np.argsort(lengths[chunk], kind="stable")]

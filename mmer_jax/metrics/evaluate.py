@@ -34,7 +34,7 @@ def sigmoid(outputs: np.ndarray) -> np.ndarray:
 
 
 def threshold_grid(task: ConfigDict) -> np.ndarray:
-  return multilabel.threshold_grid(task.get("threshold_step", 0.005))
+  return multilabel.threshold_grid(task.threshold_step)
 
 
 def tune_on_outputs(task: ConfigDict, y_true: np.ndarray, outputs: np.ndarray) -> np.ndarray:
@@ -78,9 +78,9 @@ def evaluate_predictions(task: ConfigDict, y_true: np.ndarray, outputs: np.ndarr
     result = EvalResult(scalars, table, predictions, thresholds=thresholds,
                         y_true=(y_true > 0.5).astype(int), y_pred=y_pred)
   elif task.type == "regression":
-    first = int(task.get("eval_from_column", 0))  # seed 001 drops its sentiment column before scoring
+    first = int(task.eval_from_column)  # seed 001 drops its sentiment column before scoring
     scalars, table = regression.regression_metrics(
-        y_true[:, first:], outputs[:, first:], neutral_class=task.get("neutral_class", True), names=names[first:])
+        y_true[:, first:], outputs[:, first:], neutral_class=task.neutral_class, names=names[first:])
     for k, name in enumerate(names):
       predictions[f"true_{name}"], predictions[f"pred_{name}"] = y_true[:, k], outputs[:, k]
     result = EvalResult(scalars, table, predictions, y_true=y_true, y_pred=outputs)

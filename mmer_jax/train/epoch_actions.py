@@ -10,10 +10,14 @@ The training loop only steps; everything else is an action run in order at each 
                 every training step, tunes per-emotion thresholds on them at each epoch's end, and
                 scores test with the last epoch's thresholds instead of validation's
 
-The first three come from `config.evaluation` (selection_metric, mode, early_stopping_patience);
-further actions are declared as `config.evals.<name> = dict(type=<one of ACTIONS>, ...)`. An action
-keeps what must survive a restart in `progress.actions[<name>]` (JSON), which the latest checkpoint
-stores.
+Every action is an entry `config.evals.<name> = dict(type=<one of ACTIONS>, **options)`, built by
+its type's `from_spec(options, config)`. base_config declares the first three (validate,
+select_best, early_stop), whose options refer to `config.evaluation` (selection_metric, mode,
+early_stopping_patience), the user's knobs. ConfigDict iterates its keys sorted, so the run order
+comes from the types (`Action.stage`): what reads validation's columns runs after validation, what
+reads the selection's counter after the selection; actions of one stage run in name order. An
+action keeps what must survive a restart in `progress.actions[<name>]` (JSON), which the latest
+checkpoint stores.
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ class EpochEnd:
 class Action:
   name: str = ""
   wants_train_outputs = False     # the train step then also returns its outputs
+  stage = 3                       # run order (see the module docstring); the declared others last
+
+  @classmethod
+  def from_spec(cls, options: dict, config: ConfigDict) -> "Action":
+    """The action `config.evals.<name>` declares (`options`: its fields but `type`)."""
+    del config
+    return cls(**options)
 
   def on_train_batch(self, labels: np.ndarray, outputs: np.ndarray, progress) -> None:
     del labels, outputs, progress
@@ -62,6 +73,7 @@ class Action:
 
 
 class Validate(Action):
+  stage = 0
 
   def __init__(self, split: str = "valid"):
     self.split = split
@@ -76,8 +88,13 @@ def _improved(current: float, best: Optional[float], mode: str) -> bool:
 
 
 class SelectBest(Action):
+  stage = 1
 
-  def __init__(self, metric: str, mode: str = "max", split: str = "valid", also_best=()):
+  @classmethod
+  def from_spec(cls, options: dict, config: ConfigDict) -> "SelectBest":
+    return cls(**options, also_best=config.checkpoint.also_best)
+
+  def __init__(self, metric: str, mode: str, split: str = "valid", also_best=()):
     if mode not in ("min", "max"):
       raise ConfigError(f"config.evaluation.mode={mode!r}; use 'min' or 'max'.")
     self.metric, self.mode, self.split = metric, mode, split
@@ -101,6 +118,7 @@ class SelectBest(Action):
 
 
 class EarlyStop(Action):
+  stage = 2
 
   def __init__(self, patience: Optional[int], metric: str):
     self.patience, self.metric = patience, metric
@@ -121,6 +139,10 @@ class SamsemoTrainThresholds(Action):
   the outputs an uninterrupted one does. See mmer_jax/metrics/evaluate.py for what differs."""
 
   wants_train_outputs = True
+
+  @classmethod
+  def from_spec(cls, options: dict, config: ConfigDict) -> "SamsemoTrainThresholds":
+    return cls(**options, task=config.task)
 
   def __init__(self, task: ConfigDict):
     if task.type != "multi_label":
@@ -164,27 +186,22 @@ class SamsemoTrainThresholds(Action):
     return np.asarray(saved["thresholds"])
 
 
-ACTIONS = {"validate": Validate, "samsemo_train_thresholds": SamsemoTrainThresholds}
+ACTIONS = {"validate": Validate, "select_best": SelectBest, "early_stop": EarlyStop,
+           "samsemo_train_thresholds": SamsemoTrainThresholds}
 
 
 def from_config(config: ConfigDict) -> list[Action]:
-  """validate -> select_best -> early_stop from `config.evaluation`, then `config.evals` in order."""
-  ev = config.evaluation
-  metric, mode = ev.selection_metric, ev.get("mode", "max")
-  actions: list[Action] = [Validate("valid"), SelectBest(metric, mode, "valid", config.checkpoint.get("also_best", ()))]
-  actions.append(EarlyStop(ev.get("early_stopping_patience", None), metric))
-  for name, spec in (config.get("evals", None) or {}).items():
-    kind = spec.get("type", None)
+  """The actions `config.evals` declares, in run order (validate -> select_best -> early_stop -> others)."""
+  actions: list[Action] = []
+  for name, spec in config.evals.items():
+    kind = spec.type if "type" in spec else None
     if kind not in ACTIONS:
       raise ConfigError(f"config.evals.{name}.type={kind!r}.{did_you_mean(str(kind), ACTIONS)} "
                         f"Known: {', '.join(ACTIONS)}.")
-    options = {k: v for k, v in spec.items() if k != "type"}
-    action = ACTIONS[kind](task=config.task, **options) if kind == "samsemo_train_thresholds" else ACTIONS[kind](**options)
+    action = ACTIONS[kind].from_spec({k: v for k, v in spec.items() if k != "type"}, config)
     action.name = name
     actions.append(action)
-  for action in actions:
-    action.name = action.name or type(action).__name__.lower()
-  return actions
+  return sorted(actions, key=lambda action: action.stage)  # stable: name order within a stage
 
 
 def test_thresholds(actions: list[Action], progress) -> Optional[np.ndarray]:

@@ -39,7 +39,7 @@ from mmer_jax.data.preprocess.base import Preprocessor
 from mmer_jax.errors import ConfigError, DataError
 from mmer_jax.models import precision
 from mmer_jax.train import checkpoint as ckpt_lib
-from mmer_jax.train import losses, optim, runtime, state as state_lib, step as step_lib
+from mmer_jax.train import defaults, losses, optim, runtime, state as state_lib, step as step_lib
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ PREPROCESSOR_STATE_FILE = "preprocessor_state.json"
 def build_model(config: ConfigDict):
   """The Flax module `config.model_name` names, with `config.model` as its fields."""
   cls = registry.get_model(config.model_name)
-  fields = config.get("model", ConfigDict()).to_dict()
+  fields = config.model.to_dict()
   known = set(getattr(cls, "__dataclass_fields__", {})) - {"parent", "name"}
   unknown = sorted(set(fields) - known)
   if known and unknown:
@@ -60,7 +60,7 @@ def build_model(config: ConfigDict):
                       f"{did_you_mean(unknown[0], known)} Its fields: {', '.join(sorted(known))}.")
   # The compute dtype is the run's, not one model's: every model gets it here (flax imagenet's
   # `half_precision`), so configs never repeat it. Parameters stay float32 whatever it is.
-  name = config.get("compute_dtype", "float32")
+  name = config.compute_dtype
   dtype = precision.compute_dtype(name)
   if "dtype" in fields:
     raise ConfigError(f"config.model.dtype is not a model option: set config.compute_dtype "
@@ -77,8 +77,10 @@ def resolve_encoder_lr(config: ConfigDict) -> None:
   """`config.text.encoder_lr_factor` None (the fine-tuning configs' default) becomes the factor that
   gives the text checkpoint its usual fine-tuning rate (`pretrained.finetune_learning_rate`) relative
   to `optimizer.learning_rate`; the learning-rate group refers to the field, so it follows."""
-  text = config.get("text", None)
-  if text is None or text.get("encoder_lr_factor", 0.0) is not None or not text.get("checkpoint", None):
+  if "text" not in config:  # the text section is the fine-tuning configs' own (configs/common.text_section)
+    return
+  text = config.text
+  if text.encoder_lr_factor is not None or not text.checkpoint:
     return
   from mmer_jax.models import pretrained  # noqa: PLC0415  (reads the checkpoint's config.json)
   rate = pretrained.finetune_learning_rate(text.checkpoint)
@@ -88,19 +90,38 @@ def resolve_encoder_lr(config: ConfigDict) -> None:
            Path(text.checkpoint).name, text.encoder_lr_factor)
 
 
-def check_names(config: ConfigDict) -> None:
-  """Every name and option the config gives, checked before anything is built or written."""
+def check_names(config: ConfigDict) -> Any:
+  """Every name and option the config gives, checked before anything is built or written. Returns
+  the model it built doing so (building it is how the model's fields are checked)."""
   manifest_task.resolve(config)  # a manifest dataset's labels and task, from its build's metadata
-  build_model(config)
+  model = build_model(config)
   preprocess_options.build(config)
   from mmer_jax.errors import did_you_mean  # noqa: PLC0415
   for kind, field, name, known in (
-      ("optimizer", "optimizer.name", config.optimizer.get("name"), optim.OPTIMIZERS),
-      ("schedule", "optimizer.schedule", config.optimizer.get("schedule", "constant"), optim.SCHEDULES),
-      ("loss", "loss.name", config.loss.get("name"), losses.LOSSES)):
+      ("optimizer", "optimizer.name", config.optimizer.name, optim.OPTIMIZERS),
+      ("schedule", "optimizer.schedule", config.optimizer.schedule, optim.SCHEDULES),
+      ("loss", "loss.name", config.loss.name, losses.LOSSES)):
     if name not in known:
       raise registry.UnknownNameError(f"Unknown {kind} {name!r} in config.{field}.{did_you_mean(name, known)} "
                                       f"Known: {', '.join(known)}.")
+  return model
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+  """What is done once per launch before a run is assembled: the config's names checked (the model
+  built doing so) and the runtime set up (`prepare`). launch.py does the two steps itself, with the
+  multi-host supervisor between them, and hands this to `Experiment.from_config`, which otherwise
+  prepares by itself."""
+
+  model: Any
+
+
+def prepare(config: ConfigDict, workdir: Optional[str | Path] = None) -> Prepared:
+  """Checks the config's names and sets up the runtime, once."""
+  model = check_names(config)
+  runtime.setup_runtime(config, workdir)
+  return Prepared(model)
 
 
 def _to_json(value: Any) -> Any:
@@ -169,18 +190,18 @@ class Experiment:
   # --- assembly ---------------------------------------------------------------------------------
   @classmethod
   def from_config(cls, config: ConfigDict, workdir: str | Path,
-                  sources: Optional[Mapping[str, Sequence[Any]]] = None, *, fit: bool = True) -> "Experiment":
-    """Builds a run from its config and data; `fit=False` (evaluation) needs the saved statistics."""
-    check_names(config)
+                  sources: Optional[Mapping[str, Sequence[Any]]] = None, *, fit: bool = True,
+                  prepared: Optional[Prepared] = None) -> "Experiment":
+    """Builds a run from its config and data; `fit=False` (evaluation) needs the saved statistics.
+    `prepared`: the launch's `prepare` already done (else done here)."""
+    model = (prepared or prepare(config)).model
     workdir = Path(workdir).expanduser()
     if jax.process_index() == 0:
       workdir.mkdir(parents=True, exist_ok=True)
-    runtime.setup_runtime(config)
     spec_path = workdir / INPUT_SPEC_FILE
     recorded = read_input_spec(spec_path)[1] if spec_path.exists() else None
     pipeline = pipeline_lib.InputPipeline(config, sources, recorded_buckets=recorded)
     _load_or_fit_preprocessor(pipeline.preprocessor, workdir, pipeline if fit else None)
-    model = build_model(config)
     mesh = step_lib.make_mesh()
     resolve_encoder_lr(config)
     tx = optim.make_optimizer(config.optimizer, pipeline.steps_per_epoch, config.num_epochs)
@@ -200,22 +221,21 @@ class Experiment:
       if not config_path.exists():
         raise DataError(f"{config_path} is missing: {workdir} is not a run trained with launch.py "
                         f"(or train_and_evaluate). Train it first, or pass the right --workdir.")
-      config = ConfigDict(json.loads(config_path.read_text()))
-    check_names(config)
+      config = defaults.complete(json.loads(config_path.read_text()))
+    model = check_names(config)
     spec_path = workdir / INPUT_SPEC_FILE
     if not spec_path.exists():
       raise DataError(f"{spec_path} is missing: the run predates it; evaluate it once with "
                       f"--mode=evaluate (which writes it) before predicting from it.")
     preprocessor = preprocess_options.build(config)
     _load_or_fit_preprocessor(preprocessor, workdir, None)
-    model = build_model(config)
     mesh = step_lib.make_mesh()
     resolve_encoder_lr(config)
     tx = optim.make_optimizer(config.optimizer, 1, config.num_epochs)  # same state structure
     loss_fn = losses.make_loss(config.loss, None)
     shapes, record = read_input_spec(spec_path)
     inputs = _zeros(shapes)
-    buckets = {k: [int(x) for x in v] for k, v in (record.get("lengths") or config.input.get("buckets", None) or {}).items()}
+    buckets = {k: [int(x) for x in v] for k, v in (record.get("lengths") or config.input.buckets or {}).items()}
     template = _abstract_state(model, tx, inputs, int(config.seed), mesh)
     return cls(config, workdir, preprocessor, model, mesh, tx, loss_fn, template, _checkpointer(config, workdir),
                buckets=buckets, example_inputs=inputs)
@@ -235,10 +255,9 @@ class Experiment:
 
 
 def _checkpointer(config: ConfigDict, workdir: Path) -> ckpt_lib.Checkpointer:
-  also_best = tuple((m["metric"], m["mode"]) for m in config.checkpoint.get("also_best", None) or [])
-  return ckpt_lib.Checkpointer(workdir, metric=config.evaluation.selection_metric,
-                               mode=config.evaluation.get("mode", "max"),
-                               keep_best=int(config.checkpoint.get("keep_best", 1)), also_best=also_best)
+  also_best = tuple((m["metric"], m["mode"]) for m in config.checkpoint.also_best or [])
+  return ckpt_lib.Checkpointer(workdir, metric=config.evaluation.selection_metric, mode=config.evaluation.mode,
+                               keep_best=int(config.checkpoint.keep_best), also_best=also_best)
 
 
 def _load_or_fit_preprocessor(preprocessor: Preprocessor, workdir: Path,
@@ -258,7 +277,7 @@ def _load_or_fit_preprocessor(preprocessor: Preprocessor, workdir: Path,
 
 
 def _resolve_pos_weight(config: ConfigDict, pipeline: pipeline_lib.InputPipeline) -> Optional[list[float]]:
-  pos_weight = config.loss.get("pos_weight", None)
+  pos_weight = config.loss.pos_weight
   if pos_weight is None or config.loss.name != "sigmoid_bce":
     return None
   if isinstance(pos_weight, str):

@@ -53,7 +53,7 @@ _ROLE: Optional[dict] = None       # {"parent": pid, "info": path} in a supervis
 
 
 def timeout_of(config) -> float:
-  value = config.get("distributed_timeout_s", DEFAULT_TIMEOUT_S)
+  value = config.distributed_timeout_s
   if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
     raise ConfigError(f"config.distributed_timeout_s={value!r}; use a number of seconds > 0 (default "
                       f"{DEFAULT_TIMEOUT_S:g}): how long a silent host may stay silent before the others stop.")
@@ -294,7 +294,7 @@ def supervise(config, workdir: Path) -> Optional[int]:
   """launch.py, multi-host: runs this same command in a child process and returns the status to exit
   with; None where this process should do the work itself (not multi-host, already the child, not
   Linux: the child dies with its launcher through Linux's PR_SET_PDEATHSIG)."""
-  if not config.get("distributed", False) or os.environ.get(_CHILD_ENV) or not sys.platform.startswith("linux"):
+  if not config.distributed or os.environ.get(_CHILD_ENV) or not sys.platform.startswith("linux"):
     return None
   timeout_of(config)  # a wrong value is said once, by the launcher
   fd, info = tempfile.mkstemp(prefix="mmer_jax_host_", suffix=".json")
@@ -326,9 +326,9 @@ def supervise(config, workdir: Path) -> Optional[int]:
 
 
 def _child_died(signum: int, facts: dict, config, workdir: Path) -> int:
-  index = facts.get("index", config.get("process_id", None))
-  count = facts.get("count", config.get("num_processes", None))
-  coordinator = facts.get("coordinator") or config.get("coordinator_address", None)
+  index = facts.get("index", config.process_id)
+  count = facts.get("count", config.num_processes)
+  coordinator = facts.get("coordinator") or config.coordinator_address
   if index != 0 and coordinator and not _answers(coordinator):
     _say(lost_line(0, count, "stopped answering", workdir, f"the coordinator, {coordinator}"))
     return EXIT_HOST_LOST

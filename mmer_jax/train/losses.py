@@ -53,7 +53,7 @@ def make_loss(cfg: ConfigDict, pos_weight: Optional[Sequence[float]] = None) -> 
   """`cfg` is `config.loss`. `pos_weight` is the resolved per-class weight for `sigmoid_bce`."""
   name = cfg.name
   if name == "softmax_ce":
-    return double_softmax_cross_entropy if cfg.get("double_softmax", False) else softmax_cross_entropy
+    return double_softmax_cross_entropy if cfg.double_softmax else softmax_cross_entropy
   if name == "sigmoid_bce":
     return sigmoid_bce(pos_weight)
   if name == "mae":

@@ -22,18 +22,20 @@ from ml_collections import ConfigDict
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "warmup_linear", "step")
+# `optimizer.eps` None: the optimiser's usual epsilon (RMSprop's as Keras sets it).
+DEFAULT_EPS = {"adam": 1e-8, "adamw": 1e-8, "rmsprop": 1e-7}
 
 
 def warmup_steps(cfg: ConfigDict, steps_per_epoch: int, total: int) -> int:
-  """Warm-up length: `warmup_fraction` of all steps when set, else `warmup_epochs` (default 1)."""
-  fraction = cfg.get("warmup_fraction", None)
-  steps = round(float(fraction) * total) if fraction is not None else int(cfg.get("warmup_epochs", 1) * steps_per_epoch)
+  """Warm-up length: `warmup_fraction` of all steps when set, else `warmup_epochs`."""
+  fraction = cfg.warmup_fraction
+  steps = round(float(fraction) * total) if fraction is not None else int(cfg.warmup_epochs * steps_per_epoch)
   return max(1, int(steps))
 
 
 def make_schedule(cfg: ConfigDict, steps_per_epoch: int, num_epochs: int) -> optax.Schedule:
   lr = float(cfg.learning_rate)
-  name = cfg.get("schedule", "constant")
+  name = cfg.schedule
   total = max(1, steps_per_epoch * num_epochs)
   if name == "constant":
     return optax.constant_schedule(lr)
@@ -46,8 +48,8 @@ def make_schedule(cfg: ConfigDict, steps_per_epoch: int, num_epochs: int) -> opt
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup),
                                  optax.linear_schedule(lr, 0.0, max(1, total - warmup))], [warmup])
   if name == "step":  # multiply by `decay_factor` every `decay_epochs` (MME2E's `when`).
-    every = int(cfg.get("decay_epochs", 20)) * steps_per_epoch
-    return optax.exponential_decay(lr, every, float(cfg.get("decay_factor", 0.1)), staircase=True)
+    every = int(cfg.decay_epochs) * steps_per_epoch
+    return optax.exponential_decay(lr, every, float(cfg.decay_factor), staircase=True)
   raise ValueError(f"config.optimizer.schedule={name!r}; known schedules: {', '.join(SCHEDULES)}.")
 
 
@@ -57,29 +59,32 @@ def _path(key_path) -> str:
 
 def _decay_mask(cfg: ConfigDict):
   """None (decay everything), or a function marking the parameters that get weight decay."""
-  exclude = cfg.get("weight_decay_exclude", None)
+  exclude = cfg.weight_decay_exclude
   if not exclude:
     return None
   rx = re.compile(exclude)
   return lambda params: jax.tree_util.tree_map_with_path(lambda p, _: not rx.search(_path(p)), params)
 
 
+def _eps(cfg: ConfigDict) -> float:
+  return DEFAULT_EPS[cfg.name] if cfg.eps is None else cfg.eps
+
+
 def _base(cfg: ConfigDict, lr: Any) -> optax.GradientTransformation:
   name = cfg.name
-  wd = float(cfg.get("weight_decay", 0.0))
+  wd = float(cfg.weight_decay)
   mask = _decay_mask(cfg)
   # PyTorch's Adam/SGD/RMSprop `weight_decay` is an L2 term added to the gradient (coupled);
   # `adamw` is the decoupled variant.
   coupled = [optax.add_decayed_weights(wd, mask=mask)] if wd and name != "adamw" else []
   if name == "adam":
-    opt = optax.adam(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999), eps=cfg.get("eps", 1e-8))
+    opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=_eps(cfg))
   elif name == "adamw":
-    opt = optax.adamw(lr, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999), eps=cfg.get("eps", 1e-8),
-                      weight_decay=wd, mask=mask)
+    opt = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=_eps(cfg), weight_decay=wd, mask=mask)
   elif name == "sgd":
-    opt = optax.sgd(lr, momentum=cfg.get("momentum", 0.0) or None)
+    opt = optax.sgd(lr, momentum=cfg.momentum or None)
   elif name == "rmsprop":
-    opt = optax.rmsprop(lr, decay=cfg.get("rho", 0.9), eps=cfg.get("eps", 1e-7))
+    opt = optax.rmsprop(lr, decay=cfg.rho, eps=_eps(cfg))
   else:
     raise ValueError(f"config.optimizer.name={name!r}; known optimizers: {', '.join(OPTIMIZERS)}.")
   return optax.chain(*coupled, opt)
@@ -120,7 +125,7 @@ def param_group_labels(params: Any, groups: dict[str, float]) -> Any:
 
 def make_optimizer(cfg: ConfigDict, steps_per_epoch: int, num_epochs: int) -> optax.GradientTransformation:
   schedule = make_schedule(cfg, steps_per_epoch, num_epochs)
-  groups = dict(cfg.get("param_group_lr", None) or {})
+  groups = dict(cfg.param_group_lr or {})
   if groups:
     transforms = {"default": _base(cfg, schedule)}
     for pattern, factor in groups.items():
@@ -129,7 +134,7 @@ def make_optimizer(cfg: ConfigDict, steps_per_epoch: int, num_epochs: int) -> op
     tx = optax.multi_transform(transforms, lambda params: param_group_labels(params, groups))
   else:
     tx = _base(cfg, schedule)
-  clip = cfg.get("clip_norm", None)
+  clip = cfg.clip_norm
   if clip:
     tx = optax.chain(optax.clip_by_global_norm(float(clip)), tx)
   return tx

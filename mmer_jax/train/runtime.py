@@ -36,9 +36,8 @@ def setup_runtime(config: ConfigDict, workdir: Optional[str | Path] = None) -> N
   `config.coordinator_address`, `config.num_processes`, `config.process_id`.
   """
   global _DISTRIBUTED_READY
-  if config.get("distributed", False) and not _DISTRIBUTED_READY:
-    kwargs = {k: config[k] for k in ("coordinator_address", "num_processes", "process_id")
-              if config.get(k, None) is not None}
+  if config.distributed and not _DISTRIBUTED_READY:
+    kwargs = {k: config[k] for k in ("coordinator_address", "num_processes", "process_id") if config[k] is not None}
     if kwargs and "coordinator_address" not in kwargs:
       raise ConfigError("config.num_processes / process_id need config.coordinator_address=<host:port> "
                         "(process 0's address) outside TPU pods and SLURM.")
@@ -50,7 +49,7 @@ def setup_runtime(config: ConfigDict, workdir: Optional[str | Path] = None) -> N
     log.info("jax.distributed: process %d of %d, %d devices in all.",
              jax.process_index(), jax.process_count(), jax.device_count())
   host_watch.note_workdir(workdir)
-  cache = os.environ.get("MMER_JAX_COMPILATION_CACHE", config.get("compilation_cache_dir", None))
+  cache = os.environ.get("MMER_JAX_COMPILATION_CACHE", config.compilation_cache_dir)
   if cache:
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache))
 

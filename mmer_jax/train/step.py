@@ -15,12 +15,11 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from mmer_jax.batch import LABEL_KEY, VALID_KEY  # noqa: F401  (the batch contract's keys, used here and by callers)
 from mmer_jax.train.losses import LossFn
 from mmer_jax.train.state import TrainState
 
 AXIS = "data"
-LABEL_KEY = "label"
-VALID_KEY = "_valid"
 
 
 def make_mesh() -> Mesh:

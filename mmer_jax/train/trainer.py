@@ -30,7 +30,7 @@ from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions
 from mmer_jax.train import checkpoint as ckpt_lib
 from mmer_jax import progress as progress_lib
 from mmer_jax.train import epoch_actions, runtime, step as step_lib
-from mmer_jax.train.experiment import CONFIG_FILE, Experiment, build_model  # noqa: F401  (build_model: API)
+from mmer_jax.train.experiment import CONFIG_FILE, Experiment, Prepared, build_model  # noqa: F401  (build_model: API)
 from mmer_jax.train.init_from import apply_init_from
 from mmer_jax.train.pretrained_weights import load_pretrained_weights
 from mmer_jax.train.metrics_log import MetricsLog, add_share_of_peak, print_epoch_row
@@ -107,8 +107,9 @@ def evaluate_split(experiment: Experiment, split: str, eval_step, variables,
 
 def train_and_evaluate(config: ConfigDict, workdir: str | Path,
                        sources: Optional[Mapping[str, Sequence[Any]]] = None,
-                       mode: str = "train") -> dict[str, dict[str, float]]:
+                       mode: str = "train", *, prepared: Optional[Prepared] = None) -> dict[str, dict[str, float]]:
   """Trains (resuming from `workdir` if it holds a run) and evaluates the best checkpoint.
+  `prepared`: launch.py's names check and runtime set-up (`experiment.prepare`), not repeated here.
 
   Returns {"valid": {...}, "test": {...}} metrics of the best checkpoint; {} when training stopped at
   `stop_after_steps`. Raises `Preempted` after a SIGTERM/SIGINT (the latest checkpoint is saved).
@@ -118,9 +119,9 @@ def train_and_evaluate(config: ConfigDict, workdir: str | Path,
   workdir = Path(workdir).expanduser()
   manifest_task.resolve(config)  # a manifest dataset's task (and selection metric) before the actions read it
   actions = epoch_actions.from_config(config)
-  if mode == "train" and config.checkpoint.get("restart", False):
+  if mode == "train" and config.checkpoint.restart:
     _discard_run(workdir)
-  experiment = Experiment.from_config(config, workdir, sources, fit=(mode == "train"))
+  experiment = Experiment.from_config(config, workdir, sources, fit=(mode == "train"), prepared=prepared)
   runtime.check_shared_workdir(workdir)
   if mode == "train" and runtime.is_main_process():
     # The resolved config travels with the run, so `--mode=predict` needs only the workdir.
@@ -163,7 +164,7 @@ def _resume_or_start(experiment: Experiment, mode: str):
                     f"latest checkpoint to resume from. Pass --config.checkpoint.restart=True to start it "
                     f"again from step 0, or choose another --workdir.")
   state = _load_pretrained(experiment, experiment.initial_state())
-  if config.get("init_from", None):
+  if config.init_from:
     params = apply_init_from(state.params, config.init_from)
     state = state.replace(params=params, opt_state=experiment.tx.init(params))
   return step_lib.replicate(state, experiment.mesh), ckpt_lib.Progress()
@@ -285,8 +286,8 @@ def _train(experiment: Experiment, state, progress: ckpt_lib.Progress, actions, 
   steps_per_epoch, num_epochs = pipeline.steps_per_epoch, int(config.num_epochs)
   collectors = [a for a in actions if a.wants_train_outputs]
   compiled = _CompiledSteps(make_train_step(experiment, return_outputs=bool(collectors)), passes_of(experiment))
-  stop_after = config.get("stop_after_steps", None)
-  every = int(config.checkpoint.get("every_steps", 0) or 0)
+  stop_after = config.stop_after_steps
+  every = int(config.checkpoint.every_steps or 0)
   global_batch = int(config.input.batch_size)
   metrics_log = MetricsLog(experiment.workdir, enabled=runtime.is_main_process())
   step = int(jax.device_get(state.step))  # the host counts steps from here: no per-step sync
@@ -386,11 +387,11 @@ def _final_evaluation(experiment: Experiment, progress, actions, eval_step) -> d
     results["test"] = evaluate_split(experiment, "test", eval_step, variables, thresholds)
   if runtime.is_main_process():
     report_dir = workdir / "report"
-    slice_keys = [k.removeprefix("meta/") for k in config.evaluation.get("slice_by", []) or []]
+    slice_keys = [k.removeprefix("meta/") for k in config.evaluation.slice_by or []]
     for split, result in results.items():
       report_lib.write_split(report_dir, split, result, config.task, slice_keys)
     report_lib.write_summary(report_dir, results, progress.history, config.evaluation.selection_metric,
-                             f"{config.model_name} on {config.input.get('tfds_name', '') or 'in-memory data'} "
+                             f"{config.model_name} on {config.input.tfds_name or 'in-memory data'} "
                              f"(best step {best_step})")
     log.info("Report written to %s", report_dir / "report.md")
   return {split: r.scalars for split, r in results.items()}

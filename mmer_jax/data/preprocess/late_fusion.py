@@ -127,7 +127,7 @@ class LateFusionOptions:
   @staticmethod
   def derive(config: ConfigDict) -> dict:
     derived = {}
-    if config.model.get("modalities", None):
+    if "modalities" in config.model and config.model.modalities:  # else the dataset's (below)
       derived["modalities"] = tuple(config.model.modalities)
     family = dataset_family(config.input.tfds_name)
     if family in FEATURES:

@@ -27,7 +27,7 @@ from mmer_jax.data import label_schemes
 from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import (Example, Preprocessor, adopt_options, as_str, meta_fields,
                                            pad_or_truncate)
-from mmer_jax.data.preprocess.options import dataset_family
+from mmer_jax.data.preprocess.options import dataset_family, model_field
 from mmer_jax.data.preprocess.text_classifier import DEFAULT_MAX_LENGTH
 from mmer_jax.data.preprocess.text_tokens import TextTokens
 from mmer_jax.errors import ConfigError, DataError
@@ -58,7 +58,7 @@ class Mme2eOptions:
 
   @staticmethod
   def derive(config: ConfigDict) -> dict:
-    derived = {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
+    derived = {"modalities": model_field(config, "modalities")}
     family = dataset_family(config.input.tfds_name)
     if family in LABEL_SOURCES:
       derived["label_source"] = family

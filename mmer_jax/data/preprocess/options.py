@@ -30,6 +30,15 @@ def dataset_family(tfds_name: str) -> str:
   return (tfds_name or "").split("/")[0].split(":")[0]
 
 
+def model_field(config: ConfigDict, name: str) -> Any:
+  """`config.model.<name>`, else the model's own default for it (its dataclass field is the one home
+  of that default); None when the model has no such field or no default."""
+  if name in config.model:
+    return config.model[name]
+  field = getattr(registry.get_model(config.model_name), "__dataclass_fields__", {}).get(name)
+  return None if field is None or field.default is dataclasses.MISSING else field.default
+
+
 def _plain(value: Any) -> Any:
   if isinstance(value, ConfigDict):
     return {k: _plain(v) for k, v in value.items()}
@@ -72,5 +81,5 @@ def build(config: ConfigDict) -> Preprocessor:
   factory = registry.get_preprocessor(name)
   cls = options_class(factory)
   derived = cls.derive(config) if hasattr(cls, "derive") else {}
-  section = config.input.get("preprocess", None) or {}
+  section = config.input.preprocess or {}
   return factory(parse(cls, section, derived, name))

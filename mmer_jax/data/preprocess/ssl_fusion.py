@@ -29,7 +29,7 @@ from mmer_jax.data import label_schemes
 from mmer_jax.data.length_buckets import LengthGroup
 from mmer_jax.data.preprocess.base import (Example, Preprocessor, adopt_options, as_str, meta_fields,
                                            pad_or_truncate)
-from mmer_jax.data.preprocess.options import dataset_family
+from mmer_jax.data.preprocess.options import dataset_family, model_field
 from mmer_jax.data.preprocess.text_tokens import TextTokens
 
 SEED_AUDIO_MAXLEN = 246_000
@@ -66,8 +66,8 @@ class SslFusionOptions:
 
   @staticmethod
   def derive(config: ConfigDict) -> dict:
-    derived = {"modalities": config.model.modalities} if config.model.get("modalities", None) else {}
-    derived["bucket_audio"] = config.model.get("speech_pool", "flatten") == "masked_mean"
+    derived = {"modalities": model_field(config, "modalities")}
+    derived["bucket_audio"] = model_field(config, "speech_pool") == "masked_mean"
     if dataset_family(config.input.tfds_name) == label_schemes.MANIFEST:
       derived["manifest_label"] = config.input.manifest.label
     return derived

@@ -20,6 +20,7 @@ from ml_collections import ConfigDict
 
 from mmer_jax import registry
 from mmer_jax.data.preprocess.base import Example, Preprocessor, as_str
+from mmer_jax.data.preprocess.options import model_field
 
 VISUAL_FEATURES = ("facet", "openface")
 NORMALIZATIONS = ("instance_z", "train_max_abs")
@@ -124,7 +125,7 @@ class WilliamsOptions:
   @staticmethod
   def derive(config: ConfigDict) -> dict:
     # The label columns kept are the model's outputs.
-    outputs = config.model.get("num_outputs", None)
+    outputs = model_field(config, "num_outputs")
     return {"num_outputs": int(outputs)} if outputs else {}
 
 

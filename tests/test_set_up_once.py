@@ -1,0 +1,55 @@
+"""A launch checks the config's names, sets up the runtime and builds the model once each.
+
+launch.py checks names before anything is built or written and sets the runtime up (the multi-host
+supervisor runs between the two); the trainer's assembly (`Experiment.from_config`) then takes
+them as done instead of repeating them. On its own (tests, benchmarks) `from_config` still does
+both, once.
+"""
+
+from __future__ import annotations
+
+import collections
+import types
+
+import pytest
+
+import launch
+from configs import williams_sample
+from mmer_jax.train import experiment as experiment_lib, runtime, trainer
+from tests.helpers import tiny_williams_config, williams_sources
+
+
+@pytest.fixture
+def calls(monkeypatch):
+  """Counts of check_names, setup_runtime and build_model calls, through spies on the real ones."""
+  counts = collections.Counter()
+
+  def spy(module, name):
+    real = getattr(module, name)
+
+    def counted(*args, **kwargs):
+      counts[name] += 1
+      return real(*args, **kwargs)
+    monkeypatch.setattr(module, name, counted)
+
+  spy(experiment_lib, "check_names")
+  spy(experiment_lib, "build_model")
+  spy(runtime, "setup_runtime")
+  return counts
+
+
+def test_a_launch_checks_sets_up_and_builds_once(tmp_path, calls, monkeypatch):
+  monkeypatch.setattr(launch, "_PRINT_CONFIG", types.SimpleNamespace(value=False))  # no absl flags parsed
+  config = williams_sample.get_config("smoke")
+  config.num_epochs = 1
+  config.stop_after_steps = 1  # the assembly is what counts here, not the training
+
+  launch.run(config, tmp_path, "train")
+
+  assert (tmp_path / "checkpoints").is_dir()  # the run really started
+  assert calls == {"check_names": 1, "setup_runtime": 1, "build_model": 1}
+
+
+def test_the_assembly_alone_still_checks_and_sets_up_once(tmp_path, calls):
+  trainer.train_and_evaluate(tiny_williams_config(), tmp_path, williams_sources())
+  assert calls == {"check_names": 1, "setup_runtime": 1, "build_model": 1}
