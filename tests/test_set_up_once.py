@@ -9,14 +9,18 @@ both, once.
 from __future__ import annotations
 
 import collections
-import types
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
-import launch
-from configs import williams_sample
 from mmer_jax.train import experiment as experiment_lib, runtime, trainer
 from tests.helpers import tiny_williams_config, williams_sources
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -38,16 +42,37 @@ def calls(monkeypatch):
   return counts
 
 
-def test_a_launch_checks_sets_up_and_builds_once(tmp_path, calls, monkeypatch):
-  monkeypatch.setattr(launch, "_PRINT_CONFIG", types.SimpleNamespace(value=False))  # no absl flags parsed
-  config = williams_sample.get_config("smoke")
-  config.num_epochs = 1
-  config.stop_after_steps = 1  # the assembly is what counts here, not the training
+# launch.py defines absl flags that other modules of the suite define too (tfds_builders.build's
+# --verbose), so the launch runs in its own process, with the same spies.
+_LAUNCH_WITH_SPIES = textwrap.dedent("""
+    import collections, json, sys, types
+    import launch
+    from configs import williams_sample
+    from mmer_jax.train import experiment, runtime
+    counts = collections.Counter()
+    def spy(module, name):
+      real = getattr(module, name)
+      def counted(*args, **kwargs):
+        counts[name] += 1
+        return real(*args, **kwargs)
+      setattr(module, name, counted)
+    spy(experiment, "check_names"); spy(experiment, "build_model"); spy(runtime, "setup_runtime")
+    launch._PRINT_CONFIG = types.SimpleNamespace(value=False)  # no absl flags parsed
+    config = williams_sample.get_config("smoke")
+    config.num_epochs = 1
+    config.stop_after_steps = 1  # the assembly is what counts here, not the training
+    launch.run(config, __import__("pathlib").Path(sys.argv[1]), "train")
+    print("COUNTS " + json.dumps(counts))
+""")
 
-  launch.run(config, tmp_path, "train")
 
+def test_a_launch_checks_sets_up_and_builds_once(tmp_path):
+  out = subprocess.run([sys.executable, "-c", _LAUNCH_WITH_SPIES, str(tmp_path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
   assert (tmp_path / "checkpoints").is_dir()  # the run really started
-  assert calls == {"check_names": 1, "setup_runtime": 1, "build_model": 1}
+  counts = json.loads(out.stdout.split("COUNTS ", 1)[1])
+  assert counts == {"check_names": 1, "setup_runtime": 1, "build_model": 1}
 
 
 def test_the_assembly_alone_still_checks_and_sets_up_once(tmp_path, calls):

@@ -49,7 +49,7 @@ from mmer_jax import batch as batch_keys, registry  # noqa: E402
 from mmer_jax.data.preprocess.text_classifier import TextClassifierOptions, TextClassifierPreprocessor  # noqa: E402
 from mmer_jax.models import pretrained  # noqa: E402
 from mmer_jax.models.text_classifier import classifier_dropout  # noqa: E402
-from mmer_jax.train import runtime, step as step_lib, trainer  # noqa: E402
+from mmer_jax.train import optim, runtime, step as step_lib, trainer  # noqa: E402
 from mmer_jax.train import experiment as experiment_lib  # noqa: E402
 from mmer_jax.train.experiment import Experiment  # noqa: E402
 
@@ -79,9 +79,8 @@ def meld_config(checkpoint: str, classes: Sequence[str]) -> ml_collections.Confi
   c.task.class_names = list(classes)
   c.input.tfds_name = ""  # in-memory sources
   c.input.splits = ml_collections.ConfigDict(dict(train="train", test="test"))
-  for key in ("dialog_holdout", "context"):  # IEMOCAP's dialog hold-out and context fields
-    if key in c.input:
-      del c.input[key]
+  c.input.dialog_holdout = None  # in-memory splits: no dialog hold-out, no dialogue context
+  c.input.context = None
   c.input.preprocessor = MELD_PREPROCESSOR
   c.input.preprocess.meta_keys = ["id"]
   c.evaluation.slice_by = []
@@ -95,10 +94,10 @@ def recipe(experiment: Experiment) -> dict:
   experiment_lib.resolve_encoder_lr(config)  # the encoder's default rate follows the checkpoint's width
   opt = config.optimizer
   for key, value in (("name", "adamw"), ("schedule", "warmup_linear")):
-    if opt.get(key, None) != value:
-      raise ValueError(f"config.optimizer.{key}={opt.get(key, None)!r}: the PyTorch peer replicates {value!r} only "
+    if opt[key] != value:
+      raise ValueError(f"config.optimizer.{key}={opt[key]!r}: the PyTorch peer replicates {value!r} only "
                        "(benchmarks/originals/text_torch_side.py).")
-  groups = dict(opt.get("param_group_lr", None) or {})
+  groups = dict(opt.param_group_lr or {})
   if set(groups) - {ENCODER_GROUP}:
     raise ValueError(f"config.optimizer.param_group_lr {sorted(groups)}: the PyTorch peer knows {ENCODER_GROUP!r} only.")
   checkpoint = str(config.text.checkpoint)
@@ -110,9 +109,9 @@ def recipe(experiment: Experiment) -> dict:
           "eval_batch_size": int(pipeline.eval_batch_size), "num_epochs": int(config.num_epochs),
           "steps_per_epoch": int(pipeline.steps_per_epoch), "learning_rate": float(opt.learning_rate),
           "encoder_lr_factor": float(groups.get(ENCODER_GROUP, 1.0)), "weight_decay": float(opt.weight_decay),
-          "weight_decay_exclude": opt.get("weight_decay_exclude", None), "clip_norm": float(opt.clip_norm),
+          "weight_decay_exclude": opt.weight_decay_exclude, "clip_norm": float(opt.clip_norm),
           "warmup_fraction": float(opt.warmup_fraction), "seed": int(config.seed),
-          "b1": float(opt.get("b1", 0.9)), "b2": float(opt.get("b2", 0.999)), "eps": float(opt.get("eps", 1e-8))}
+          "b1": float(opt.b1), "b2": float(opt.b2), "eps": float(optim.eps(opt))}
 
 
 class Runner:
@@ -172,8 +171,8 @@ class Runner:
     pipeline = self.experiment.pipeline
     buckets = getattr(pipeline, "buckets", None)
     if buckets is None:  # a pipeline without data-derived buckets: the config's, if any
-      buckets = dict(self.config.input.get("buckets", None) or {})
-    grouping = pipeline.grouping if hasattr(type(pipeline), "grouping") else self.config.input.get("group_by_length", None)
+      buckets = dict(self.config.input.buckets or {})
+    grouping = pipeline.grouping if hasattr(type(pipeline), "grouping") else self.config.input.group_by_length
     shapes = sorted({dict(sig)["text"][1] for sig in self.compiled.by_shape})
     params = sum(x.size for x in jax.tree_util.tree_leaves(self.state.params))
     return {"framework": f"mmer_jax (jax {jax.__version__})", "devices": jax.device_count(), "params": int(params),

@@ -66,7 +66,8 @@ def _decay_mask(cfg: ConfigDict):
   return lambda params: jax.tree_util.tree_map_with_path(lambda p, _: not rx.search(_path(p)), params)
 
 
-def _eps(cfg: ConfigDict) -> float:
+def eps(cfg: ConfigDict) -> float:
+  """The optimiser's epsilon: `optimizer.eps`, or its usual one when None."""
   return DEFAULT_EPS[cfg.name] if cfg.eps is None else cfg.eps
 
 
@@ -78,13 +79,13 @@ def _base(cfg: ConfigDict, lr: Any) -> optax.GradientTransformation:
   # `adamw` is the decoupled variant.
   coupled = [optax.add_decayed_weights(wd, mask=mask)] if wd and name != "adamw" else []
   if name == "adam":
-    opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=_eps(cfg))
+    opt = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=eps(cfg))
   elif name == "adamw":
-    opt = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=_eps(cfg), weight_decay=wd, mask=mask)
+    opt = optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, eps=eps(cfg), weight_decay=wd, mask=mask)
   elif name == "sgd":
     opt = optax.sgd(lr, momentum=cfg.momentum or None)
   elif name == "rmsprop":
-    opt = optax.rmsprop(lr, decay=cfg.rho, eps=_eps(cfg))
+    opt = optax.rmsprop(lr, decay=cfg.rho, eps=eps(cfg))
   else:
     raise ValueError(f"config.optimizer.name={name!r}; known optimizers: {', '.join(OPTIMIZERS)}.")
   return optax.chain(*coupled, opt)
