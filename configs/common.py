@@ -82,7 +82,7 @@ def finetune_optimizer(c: ml_collections.ConfigDict, group: str, learning_rate: 
   """The usual recipe for fine-tuning a BERT-family encoder inside a larger model: AdamW (decay 0.01
   except biases and norm scales), clipping at 1, 10% linear warm-up then linear decay to 0; the
   encoder's parameters (`group` regex) at `config.text.encoder_lr_factor` x the others' rate (None:
-  the checkpoint's usual fine-tuning rate, `pretrained.finetune_learning_rate`, resolved at start)."""
+  the checkpoint's usual fine-tuning rate, `optim.finetune_learning_rate`, resolved at start)."""
   c.optimizer.name = "adamw"
   c.optimizer.learning_rate = learning_rate
   c.optimizer.weight_decay = 0.01

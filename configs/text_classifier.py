@@ -130,7 +130,7 @@ def get_config(arg: str | None = None):
   # The one place a user names the checkpoint; model, tokenizer and lr group refer to these fields.
   c.text = ml_collections.ConfigDict(dict(
       checkpoint=config_dict.placeholder(str),
-      # None: the checkpoint's usual fine-tuning rate / the head's (pretrained.finetune_learning_rate).
+      # None: the checkpoint's usual fine-tuning rate / the head's (optim.finetune_learning_rate).
       encoder_lr_factor=config_dict.FieldReference(None if args.text == "finetune" else 0.0, field_type=float),
       max_length=config_dict.placeholder(int), pooling=config_dict.placeholder(str)))
   c.model_name = "text_classifier"

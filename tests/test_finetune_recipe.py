@@ -9,8 +9,7 @@ import json
 import pytest
 
 from configs import common, mme2e_samsemo, text_classifier
-from mmer_jax.models import pretrained
-from mmer_jax.train import experiment
+from mmer_jax.train import experiment, optim
 
 
 def _folder(tmp_path, name: str, hidden: int):
@@ -24,7 +23,7 @@ def _folder(tmp_path, name: str, hidden: int):
 
 @pytest.mark.parametrize("hidden, rate", [(384, 5e-5), (512, 5e-5), (768, 3e-5), (1024, 1.5e-5)])
 def test_encoder_rate_follows_the_checkpoint_width(tmp_path, hidden, rate):
-  assert pretrained.finetune_learning_rate(_folder(tmp_path, f"w{hidden}", hidden)) == pytest.approx(rate)
+  assert optim.finetune_learning_rate(_folder(tmp_path, f"w{hidden}", hidden)) == pytest.approx(rate)
 
 
 def test_default_factor_resolves_to_the_checkpoint_rate_and_reaches_the_lr_group(tmp_path):

@@ -23,8 +23,7 @@ from tests.helpers import tiny_williams_config, williams_sources
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def calls(monkeypatch):
+def install_spies(set_attribute=setattr) -> collections.Counter:
   """Counts of check_names, setup_runtime and build_model calls, through spies on the real ones."""
   counts = collections.Counter()
 
@@ -34,7 +33,7 @@ def calls(monkeypatch):
     def counted(*args, **kwargs):
       counts[name] += 1
       return real(*args, **kwargs)
-    monkeypatch.setattr(module, name, counted)
+    set_attribute(module, name, counted)
 
   spy(experiment_lib, "check_names")
   spy(experiment_lib, "build_model")
@@ -42,26 +41,24 @@ def calls(monkeypatch):
   return counts
 
 
+@pytest.fixture
+def calls(monkeypatch):
+  return install_spies(monkeypatch.setattr)
+
+
 # launch.py defines absl flags that other modules of the suite define too (tfds_builders.build's
 # --verbose), so the launch runs in its own process, with the same spies.
 _LAUNCH_WITH_SPIES = textwrap.dedent("""
-    import collections, json, sys, types
+    import json, pathlib, sys, types
     import launch
     from configs import williams_sample
-    from mmer_jax.train import experiment, runtime
-    counts = collections.Counter()
-    def spy(module, name):
-      real = getattr(module, name)
-      def counted(*args, **kwargs):
-        counts[name] += 1
-        return real(*args, **kwargs)
-      setattr(module, name, counted)
-    spy(experiment, "check_names"); spy(experiment, "build_model"); spy(runtime, "setup_runtime")
+    from tests.test_set_up_once import install_spies
+    counts = install_spies()
     launch._PRINT_CONFIG = types.SimpleNamespace(value=False)  # no absl flags parsed
     config = williams_sample.get_config("smoke")
     config.num_epochs = 1
     config.stop_after_steps = 1  # the assembly is what counts here, not the training
-    launch.run(config, __import__("pathlib").Path(sys.argv[1]), "train")
+    launch.run(config, pathlib.Path(sys.argv[1]), "train")
     print("COUNTS " + json.dumps(counts))
 """)
 

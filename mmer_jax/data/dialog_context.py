@@ -7,9 +7,9 @@ systems do (EmoBERTa: "Speaker: utterance" turns, the past then the target).
 
 The stored fields are named, not assumed (`DialogFields`): which field is the conversation, which
 orders its turns (a number: a start time, a turn index), which names the speaker, which holds the
-text. `DATASET_FIELDS` gives them per dataset family (IEMOCAP: `start` orders turns and the speaker
-is the F/M actor that `gender` stores, the letter of the utterance id's last part); a manifest
-dataset names its own fields.
+text. `DATASET_FIELDS` gives them per dataset family: IEMOCAP's from `mmer_jax.datasets.iemocap`
+(`start` orders turns, the speaker is the F/M actor that `gender` stores); a manifest dataset names
+its own fields.
 
 Where context comes from, and why:
 - Only from the same split's examples (`DialogContextSource` wraps one split's source): splits never
@@ -39,6 +39,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from mmer_jax import progress
+from mmer_jax.datasets import iemocap
 from mmer_jax.errors import ConfigError, UserError
 
 # Fields a wrapped example gains: the rendered previous turns (oldest first) and the rendered target.
@@ -68,7 +69,8 @@ class DialogFields:
 
 
 DATASET_FIELDS: dict[str, DialogFields] = {
-    "iemocap": DialogFields(order="start", speaker="gender", speaker_names=(("F", "Female"), ("M", "Male"))),
+    "iemocap": DialogFields(order=iemocap.DIALOG_ORDER_FIELD, speaker=iemocap.SPEAKER_FIELD,
+                            speaker_names=iemocap.SPEAKER_NAMES),
     "manifest": DialogFields(),
 }
 

@@ -63,3 +63,10 @@ def dialog_mocap_path(session_dir: str | os.PathLike, dialog: str, stream: str) 
     raise ValueError(f"Unknown MoCap stream {stream!r}; choose from {sorted(MOCAP_STREAM_DIRS)}.")
   return os.path.join(os.fspath(session_dir), "dialog", MOCAP_STREAM_DIRS[stream],
                       dialog_mocap_name(dialog) + ".txt")
+
+# Where an utterance sits in its conversation, in the builder's stored fields: a dialog's turns are
+# ordered by their start time, and the speaker is the actor's F/M letter that `gender` stores (the
+# letter of the utterance id's last part).
+DIALOG_ORDER_FIELD = "start"
+SPEAKER_FIELD = "gender"
+SPEAKER_NAMES: tuple[tuple[str, str], ...] = (("F", "Female"), ("M", "Male"))

@@ -43,19 +43,6 @@ def load_config(path: str | pathlib.Path):
   return _supported(checkpoint_folder.config(path))
 
 
-# The encoder learning rate fine-tunes usually use by width: small encoders (MiniLM's 384, BERT-small)
-# take larger steps than BERT-base (768: 2e-5..5e-5 in BERT's own grid) or large models (1024+).
-FINETUNE_LEARNING_RATES = ((512, 5e-5), (768, 3e-5), (None, 1.5e-5))
-
-
-def finetune_learning_rate(path: str | pathlib.Path) -> float:
-  """The learning rate to fine-tune this checkpoint's encoder with (`config.text.encoder_lr_factor`
-  None): FINETUNE_LEARNING_RATES by its hidden size. MELD, all-MiniLM-L6-v2: 5e-5 reached a test
-  weighted F1 of 61.0 in 4 epochs (configs/text_classifier.py)."""
-  width = int(getattr(load_config(path), "hidden_size", 768))
-  return next(rate for limit, rate in FINETUNE_LEARNING_RATES if limit is None or width <= limit)
-
-
 def _classes(model_type: str):
   from transformers import FlaxAlbertModel, FlaxBertModel, FlaxWav2Vec2Model
   return {"bert": FlaxBertModel, "albert": FlaxAlbertModel, "wav2vec2": FlaxWav2Vec2Model}[model_type]

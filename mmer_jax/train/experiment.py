@@ -75,15 +75,14 @@ def build_model(config: ConfigDict):
 
 def resolve_encoder_lr(config: ConfigDict) -> None:
   """`config.text.encoder_lr_factor` None (the fine-tuning configs' default) becomes the factor that
-  gives the text checkpoint its usual fine-tuning rate (`pretrained.finetune_learning_rate`) relative
+  gives the text checkpoint its usual fine-tuning rate (`optim.finetune_learning_rate`) relative
   to `optimizer.learning_rate`; the learning-rate group refers to the field, so it follows."""
   if "text" not in config:  # the text section is the fine-tuning configs' own (configs/common.text_section)
     return
   text = config.text
   if text.encoder_lr_factor is not None or not text.checkpoint:
     return
-  from mmer_jax.models import pretrained  # noqa: PLC0415  (reads the checkpoint's config.json)
-  rate = pretrained.finetune_learning_rate(text.checkpoint)
+  rate = optim.finetune_learning_rate(text.checkpoint)
   head = float(config.optimizer.learning_rate)
   text.encoder_lr_factor = rate / head if head > 0 else 1.0  # a zero head rate trains nothing anyway
   log.info("Text encoder learning rate %.2g (%s's width; config.text.encoder_lr_factor=%.3g)", rate,
