@@ -35,7 +35,7 @@ def _cases():
   from configs import lf_mme2e, multifocus_mmmla, resnet1d_iemocap
   mmmla = multifocus_mmmla.get_config()
   pre = mmmla.input.preprocess
-  lf = lf_mme2e.get_config("model=rnn,data=mosei")
+  lf = lf_mme2e.get_config("model=rnn,data=cmu_mosei")
   lengths = lf.input.preprocess.max_lengths
   lf_shapes = {"text": (lengths.text, 300), "audio": (lengths.audio, 74), "vision": (lengths.vision, 35)}
   lf_shape_text = f"text {lengths.text}x300 audio {lengths.audio}x74 vision {lengths.vision}x35"
@@ -47,7 +47,7 @@ def _cases():
       "mmmla_t500": (multifocus_mmmla.get_config(), {"audio": (500, 65), "text": (64, 768)},
                      "seed 002 MMMLA, audio 500 x 65, text 64 x 768"),
       "lf_rnn": (lf, lf_shapes, f"MME2E LF-RNN on MOSEI, {lf_shape_text}"),
-      "lf_transformer": (lf_mme2e.get_config("model=transformer,data=mosei"), lf_shapes,
+      "lf_transformer": (lf_mme2e.get_config("model=transformer,data=cmu_mosei"), lf_shapes,
                          f"MME2E LF-TRANSFORMER on MOSEI, {lf_shape_text} (no original figure)"),
   }
 

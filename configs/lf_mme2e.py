@@ -1,7 +1,7 @@
 r"""MME2E's late-fusion baselines LF_RNN and LF_TRANSFORMER on hand-crafted / frozen features.
 
-  python launch.py --config=configs/lf_mme2e.py:model=rnn,data=mosei --workdir=workdirs/lf_rnn_mosei
-  python launch.py --config=configs/lf_mme2e.py:model=transformer,data=mosei --workdir=workdirs/lf_tr_mosei
+  python launch.py --config=configs/lf_mme2e.py:model=rnn,data=cmu_mosei --workdir=workdirs/lf_rnn_mosei
+  python launch.py --config=configs/lf_mme2e.py:model=transformer,data=cmu_mosei --workdir=workdirs/lf_tr_mosei
   python launch.py --config=configs/lf_mme2e.py:model=rnn,data=iemocap --workdir=workdirs/lf_rnn_iemocap
   python launch.py --config=configs/lf_mme2e.py:smoke --workdir=/tmp/smoke
 
@@ -36,13 +36,13 @@ from mmer_jax.datasets import cmu_mosei, iemocap
 MOSEI_EMOTIONS = list(cmu_mosei.EMOTIONS)
 IEMOCAP_CLASSES = list(iemocap.SCHEME_CLASSES["mme2e_6class"])
 MODELS = {"rnn": "lf_rnn", "transformer": "lf_transformer"}
-DATA = ("mosei", "iemocap")
+DATA = ("cmu_mosei", "iemocap")
 
 
 def get_config(arg: str | None = None):
-  args = common.parse_arg(arg, smoke=False, model="rnn", data="mosei", faithful=False)
+  args = common.parse_arg(arg, smoke=False, model="rnn", data="cmu_mosei", faithful=False)
   if args.model not in MODELS or args.data not in DATA:
-    raise ValueError(f"model={args.model!r} (use rnn|transformer), data={args.data!r} (use mosei|iemocap).")
+    raise ValueError(f"model={args.model!r} (use rnn|transformer), data={args.data!r} (use cmu_mosei|iemocap).")
   c = common.base_config()
   c.seed = 0
   c.num_epochs = 60
@@ -51,7 +51,7 @@ def get_config(arg: str | None = None):
   c.model.masked = not args.faithful
   c.input.preprocessor = "late_fusion"
   c.input.preprocess.normalize = True
-  if args.data == "mosei":
+  if args.data == "cmu_mosei":
     c.model.modalities = ["text", "audio", "vision"]
     c.input.tfds_name = "cmu_mosei/csd_unaligned"
     c.input.splits = dict(train="train", valid="validation", test="test")

@@ -8,7 +8,7 @@ r"""MESM, the sparse MME2E (Dai et al., NAACL 2021), on IEMOCAP or CMU-MOSEI, de
 
 Same settings, text choices (`text=finetune|frozen`, `config.text.checkpoint`, `albert=` alias,
 `recipe=seed|adamw`) and
-data (`split=sessions|lists`, `dataset=iemocap|mosei`) as `mme2e_upstream.py`, except the README's
+data (`split=sessions|lists`, `dataset=iemocap|cmu_mosei`) as `mme2e_upstream.py`, except the README's
 sparse command: batch 2, `--model=mme2e_sparse -st=0.8` (cli default 0.9; the paper's table uses
 0.7). Text is mandatory: its CLS conditions the selection of face and mel regions.
 The submanifold sparse convolutions are emulated with dense convolutions and fixed binary masks

@@ -5,7 +5,7 @@ r"""Upstream MME2E (Dai et al., NAACL 2021; wenliangdai/Multimodal-End2end-Spars
       --workdir=workdirs/mme2e_iemocap
   python launch.py --config=configs/mme2e_upstream.py:dataset=iemocap,split=lists --config.text.checkpoint=... \
       --workdir=workdirs/mme2e_iemocap_lists     # MME2E's own split lists, see below
-  python launch.py --config=configs/mme2e_upstream.py:dataset=mosei --config.text.checkpoint=... --workdir=...
+  python launch.py --config=configs/mme2e_upstream.py:dataset=cmu_mosei --config.text.checkpoint=... --workdir=...
   python launch.py --config=configs/mme2e_upstream.py:mods=va --workdir=...      # no text, no checkpoint
   python launch.py --config=configs/mme2e_upstream.py:smoke --config.text.checkpoint=<folder> --workdir=/tmp/smoke
 
@@ -31,7 +31,7 @@ Data: `iemocap/mme2e` (mel pieces + faces). `split=sessions` (default): train Se
 Session 4, test on Session 5 (speaker-independent), with per-session and per-gender tables.
 `split=lists`: MME2E's own lists (5162/737/1481, speakers shared across splits), built with
 `--option split_dir=<its IEMOCAP_SPLIT folder> --name=mme2e_lists`. Labels ang, exc, fru, hap, neu, sad
-one-hot. `dataset=mosei`: `cmu_mosei/raw` (anger, disgust, fear, happy, sad, surprise; binarised > 0).
+one-hot. `dataset=cmu_mosei`: `cmu_mosei/raw` (anger, disgust, fear, happy, sad, surprise; binarised > 0).
 
 Reported: IEMOCAP 6-class average per-emotion accuracy 84.5 (paper, via issue #15, MME2E's lists); the
 average F1 57.69 listed for the paper on a leaderboard (variant not stated). No verified MOSEI
@@ -43,7 +43,7 @@ from mmer_jax.datasets import cmu_mosei, iemocap
 
 DATASETS = {
     "iemocap": dict(tfds_name="iemocap/mme2e", class_names=list(iemocap.SCHEME_CLASSES["mme2e_6class"])),
-    "mosei": dict(tfds_name="cmu_mosei/raw", class_names=list(cmu_mosei.EMOTIONS),
+    "cmu_mosei": dict(tfds_name="cmu_mosei/raw", class_names=list(cmu_mosei.EMOTIONS),
                   splits=dict(train="train", valid="validation", test="test")),
 }
 RECIPES = ("seed", "adamw")

@@ -50,7 +50,7 @@ def _config_and_batch(spec, rng, tmp: Path):
   batch: dict = {}
   if spec.key in ("lf_rnn", "lf_transformer"):
     from configs import lf_mme2e
-    config = lf_mme2e.get_config(f"model={'rnn' if spec.key == 'lf_rnn' else 'transformer'},data=mosei")
+    config = lf_mme2e.get_config(f"model={'rnn' if spec.key == 'lf_rnn' else 'transformer'},data=cmu_mosei")
     for m in ("text", "audio", "vision"):
       _seq(rng, b, d[m], d[f"{m}_dim"], m, batch)
   elif spec.key in ("mmmla", "mmb", "unimodal_audio", "unimodal_text"):
