@@ -114,7 +114,7 @@ def test_single_label_macro_skips_a_class_absent_from_the_labels():
   y_true = np.array([0, 0, 1, 1, 2, 2])
   y_pred = np.array([0, 3, 1, 1, 2, 0])  # one prediction of "d", which no example has
   scalars, table, _ = classification.single_label_metrics(y_true, y_pred, ["a", "b", "c", "d"])
-  assert table["support"].tolist() == [2, 2, 2, 0] and table["f1"].iloc[3] == 0.0
+  assert table["support"].tolist() == [2, 2, 2, 0] and table["f1"][3] == 0.0
   # a: P=1/2 R=1/2; b: 1; c: P=1 R=1/2 -> 2/3. Over 3 present classes, not 4.
   assert scalars["f1_macro"] == pytest.approx((1 / 2 + 1 + 2 / 3) / 3)
   assert scalars["balanced_accuracy"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
@@ -154,11 +154,11 @@ def _williams_case():
 def test_regression_presence_macro_is_over_the_six_present_emotions_not_seven():
   y_true, y_pred = _williams_case()
   scalars, table = regression.regression_metrics(y_true, y_pred)
-  presence = table[table["task"] == "presence"].set_index("class")
-  assert presence.loc["neutral", "support"] == 0
+  presence = table["task"] == "presence"
+  assert table["class"][presence].tolist()[-1] == "neutral" and table["support"][presence][-1] == 0
   # happy tp2 fn1 -> .8; sad tp1 fn1 -> 2/3; fear tp1 fn1 -> 2/3; anger, surprise, disgust 1.
   six = [0.8, 2 / 3, 1, 1, 1, 2 / 3]
-  assert presence["f1"].drop("neutral").tolist() == pytest.approx(six)
+  assert table["f1"][presence][:-1].tolist() == pytest.approx(six)
   assert scalars["presence_f1_macro"] == pytest.approx(np.mean(six))
   assert scalars["presence_f1_macro"] > sum(six) / 7 + 0.1          # what averaging in the 0 gave
   assert scalars["presence_recall_macro"] == pytest.approx((2 / 3 + 1 / 2 + 1 + 1 + 1 + 1 / 2) / 6)

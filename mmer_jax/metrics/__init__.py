@@ -1,3 +1,3 @@
-"""Metrics (scikit-learn based) per task type, reports, plots and sliced tables."""
+"""Metrics per task type (numpy, scikit-learn's definitions), reports, plots and sliced tables."""
 
 from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions  # noqa: F401

@@ -4,6 +4,9 @@ Macro averages (`f1_macro`, UA) run over the classes present in the split's labe
 example has no recall, and counting its F1 as 0 would drag the average down by a class the split
 cannot test (CMU-MOSEI's `neutral`, or a rare emotion missing from one session). The per-class table
 keeps every class with its support, so the absent ones stay visible; the report names them.
+
+Tables are columns (name -> one value per row), not DataFrames: validation runs every epoch and
+needs neither pandas nor scikit-learn (`numpy_metrics`); the report writer makes the DataFrame.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
+
+from mmer_jax.metrics import numpy_metrics as nm
+
+Table = dict[str, np.ndarray]  # column name -> one value per row (class, or emotion)
 
 
 def present_mean(values: Sequence[float], support: Sequence[float]) -> float:
@@ -26,23 +31,24 @@ def present_mean(values: Sequence[float], support: Sequence[float]) -> float:
 
 
 def single_label_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
-                         ) -> tuple[dict[str, float], pd.DataFrame, np.ndarray]:
+                         ) -> tuple[dict[str, float], Table, np.ndarray]:
   """Scalars, a per-class table (precision/recall/F1/support) and the confusion matrix."""
   labels = np.arange(len(class_names))
-  precision, recall, f1, support = skm.precision_recall_fscore_support(
-      y_true, y_pred, labels=labels, zero_division=0)
+  precision, recall, f1, support = nm.precision_recall_f1(y_true, y_pred, labels=labels)
+  precision_weighted, recall_weighted, f1_weighted, _ = nm.precision_recall_f1(
+      y_true, y_pred, labels=labels, average="weighted")
   scalars = {
-      "accuracy": skm.accuracy_score(y_true, y_pred),
+      "accuracy": nm.accuracy(y_true, y_pred),
       # Recall of an absent class is undefined, so UA is the mean over present classes (as sklearn's
       # balanced_accuracy_score), computed from the table so that both say the same.
       "balanced_accuracy": present_mean(recall, support),
       "f1_macro": present_mean(f1, support),
-      "f1_weighted": skm.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
-      "f1_micro": skm.f1_score(y_true, y_pred, labels=labels, average="micro", zero_division=0),
-      "precision_weighted": skm.precision_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
-      "recall_weighted": skm.recall_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
+      "f1_weighted": f1_weighted,
+      "f1_micro": nm.precision_recall_f1(y_true, y_pred, labels=labels, average="micro")[2],
+      "precision_weighted": precision_weighted,
+      "recall_weighted": recall_weighted,
   }
-  table = pd.DataFrame({"class": list(class_names), "precision": precision, "recall": recall,
-                        "f1": f1, "support": support})
-  confusion = skm.confusion_matrix(y_true, y_pred, labels=labels)
+  table = {"class": np.asarray(class_names, dtype=object), "precision": precision, "recall": recall,
+           "f1": f1, "support": support}
+  confusion = nm.confusion_matrix(y_true, y_pred, labels)
   return {k: float(v) for k, v in scalars.items()}, table, confusion

@@ -21,10 +21,10 @@ import dataclasses
 from typing import Mapping, Optional
 
 import numpy as np
-import pandas as pd
 from ml_collections import ConfigDict
 
 from mmer_jax.metrics import classification, multilabel, regression
+from mmer_jax.metrics.classification import Table
 
 TASK_TYPES = ("single_label", "multi_label", "regression")
 
@@ -45,8 +45,8 @@ def tune_on_outputs(task: ConfigDict, y_true: np.ndarray, outputs: np.ndarray) -
 @dataclasses.dataclass
 class EvalResult:
   scalars: dict[str, float]
-  table: pd.DataFrame                   # per-class / per-emotion metrics
-  predictions: pd.DataFrame             # one row per example: metadata, truth, prediction
+  table: Table                          # per-class / per-emotion metrics
+  predictions: Table                    # one row per example: metadata, truth, prediction
   confusion: Optional[np.ndarray] = None
   thresholds: Optional[np.ndarray] = None
   y_true: Optional[np.ndarray] = None
@@ -59,11 +59,11 @@ def evaluate_predictions(task: ConfigDict, y_true: np.ndarray, outputs: np.ndarr
   """`thresholds=None` on a multi-label task tunes them on this split (validation); pass the
   validation (or, with the "samsemo" protocol, the train) thresholds when evaluating test."""
   names = list(task.class_names)
-  predictions = pd.DataFrame({k.removeprefix("meta/"): np.asarray(v).astype(str) for k, v in (meta or {}).items()})
+  predictions = {k.removeprefix("meta/"): np.asarray(v).astype(str) for k, v in (meta or {}).items()}
   if task.type == "single_label":
     y_pred = outputs.argmax(axis=-1)
     scalars, table, confusion = classification.single_label_metrics(y_true, y_pred, names)
-    predictions["label"], predictions["prediction"] = [names[i] for i in y_true], [names[i] for i in y_pred]
+    predictions["label"], predictions["prediction"] = np.take(names, y_true), np.take(names, y_pred)
     for k, name in enumerate(names):
       predictions[f"logit_{name}"] = outputs[:, k]
     result = EvalResult(scalars, table, predictions, confusion=confusion, y_true=y_true, y_pred=y_pred)

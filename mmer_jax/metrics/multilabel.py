@@ -18,10 +18,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
 
-from mmer_jax.metrics.classification import present_mean
+from mmer_jax.metrics import numpy_metrics as nm
+from mmer_jax.metrics.classification import Table, present_mean
 
 
 def threshold_grid(step: float = 0.005) -> np.ndarray:
@@ -74,29 +73,28 @@ def weighted_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray,
-                       class_names: Sequence[str]) -> tuple[dict[str, float], pd.DataFrame]:
+                       class_names: Sequence[str]) -> tuple[dict[str, float], Table]:
   y_true = (np.asarray(y_true) > 0.5).astype(int)
   y_pred = (probs >= thresholds[None, :]).astype(int)
   rows = []
-  for k, name in enumerate(class_names):
+  for k in range(len(class_names)):
     t, p = y_true[:, k], y_pred[:, k]
-    auc = skm.roc_auc_score(t, probs[:, k]) if 0 < t.sum() < len(t) else float("nan")
-    rows.append({
-        "emotion": name, "threshold": float(thresholds[k]), "accuracy": skm.accuracy_score(t, p),
-        "precision": skm.precision_score(t, p, zero_division=0), "recall": skm.recall_score(t, p, zero_division=0),
-        "f1": skm.f1_score(t, p, zero_division=0), "auc": auc, "wacc": weighted_accuracy(t, p),
-        "support": int(t.sum()),
-    })
-  table = pd.DataFrame(rows)
-  support = table["support"].to_numpy(float)
+    precision, recall, f1, _ = nm.precision_recall_f1(t, p, average="binary")
+    auc = nm.roc_auc(t, probs[:, k]) if 0 < t.sum() < len(t) else np.nan
+    rows.append((nm.accuracy(t, p), precision, recall, f1, auc, weighted_accuracy(t, p)))
+  accuracy, precision, recall, f1, auc, wacc = np.array(rows, np.float64).T
+  table = {"emotion": np.asarray(class_names, dtype=object), "threshold": np.asarray(thresholds, np.float64),
+           "accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1, "auc": auc, "wacc": wacc,
+           "support": y_true.sum(axis=0).astype(np.int64)}
+  support = table["support"].astype(float)
   scalars = {
-      "f1_macro": present_mean(table["f1"], support),
-      "f1_samsemo_avg": float(np.dot(table["f1"], support / support.sum())) if support.sum() else 0.0,
-      "accuracy_mean": table["accuracy"].mean(),
-      "precision_mean": present_mean(table["precision"], support),
-      "recall_mean": present_mean(table["recall"], support),
-      "auc_mean": np.nanmean(table["auc"]) if table["auc"].notna().any() else float("nan"),
-      "wacc_mean": np.nanmean(table["wacc"]) if table["wacc"].notna().any() else float("nan"),
-      "f1_micro": skm.f1_score(y_true, y_pred, average="micro", zero_division=0),
+      "f1_macro": present_mean(f1, support),
+      "f1_samsemo_avg": float(np.dot(f1, support / support.sum())) if support.sum() else 0.0,
+      "accuracy_mean": accuracy.mean(),
+      "precision_mean": present_mean(precision, support),
+      "recall_mean": present_mean(recall, support),
+      "auc_mean": np.nanmean(auc) if not np.isnan(auc).all() else float("nan"),
+      "wacc_mean": np.nanmean(wacc) if not np.isnan(wacc).all() else float("nan"),
+      "f1_micro": nm.precision_recall_f1(y_true, y_pred, average="micro")[2],
   }
   return {k: float(v) for k, v in scalars.items()}, table

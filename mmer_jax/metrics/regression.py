@@ -19,11 +19,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
 
 from mmer_jax.datasets import cmu_mosei
-from mmer_jax.metrics.classification import present_mean
+from mmer_jax.metrics import numpy_metrics as nm
+from mmer_jax.metrics.classification import Table, present_mean
 
 EMOTIONS = cmu_mosei.CSD_EMOTIONS
 
@@ -51,36 +50,34 @@ def _with_neutral(classes: np.ndarray) -> np.ndarray:
 
 
 def _classification(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], prefix: str
-                    ) -> tuple[dict[str, float], pd.DataFrame]:
+                    ) -> tuple[dict[str, float], Table]:
   support = y_true.sum(axis=0)
-  f1 = skm.f1_score(y_true, y_pred, average=None, zero_division=0)
-  recall = skm.recall_score(y_true, y_pred, average=None, zero_division=0)
+  _, recall, f1, _ = nm.precision_recall_f1(y_true, y_pred)
+  _, recall_weighted, f1_weighted, _ = nm.precision_recall_f1(y_true, y_pred, average="weighted")
   scalars = {
-      f"{prefix}_accuracy": skm.accuracy_score(y_true, y_pred),
+      f"{prefix}_accuracy": nm.accuracy(y_true, y_pred),
       f"{prefix}_f1_macro": present_mean(f1, support),
-      f"{prefix}_f1_weighted": skm.f1_score(y_true, y_pred, average="weighted", zero_division=0),
+      f"{prefix}_f1_weighted": f1_weighted,
       f"{prefix}_recall_macro": present_mean(recall, support),
-      f"{prefix}_recall_weighted": skm.recall_score(y_true, y_pred, average="weighted", zero_division=0),
+      f"{prefix}_recall_weighted": recall_weighted,
   }
   # AUC needs both outcomes, so it already skips classes without positives (and all-positive ones).
-  aucs = [skm.roc_auc_score(y_true[:, k], y_pred[:, k]) if 0 < y_true[:, k].sum() < len(y_true) else np.nan
+  aucs = [nm.roc_auc(y_true[:, k], y_pred[:, k]) if 0 < y_true[:, k].sum() < len(y_true) else np.nan
           for k in range(y_true.shape[1])]
   valid = ~np.isnan(aucs)
   scalars[f"{prefix}_roc_auc_macro"] = float(np.nanmean(aucs)) if valid.any() else float("nan")
   scalars[f"{prefix}_roc_auc_weighted"] = (float(np.average(np.asarray(aucs)[valid], weights=support[valid]))
                                           if valid.any() and support[valid].sum() else float("nan"))
-  table = pd.DataFrame({
-      "task": prefix, "class": list(names),
-      "f1": f1, "recall": recall,
-      "roc_auc": aucs, "support": support})
+  table = {"task": np.full(len(names), prefix, dtype=object), "class": np.asarray(names, dtype=object),
+           "f1": f1, "recall": recall, "roc_auc": np.asarray(aucs, np.float64), "support": support}
   return {k: float(v) for k, v in scalars.items()}, table
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, neutral_class: bool = True,
-                       names: Sequence[str] = EMOTIONS) -> tuple[dict[str, float], pd.DataFrame]:
+                       names: Sequence[str] = EMOTIONS) -> tuple[dict[str, float], Table]:
   """`y_true`, `y_pred`: (N, 6) emotion scores (sentiment already dropped)."""
   y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-  scalars = {"mae": skm.mean_absolute_error(y_true, y_pred), "mse": skm.mean_squared_error(y_true, y_pred)}
+  scalars = {"mae": nm.mean_absolute_error(y_true, y_pred), "mse": nm.mean_squared_error(y_true, y_pred)}
   fine_grid = np.unique(y_true)
   true_fine, pred_fine = snap(y_true, fine_grid), snap(y_pred, fine_grid)
   coarse = np.arange(4.0)
@@ -92,4 +89,4 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, neutral_class:
     s, t = _classification(fn(true_fine, neutral_class), fn(pred_fine, neutral_class), class_names, prefix)
     scalars.update(s)
     tables.append(t)
-  return {k: float(v) for k, v in scalars.items()}, pd.concat(tables, ignore_index=True)
+  return {k: float(v) for k, v in scalars.items()}, {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}

@@ -1,4 +1,8 @@
-"""Writes a run's evaluation report: per-split JSON/CSV tables, PNG plots and a Markdown summary."""
+"""Writes a run's evaluation report: per-split JSON/CSV tables, PNG plots and a Markdown summary.
+
+The one module of a run that needs pandas and matplotlib (through `plots`): the trainer imports it
+when it writes the report, after training, so that neither is resident while the run trains.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pandas as pd
 from ml_collections import ConfigDict
 
 from mmer_jax.metrics import plots
+from mmer_jax.metrics.classification import Table
 from mmer_jax.metrics.evaluate import EvalResult
 
 
@@ -27,8 +32,8 @@ def write_split(report_dir: Path, split: str, result: EvalResult, task: ConfigDi
     payload["thresholds"] = dict(zip(task.class_names, map(float, result.thresholds)))
   paths["metrics"].write_text(json.dumps(payload, indent=1))
   pd.DataFrame([result.scalars]).to_csv(report_dir / f"{split}_metrics.csv", index=False)
-  result.table.to_csv(paths["table"], index=False)
-  result.predictions.to_csv(paths["predictions"], index=False)
+  pd.DataFrame(result.table).to_csv(paths["table"], index=False)
+  pd.DataFrame(result.predictions).to_csv(paths["predictions"], index=False)
   if result.confusion is not None:
     paths["confusion"] = plots.confusion_matrix_png(
         result.confusion, task.class_names, report_dir / f"{split}_confusion.png", f"{split} confusion matrix")
@@ -45,32 +50,34 @@ def write_split(report_dir: Path, split: str, result: EvalResult, task: ConfigDi
 
 def slice_table(result: EvalResult, task: ConfigDict, slice_keys: Sequence[str]) -> Optional[pd.DataFrame]:
   """Per-slice metrics (language, speaker traits) when the predictions carry that metadata."""
-  keys = [k for k in slice_keys if k in result.predictions.columns]
+  keys = [k for k in slice_keys if k in result.predictions]
   if not keys or task.type == "regression":
     return None
   from mmer_jax.metrics import slices  # noqa: PLC0415  (optional module with the slicing logic)
-  meta = {k: result.predictions[k].to_numpy() for k in keys}
+  meta = {k: np.asarray(result.predictions[k], dtype=object) for k in keys}
   return slices.slice_table(meta, result.y_true, result.y_pred, task_type=task.type,
                             class_names=list(task.class_names), slice_keys=keys)
 
 
-def macro_coverage(table: pd.DataFrame) -> dict[str, dict]:
+def macro_coverage(table: Table) -> dict[str, dict]:
   """Which classes the split's macro averages cover, read off the per-class table's support.
 
   The metric modules average only classes with support (`classification.present_mean`); this says
   which those were. One entry per group of classes: "all" for single- and multi-label tables,
   "presence" and "dominant" for the regression task's two classifications.
   """
-  name_column = "class" if "class" in table.columns else "emotion"
-  groups = table.groupby("task", sort=False) if "task" in table.columns else [("all", table)]
+  names = np.asarray(table["class"] if "class" in table else table["emotion"]).astype(str)
+  support = np.asarray(table["support"])
+  groups = np.asarray(table["task"]).astype(str) if "task" in table else np.full(len(names), "all")
   coverage = {}
-  for group, rows in groups:
-    absent = rows.loc[rows["support"].to_numpy() <= 0, name_column].astype(str).tolist()
-    coverage[str(group)] = {"classes": len(rows), "present": len(rows) - len(absent), "absent": absent}
+  for group in dict.fromkeys(groups.tolist()):  # first-seen order
+    rows = groups == group
+    absent = names[rows & (support <= 0)].tolist()
+    coverage[group] = {"classes": int(rows.sum()), "present": int(rows.sum()) - len(absent), "absent": absent}
   return coverage
 
 
-def coverage_note(table: pd.DataFrame) -> str:
+def coverage_note(table: Table) -> str:
   """One line for under a table: "... over the classes present in the split: 6 of 7 (absent: neutral)."."""
   parts = []
   for group, c in macro_coverage(table).items():
@@ -91,7 +98,7 @@ def write_summary(report_dir: Path, results: Mapping[str, EvalResult], history: 
   lines += ["## Metrics", "", _markdown(headline.reset_index(names="split")), ""]
   lines += [f"- {split}: {coverage_note(r.table)}" for split, r in results.items()] + [""]
   for split, result in results.items():
-    lines += [f"## {split}", "", _markdown(result.table), "", f"_{coverage_note(result.table)}_", ""]
+    lines += [f"## {split}", "", _markdown(pd.DataFrame(result.table)), "", f"_{coverage_note(result.table)}_", ""]
     if (report_dir / f"{split}_confusion.png").exists():
       lines += [f"![{split} confusion]({split}_confusion.png)", ""]
     if (report_dir / f"{split}_slices.csv").exists():

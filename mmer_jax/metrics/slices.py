@@ -5,7 +5,7 @@ table shows where a model fails (e.g. Korean scenes or covered faces) that a sin
 None of the seed systems reports this. The function is pure: arrays in, DataFrame out; the report
 writer decides where the table goes.
 
-Metrics (scikit-learn):
+Metrics (scikit-learn's definitions, computed by `numpy_metrics`):
 - multi_label: per-class binary F1 (`f1/<class>`), the number of positives per class
   (`pos/<class>`), macro F1 and SAMSEMO's "average" F1, which weights each class's F1 by its share
   of the positive labels in the slice (`f1_weighted`; `src/evaluate.eval_emo` in
@@ -22,13 +22,12 @@ as 0 would make every small slice look bad. `macro_classes` gives how many class
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
+from mmer_jax.metrics import numpy_metrics as nm
 from mmer_jax.metrics.classification import present_mean
 
 ALL = "all"
@@ -88,7 +87,7 @@ def samsemo_weighted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
   positives = y_true.sum(axis=0).astype(np.float64)
   if positives.sum() == 0:
     return math.nan
-  f1s = skm.f1_score(y_true, y_pred, average=None, zero_division=0)
+  f1s = nm.precision_recall_f1(y_true, y_pred)[2]
   return float(np.dot(f1s, positives / positives.sum()))
 
 
@@ -145,23 +144,20 @@ def _row(key, value, mask, y_true, y_pred, task_type, class_names, min_support) 
   row: dict[str, Any] = {"slice": key, "value": value, "support": int(mask.sum())}
   enough = row["support"] >= max(min_support, 1)
   t, p = y_true[mask], y_pred[mask]
-  with warnings.catch_warnings():
-    # Small slices lack some classes; the zero_division/absent-class conventions are documented.
-    warnings.simplefilter("ignore")
-    if task_type == "multi_label":
-      support = t.sum(axis=0)
-      f1s = skm.f1_score(t, p, average=None, zero_division=0) if enough else [math.nan] * len(class_names)
-      for name, f1, pos in zip(class_names, f1s, support):
-        row[f"f1/{name}"] = float(f1)
-        row[f"pos/{name}"] = int(pos)
-      row["f1_macro"] = present_mean(f1s, support) if enough else math.nan
-      row["f1_weighted"] = samsemo_weighted_f1(t, p) if enough else math.nan
-    else:
-      labels = list(range(len(class_names)))
-      support = np.bincount(t, minlength=len(class_names))
-      _, recall, f1s, _ = skm.precision_recall_fscore_support(t, p, labels=labels, zero_division=0)
-      row["accuracy"] = float(skm.accuracy_score(t, p)) if enough else math.nan
-      row["balanced_accuracy"] = present_mean(recall, support) if enough else math.nan
-      row["f1_macro"] = present_mean(f1s, support) if enough else math.nan
+  if task_type == "multi_label":
+    support = t.sum(axis=0)
+    f1s = nm.precision_recall_f1(t, p)[2] if enough else [math.nan] * len(class_names)
+    for name, f1, pos in zip(class_names, f1s, support):
+      row[f"f1/{name}"] = float(f1)
+      row[f"pos/{name}"] = int(pos)
+    row["f1_macro"] = present_mean(f1s, support) if enough else math.nan
+    row["f1_weighted"] = samsemo_weighted_f1(t, p) if enough else math.nan
+  else:
+    labels = list(range(len(class_names)))
+    support = np.bincount(t, minlength=len(class_names))
+    _, recall, f1s, _ = nm.precision_recall_f1(t, p, labels=labels)
+    row["accuracy"] = nm.accuracy(t, p) if enough else math.nan
+    row["balanced_accuracy"] = present_mean(recall, support) if enough else math.nan
+    row["f1_macro"] = present_mean(f1s, support) if enough else math.nan
   row["macro_classes"] = int((support > 0).sum())
   return row

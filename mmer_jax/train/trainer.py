@@ -25,7 +25,6 @@ from ml_collections import ConfigDict
 from mmer_jax import batch as batch_keys, process_env
 from mmer_jax.data import manifest_task
 from mmer_jax.errors import ConfigError, DataError, UserError
-from mmer_jax.metrics import report as report_lib
 from mmer_jax.metrics.evaluate import EvalResult, evaluate_predictions
 from mmer_jax.train import checkpoint as ckpt_lib
 from mmer_jax import progress as progress_lib
@@ -386,6 +385,8 @@ def _final_evaluation(experiment: Experiment, progress, actions, eval_step) -> d
       thresholds = results["valid"].thresholds
     results["test"] = evaluate_split(experiment, "test", eval_step, variables, thresholds)
   if runtime.is_main_process():
+    # Here, not at the top: the report brings pandas and matplotlib, which training does not need.
+    from mmer_jax.metrics import report as report_lib  # noqa: PLC0415
     report_dir = workdir / "report"
     slice_keys = [k.removeprefix("meta/") for k in config.evaluation.slice_by or []]
     for split, result in results.items():
