@@ -243,3 +243,27 @@ def test_the_walls_see_a_violation(tmp_path, source):
   path.write_text(source)
   names = _imports(path, "mmer_jax.models.bad", top_level_only=False)
   assert any(n.startswith(("mmer_jax.data", "mmer_jax.train")) for n in names)
+
+
+# What a run holds before its first step (issue 29): training and its validation metrics load none
+# of these; the report writer (pandas, matplotlib), TF-IDF features (scikit-learn) and video decoding
+# (cv2) load them when they run.
+NOT_FOR_TRAINING = ("sklearn", "scipy", "pandas", "matplotlib", "cv2")
+
+
+def _loaded_by(statement: str) -> list[str]:
+  import subprocess  # noqa: PLC0415
+  code = (f"import sys\n{statement}\n"
+          f"print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}} & {set(NOT_FOR_TRAINING)!r})))")
+  out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+  return out.stdout.split()
+
+
+def test_training_and_its_validation_metrics_leave_the_report_libraries_unloaded():
+  statement = ("from mmer_jax.train import trainer\n"
+               "from mmer_jax.metrics import classification, evaluate, multilabel, numpy_metrics, regression")
+  assert _loaded_by(statement) == []
+
+
+def test_the_import_check_sees_a_heavy_import():
+  assert _loaded_by("import mmer_jax.metrics.report") == ["matplotlib", "pandas"]

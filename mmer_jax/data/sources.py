@@ -1,11 +1,14 @@
-"""Random-access example sources: built TFDS datasets (ArrayRecord), read without TensorFlow."""
+"""Random-access example sources: built TFDS datasets (ArrayRecord), read without TensorFlow.
+
+tensorflow_datasets (31 MB resident) is imported when a dataset is opened, not with the module:
+a run on a built dataset loads it anyway, but a run on in-memory sources (tests, the benchmarks'
+jax side) needs none of it (issue 29).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Sequence
-
-import tensorflow_datasets as tfds
 
 from mmer_jax import datasets
 from mmer_jax.errors import ConfigError, DataError, did_you_mean
@@ -17,6 +20,7 @@ class DatasetNotBuiltError(DataError):
 
 def tfds_source(tfds_name: str, split: str, data_dir: str) -> Sequence[dict[str, Any]]:
   """`tfds.data_source` for `name/config` and a TFDS split expression (`session1+session2`, `train[:50%]`)."""
+  import tensorflow_datasets as tfds  # noqa: PLC0415
   data_dir = str(Path(data_dir).expanduser())
   name = tfds_name.split(":")[0]
   _check_known(name.split("/")[0], data_dir)
@@ -54,6 +58,7 @@ def _builder_from_directory(name: str, data_dir: str):
   versions = sorted(p for p in path.glob("*") if (p / "dataset_info.json").exists()) if path.exists() else []
   if not versions:
     return None
+  import tensorflow_datasets as tfds  # noqa: PLC0415
   return tfds.builder_from_directory(str(versions[-1]))
 
 

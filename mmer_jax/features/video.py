@@ -21,8 +21,10 @@ import os
 import re
 from typing import Protocol, Sequence
 
-import cv2
 import numpy as np
+
+# OpenCV (cv2, 17 MB resident) is imported by the functions that decode, resize or detect: training
+# imports this module for `normalize_faces` alone and should not hold OpenCV for it (issue 29).
 
 FACE_SIZE = 48
 # facenet_pytorch.MTCNN(image_size=48, margin=2) as used by SAMSEMO.
@@ -64,6 +66,7 @@ def show_decoder_messages(show: bool) -> None:
 
 def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
   """Reads an image file as RGB uint8 (H, W, 3); raises VideoReadError naming the file."""
+  import cv2  # noqa: PLC0415
   frame = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
   if frame is None:
     raise VideoReadError(f"Cannot decode image {os.fspath(path)!r}: missing, empty or not an image.")
@@ -106,6 +109,7 @@ def folder_frames(folder: str | os.PathLike) -> list[str]:
 
 def video_fps(path: str | os.PathLike) -> float:
   """Frames per second reported by the container; raises VideoReadError if it cannot be opened."""
+  import cv2  # noqa: PLC0415
   cap = cv2.VideoCapture(os.fspath(path))
   try:
     if not cap.isOpened():
@@ -145,6 +149,7 @@ def read_video_segment(path: str | os.PathLike,
                        max_frames: int | None = None) -> VideoSegment:
   """`sample_video_frames`, also saying whether decoding stopped short: the stream ended (or a
   frame failed to decode) inside the segment before the frame count the container declares."""
+  import cv2  # noqa: PLC0415
   path = os.fspath(path)
   cap = cv2.VideoCapture(path)
   stopped_at = None
@@ -214,6 +219,7 @@ def centre_crop(frame: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
 
 def samsemo_resize(frame: np.ndarray) -> np.ndarray:
   """SAMSEMO resizes frames taller than 360 px to exactly 270x480 (aspect ratio not kept)."""
+  import cv2  # noqa: PLC0415
   if frame.shape[0] > 360:
     # INTER_AREA anti-aliases like torchvision's Resize on PIL images.
     return cv2.resize(frame, (480, 270), interpolation=cv2.INTER_AREA)
@@ -243,6 +249,7 @@ class HaarFaceDetector:
   min_size: int = 20  # MTCNN's default min_face_size.
 
   def __post_init__(self):
+    import cv2  # noqa: PLC0415
     path = self.cascade if os.path.isabs(self.cascade) else os.path.join(cv2.data.haarcascades, self.cascade)
     self._classifier = cv2.CascadeClassifier(path)
     if self._classifier.empty():
@@ -251,6 +258,7 @@ class HaarFaceDetector:
           "(5.x removed the cascades), see requirements.txt.")
 
   def detect(self, frame: np.ndarray) -> list[Box]:
+    import cv2  # noqa: PLC0415
     gray = cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
     found = self._classifier.detectMultiScale(
         gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
@@ -282,6 +290,7 @@ def crop_face(frame: np.ndarray, box: Box, size: int = FACE_SIZE, margin: float 
   margin * box_side / (size - margin) in total, half on each side, clipped to the frame, then the
   crop is resized with area interpolation.
   """
+  import cv2  # noqa: PLC0415
   x0, y0, x1, y1 = box
   grow_x = margin * (x1 - x0) / (size - margin)
   grow_y = margin * (y1 - y0) / (size - margin)
