@@ -11,7 +11,9 @@
 - no cycle between mmer_jax's packages through module-level imports (function-level imports are
   the registry's lazy lookups and optional heavy dependencies);
 - mmer_jax never imports the builders; what it needs to know about a dataset is in mmer_jax.datasets,
-  a leaf (the standard library and itself only), which builders and mmer_jax alike read.
+  a leaf (the standard library and itself only), which builders and mmer_jax alike read;
+- training and its validation metrics load none of scikit-learn, scipy, pandas, matplotlib, cv2
+  (checked in a fresh interpreter, since those come in through third-party imports too).
 """
 
 import ast

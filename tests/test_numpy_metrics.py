@@ -82,8 +82,13 @@ def test_multilabel_matches_sklearn(case):
     _close(a, b)
   for average in ("micro", "macro", "weighted"):
     for k, fn in enumerate((skm.precision_score, skm.recall_score, skm.f1_score)):
-      _close(nm.precision_recall_f1(y_true, y_pred, average=average)[k], fn(y_true, y_pred, average=average, zero_division=0))
+      _close(nm.precision_recall_f1(y_true, y_pred, average=average)[k],
+             fn(y_true, y_pred, average=average, zero_division=0))
   _close(nm.accuracy(y_true, y_pred), skm.accuracy_score(y_true, y_pred))
+  columns = [y_true.shape[1] - 1, 0]  # `labels` picks columns, in its order
+  for a, b in zip(nm.precision_recall_f1(y_true, y_pred, labels=columns),
+                  skm.precision_recall_fscore_support(y_true, y_pred, labels=columns, zero_division=0)):
+    _close(a, b)
   for k in range(y_true.shape[1]):  # each column as a binary problem, as the multi-label table scores it
     t, p = y_true[:, k], y_pred[:, k]
     for j, fn in enumerate((skm.precision_score, skm.recall_score, skm.f1_score)):

@@ -1,7 +1,7 @@
 """Writes a run's evaluation report: per-split JSON/CSV tables, PNG plots and a Markdown summary.
 
-The one module of a run that needs pandas and matplotlib (through `plots`): the trainer imports it
-when it writes the report, after training, so that neither is resident while the run trains.
+The one module of a run that needs pandas and matplotlib (with `plots` and `slices`): the trainer
+imports it when it writes the report, after training, so that neither is resident while it trains.
 """
 
 from __future__ import annotations
