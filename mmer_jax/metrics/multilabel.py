@@ -82,7 +82,8 @@ def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, thresholds: np.nda
     precision, recall, f1, _ = nm.precision_recall_f1(t, p, average="binary")
     auc = nm.roc_auc(t, probs[:, k]) if 0 < t.sum() < len(t) else np.nan
     rows.append((nm.accuracy(t, p), precision, recall, f1, auc, weighted_accuracy(t, p)))
-  accuracy, precision, recall, f1, auc, wacc = np.array(rows, np.float64).T
+  # Contiguous columns: np.dot over a strided view sums in another order (f1_samsemo_avg's last digit).
+  accuracy, precision, recall, f1, auc, wacc = np.array(rows, np.float64).T.copy()
   table = {"emotion": np.asarray(class_names, dtype=object), "threshold": np.asarray(thresholds, np.float64),
            "accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1, "auc": auc, "wacc": wacc,
            "support": y_true.sum(axis=0).astype(np.int64)}
