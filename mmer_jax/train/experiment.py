@@ -183,7 +183,7 @@ class Experiment:
 
   def initial_state(self) -> state_lib.TrainState:
     """A fresh run's randomly initialised state from `config.seed`, replicated on the mesh."""
-    state = state_lib.create(self.model, self.tx, self.example_inputs, int(self.config.seed))
+    state = state_lib.create_for_run(self.model, self.tx, self.example_inputs, int(self.config.seed))
     return step_lib.replicate(state, self.mesh)
 
   # --- assembly ---------------------------------------------------------------------------------

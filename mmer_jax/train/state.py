@@ -8,6 +8,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from mmer_jax import process_env
+
 
 class TrainState(flax.struct.PyTreeNode):
   step: jax.Array
@@ -33,3 +35,15 @@ def create(model, tx, example_inputs: dict[str, Any], seed: int) -> TrainState:
   batch_stats = variables.pop("batch_stats", {})
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
                     opt_state=tx.init(params), rng=state_rng)
+
+
+def create_for_run(model, tx, example_inputs: dict[str, Any], seed: int) -> TrainState:
+  """`create`, then forget the init program. It runs once per run, but JAX's staging caches keep
+  its trace, lowering and executable for the life of the process. Measured on the LF-RNN benchmark
+  worker (2 CPU cores): 40 MB less resident before the first compile and a 30-90 MB lower peak
+  through it. Clearing every cache costs at most a recompile of what was traced before, which a
+  run does not trace again. Not for use inside a trace (`jax.eval_shape` calls `create`)."""
+  state = create(model, tx, example_inputs, seed)
+  jax.clear_caches()
+  process_env.release_free_heap()
+  return state
