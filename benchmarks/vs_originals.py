@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from absl import app, flags  # noqa: E402
 
-from originals import harness, specs  # noqa: E402
+from originals import harness, real_shapes, specs  # noqa: E402
 from originals.worker_process import Worker, WorkerError  # noqa: E402
 
 _ORIGINALS = flags.DEFINE_string("originals", os.environ.get("MMER_JAX_ORIGINALS", ""),
@@ -65,15 +65,21 @@ _KERAS_PY = flags.DEFINE_string("keras_python", str(REPO / ".venv-keras/bin/pyth
 _JAX_PY = flags.DEFINE_string("jax_python", sys.executable, "Python of the mmer_jax venv.")
 _FOREIGN = flags.DEFINE_float("foreign_threshold", harness.FOREIGN_WARN,
                               "Warn when other processes take more cores than this during a model.")
+_LENGTHS = flags.DEFINE_enum("lengths", "both", ["full", "real", "both"],
+                              "full: every sequence at the spec's length; real: per-sample lengths from real data, "
+                              "each side padding them its own way (real_shapes.py); both: a row of each.")
+_PLAN_SEED = flags.DEFINE_integer("plan_seed", 0, "Seed of the real-shape plans (the same plan for both sides).")
+_PLAN_DIR = flags.DEFINE_string("plan_dir", str(REPO / "workdirs" / "vs_originals_plans"),
+                                "Where the real-shape plans are written (one JSON per model), read by both workers.")
 _WORKER_LOGS = flags.DEFINE_string("worker_logs", str(REPO / "workdirs" / "vs_originals_logs"), "Workers' stderr logs.")
 
 
-def _worker(side: str, model: str, warmup: int) -> Worker:
-  """One side of one model: a worker.py process."""
+def _worker(side: str, model: str, warmup: int, plan: Path | None = None) -> Worker:
+  """One side of one model: a worker.py process (with the real-shape plan when given)."""
   cmd = [_python(side), str(REPO / "benchmarks/originals/worker.py"), f"--side={side}", f"--model={model}",
          f"--originals={_originals()}", f"--threads={_THREADS.value}", f"--warmup={warmup}",
-         f"--batch={_BATCH.value}"]
-  return Worker(f"{model}.{side}", cmd, Path(_WORKER_LOGS.value))
+         f"--batch={_BATCH.value}"] + ([f"--plan={plan}"] if plan else [])
+  return Worker(f"{model}.{side}{'.real' if plan else ''}", cmd, Path(_WORKER_LOGS.value))
 
 
 def _python(side: str) -> str:
@@ -96,13 +102,36 @@ def _checkout_warning(spec) -> str | None:
   return None if head == commit else f"{folder} is at {head[:12]}, not the pinned {commit[:12]}"
 
 
-def compare(spec) -> dict:
-  """Both sides of one model through the interleaved rounds; an error on either side is recorded."""
+def real_skip_reason(key: str) -> str | None:
+  """Why a model has no real-shape row, or None when it has one."""
+  if key in real_shapes.FIXED_SHAPES:
+    return f"fixed shapes: full only ({real_shapes.FIXED_SHAPES[key]})"
+  if key not in real_shapes.REAL:
+    return "real-shape mode not implemented yet for this model: full only"
+  return None
+
+
+def compare(spec, lengths: str = "full") -> dict:
+  """Both sides of one model through the interleaved rounds; an error on either side is recorded.
+  lengths="real": both sides run the same seeded plan of real per-sample lengths (real_shapes.py)."""
   steps = _STEPS.value or spec.steps
   if _BATCH.value:
     spec = dataclasses.replace(spec, batch=_BATCH.value)
   sides = {harness.ORIGINAL: spec.framework, harness.MMER_JAX: "jax"}
-  result = {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": spec.shapes, "dims": spec.dims,
+  plan_path = None
+  shapes = spec.shapes
+  if lengths == "real":
+    skipped = real_skip_reason(spec.key)
+    if skipped:
+      return {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": spec.shapes, "lengths": lengths,
+              "skipped": skipped, "warnings": []}
+    plan = real_shapes.draw_plan(spec.key, spec.batch, steps, _PLAN_SEED.value)
+    plan_path = real_shapes.write_plan(plan, Path(_PLAN_DIR.value) / f"{spec.key}.json")
+    real = real_shapes.REAL[spec.key]
+    means = {n: sum(s[n] for s in plan["train"]) / len(plan["train"]) for n in plan["inputs"]}
+    shapes = f"{real.durations}; train means " + ", ".join(f"{n} {m:.0f}" for n, m in means.items())
+  result = {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": shapes, "dims": spec.dims,
+            "lengths": lengths, "plan": str(plan_path) if plan_path else None,
             "steps_per_round": steps, "warmup": _WARMUP.value or spec.warmup, "rounds": _ROUNDS.value,
             "note": spec.note, "warnings": [], "load_before": list(os.getloadavg()),
             "foreign": None,
@@ -115,7 +144,7 @@ def compare(spec) -> dict:
   workers: dict = {}
 
   def start(side):
-    w = _worker(sides[side], spec.key, _WARMUP.value or spec.warmup)
+    w = _worker(sides[side], spec.key, _WARMUP.value or spec.warmup, plan_path)
     rec = result["sides"][side]
     rec["setup_s"].append(w.ready["setup_s"])
     rec["warmup_s"].append(w.ready["warmup_s"])
@@ -134,8 +163,8 @@ def compare(spec) -> dict:
     timings = workers[side].send({"cmd": "round", "steps": n})
     if spec.restart_each_round:
       stop(side)
-    print(f"  round {r} {side:8s} train {harness.rate(timings['train'], spec.batch):8.3f} samples/s, "
-          f"eval {harness.rate(timings['eval'], spec.batch):8.3f} (load {timings['loadavg'][0]:.2f})", flush=True)
+    print(f"  round {r} {side:8s} train {harness.round_rate(timings, 'train', spec.batch):8.3f} samples/s, "
+          f"eval {harness.round_rate(timings, 'eval', spec.batch):8.3f} (load {timings['loadavg'][0]:.2f})", flush=True)
     return timings
 
   try:
@@ -175,7 +204,7 @@ def _meta() -> dict:
   from mmer_jax import perf
   return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()), "cpu": perf.cpu_model_name(),
           "cores": len(os.sched_getaffinity(0)), "threads": _THREADS.value, "rounds": _ROUNDS.value,
-          "warmup": _WARMUP.value, "argv": sys.argv[1:], "peak_gflops": _peak() / 1e9,
+          "warmup": _WARMUP.value, "lengths": _LENGTHS.value, "plan_seed": _PLAN_SEED.value, "argv": sys.argv[1:], "peak_gflops": _peak() / 1e9,
           "peak": perf.peak_label("cpu")}
 
 
@@ -189,11 +218,15 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"unknown models {unknown}; known: {', '.join(specs.SPECS)}")
   meta, results = _meta(), []
-  for key in _MODELS.value:
+  modes = ["full", "real"] if _LENGTHS.value == "both" else [_LENGTHS.value]
+  for key, mode in ((k, m) for k in _MODELS.value for m in modes):
     spec = specs.SPECS[key]
-    print(f"== {spec.title} (batch {_BATCH.value or spec.batch}; {spec.shapes}) vs {specs.ORIGINALS[spec.original][0]}", flush=True)
-    result = compare(spec)
+    print(f"== {spec.title} (batch {_BATCH.value or spec.batch}; {mode} lengths; {spec.shapes}) "
+          f"vs {specs.ORIGINALS[spec.original][0]}", flush=True)
+    result = compare(spec, mode)
     results.append(result)
+    if result.get("skipped"):
+      print(f"  {result['skipped']}", flush=True)
     for w in result["warnings"]:
       print(f"  WARNING: {w}", flush=True)
     if result.get("error"):

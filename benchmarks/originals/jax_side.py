@@ -166,3 +166,125 @@ def _compile(jitted, *args):
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return compiled, float((cost or {}).get("flops", 0.0)) + lstm_recurrence.kernel_flops(lowered.as_text())
+
+
+# --- real-shape mode (real_shapes.py) -------------------------------------------------------------
+
+@dataclasses.dataclass
+class RealRunner:
+  """One callable per step of the plan as mmer_jax batches it; `warmup_steps` compiles every shape."""
+  train_steps: list
+  eval_steps: list
+  warmup_steps: list
+  samples: dict
+  info: dict
+
+
+def _real_config(spec):
+  if spec.key in ("lf_rnn", "lf_transformer"):
+    from configs import lf_mme2e
+    return lf_mme2e.get_config(f"model={'rnn' if spec.key == 'lf_rnn' else 'transformer'},data=cmu_mosei")
+  if spec.key in ("mmmla", "mmb", "unimodal_audio", "unimodal_text"):
+    return _config_and_batch(spec, np.random.default_rng(0), Path("."))[0]
+  raise KeyError(f"no real-shape mode for {spec.key!r}")
+
+
+def check_real_spec(spec, config) -> None:
+  """real_shapes.REAL's copy of the config's batching (caps, buckets, grouping, eval batch) must be
+  the config's: launch.py runs the config, the plan's padding rules read the copy."""
+  from originals import real_shapes
+  real = real_shapes.REAL[spec.key]
+  pre = config.input.preprocess
+  caps = (dict(pre.max_lengths) if spec.key.startswith("lf_")
+          else {"audio": int(pre.max_audio_frames), "text": int(pre.max_text_tokens)})
+  from mmer_jax.data.preprocess import options as preprocess_options
+  buckets = {k: [int(x) for x in v] for k, v in dict(config.input.buckets or {}).items()}
+  auto = preprocess_options.build(config).length_groups()  # what max_buckets would bucket: none here
+  grouping = config.input.group_by_length
+  key = grouping.key if grouping else None
+  if key == "auto":  # InputPipeline.grouping: the bucketed input, none without buckets
+    key = next((k for k in auto if k in buckets), next(iter(buckets), None))
+  found = {"caps": {i.name: caps[i.name] for i in real.inputs}, "buckets": buckets, "group_key": key,
+           "eval_batch": int(config.input.eval_batch_size), "pack": bool(config.input.get("pack_items", None)),
+           "auto_buckets": bool(auto) and not buckets and int(config.input.max_buckets or 0) > 0}
+  want = {"caps": {i.name: i.cap for i in real.inputs}, "buckets": real.buckets, "group_key": real.group_key,
+          "eval_batch": real.eval_batch, "pack": False, "auto_buckets": False}
+  if found != want:
+    raise ValueError(f"real_shapes.REAL[{spec.key!r}] no longer matches its config: {want} vs the config's {found}")
+
+
+def _real_example(spec, config, sample: dict, rng) -> dict:
+  """One example as the preprocessor hands it to the pipeline's collate: bucketed inputs at their
+  own length, the others padded to the preprocessor's maximum (late_fusion.py pad_or_truncate)."""
+  from originals import real_shapes
+  real, d = real_shapes.REAL[spec.key], spec.dims
+  ex = {}
+  for inp in real.inputs:
+    rows = sample[inp.name] if inp.name in real.buckets else inp.cap
+    ex[inp.name] = rng.normal(size=(rows, d[f"{inp.name}_dim"])).astype(np.float32)
+    ex[f"{inp.name}_mask"] = np.arange(rows) < sample[inp.name]
+  return ex
+
+
+def build_real(spec, originals, threads: int, plan: dict) -> RealRunner:
+  """The trainer's jitted steps on the plan's samples, batched as launch.py batches them
+  (real_shapes.mmer_jax_batches) and padded by the pipeline's own collate. Each distinct shape
+  compiles once, in warm-up."""
+  del originals, threads
+  from mmer_jax.data import pipeline
+  from mmer_jax.train import losses, optim, state as state_lib, step as step_lib, trainer
+  from originals import real_shapes
+  config = _real_config(spec)
+  check_real_spec(spec, config)
+  rng = np.random.default_rng(0)
+  examples = {p: [_real_example(spec, config, s, rng) for s in plan[p]] for p in ("train", "eval")}
+  mesh = step_lib.make_mesh()
+  model = trainer.build_model(config)
+  tx = optim.make_optimizer(config.optimizer, 100, int(config.num_epochs))
+  real = real_shapes.REAL[spec.key]
+  device_batches, shapes = {}, {}
+  for phase in ("train", "eval"):
+    device_batches[phase] = []
+    for b in real_shapes.mmer_jax_batches(spec.key, plan, phase, seed=int(config.seed)):
+      batch = pipeline.collate([examples[phase][i] for i in b["indices"]], real.buckets)
+      for name, length in b["shapes"].items():  # the plan's padding is the pipeline's
+        if batch[name].shape[1] != length:
+          raise AssertionError(f"{phase} {name}: collate padded to {batch[name].shape[1]}, plan says {length}")
+      _labels(config, rng, len(b["indices"]), batch)
+      device_batches[phase].append(batch)
+    shapes[phase] = sorted({tuple(sorted(b["shapes"].items())) for b in
+                            real_shapes.mmer_jax_batches(spec.key, plan, phase, seed=int(config.seed))})
+  first = device_batches["train"][0]
+  classes = first["label"].shape[-1] if first["label"].ndim == 2 else None
+  pos_weight = [1.0] * classes if config.loss.get("pos_weight", None) == "auto" and classes else None
+  loss_fn = losses.make_loss(config.loss, pos_weight)
+  state = step_lib.replicate(state_lib.create(model, tx, {k: v for k, v in first.items() if k != "label"}, 0), mesh)
+  train = step_lib.make_train_step(model, loss_fn, tx, mesh)
+  evaluate = step_lib.make_eval_step(model, loss_fn, mesh)
+  box = {"state": state}
+  device_batches = {p: [step_lib.to_global(b, mesh) for b in bs] for p, bs in device_batches.items()}
+
+  def train_step(batch):
+    box["state"], metrics = train(box["state"], batch)
+    return float(metrics["loss"])
+
+  def eval_step(batch):
+    return step_lib.gather(evaluate(box["state"].variables(), batch))
+
+  steps = {"train": [lambda b=b: train_step(b) for b in device_batches["train"]],
+           "eval": [lambda b=b: eval_step(b) for b in device_batches["eval"]]}
+  warm = []  # one step per distinct shape and phase: every compile happens before the rounds
+  for phase in ("train", "eval"):
+    seen = set()
+    for b, fn in zip(device_batches[phase], steps[phase]):
+      key = tuple((k, v.shape) for k, v in sorted(b.items()))
+      if key not in seen:
+        seen.add(key)
+        warm.append(fn)
+  params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
+  info = {"framework": f"jax {jax.__version__}", "devices": jax.device_count(), "params": int(params),
+          "model": config.model_name, "compiles": {p: len(s) for p, s in shapes.items()},
+          "shapes": {p: [dict(s) for s in v] for p, v in shapes.items()},
+          "eval_batch": real.eval_batch, "steps": {p: len(v) for p, v in steps.items()},
+          "padding": {p: real_shapes.padding_share(spec.key, plan, p, "mmer_jax") for p in ("train", "eval")}}
+  return RealRunner(steps["train"], steps["eval"], warm, {p: len(plan[p]) for p in ("train", "eval")}, info)
