@@ -22,10 +22,18 @@ warning above --foreign_threshold. The load average is kept in the JSON but cann
 the benchmark's own two threads make it about 2. Torch runs --threads threads; XLA:CPU uses the
 same cores.
 
+--lengths=real|both (default both) adds a real-shape row per model whose inputs vary in length
+(benchmarks/originals/real_shapes.py): one seeded plan of per-sample lengths from real data
+(--plan_seed) written to --plan_dir and read by both workers; the original pads each batch by its
+own data code's rule, mmer_jax batches as launch.py runs its config (length grouping, buckets, the
+eval batch size); a round's rate is its samples over its total time. Fixed-shape models (ResNet1D,
+the MoCap head, Williams) print "fixed shapes: full only". --lengths=full gives the old table.
+
 Expected duration on an idle 2-core host with the defaults (4 rounds, the specs' steps): about
 40-50 min. SAMSEMO MME2E and seed 004's MoCap head run one process at a time (both sides' peaks
 do not fit in 24 GB together) and pay start-up + compile every round: SAMSEMO ~18 min, upstream
-MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min.
+MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min. The six
+real-shape rows (LF-RNN, LF-Transformer, the four seed 002 BLSTMs) add about 10-15 min.
 Without --originals the script says how to get them and exits 0 (so `make bench` passes).
 """
 

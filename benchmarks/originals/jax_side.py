@@ -5,7 +5,8 @@ trainer builds them (`trainer.build_model`, `losses.make_loss`, `optim.make_opti
 step is `make_train_step` + `float(loss)` (the trainer reads the loss every step, like the
 originals' `.item()`), an eval step is `make_eval_step` + `gather` to host numpy, as
 `trainer.evaluate_split` does per batch. Inputs are random, every sequence at full length, and
-packed (faces / mel pieces) exactly when the config's input pipeline packs them.
+packed (faces / mel pieces) exactly when the config's input pipeline packs them. `build_real` runs
+a real-shape plan (real_shapes.py) batched and padded as the config's input pipeline would.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Runs in the torch virtualenv (`make venv-torch`). A train step is what the original's loop does
 per batch: model.train(), forward, loss, backward, (clip where the original clips), optimiser
 step, `loss.item()`; an eval step is model.eval() + no_grad forward + loss + `.item()`. Inputs are
-random with the spec's shapes, every sequence at full length.
+random with the spec's shapes, every sequence at full length; `build_real` instead builds one batch
+per step of a real-shape plan, padded by the original's own rule (real_shapes.py).
 """
 
 from __future__ import annotations
