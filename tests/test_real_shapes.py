@@ -106,11 +106,12 @@ def test_mmer_jax_batches_cover_every_sample_once_at_their_buckets(key, phase):
   assert sorted(covered) == list(range(len(plan[phase])))
   size = 32 if phase == "train" else real.eval_batch
   assert all(len(b["indices"]) == size for b in batches)
+  buckets = real_shapes.buckets_of(key, plan)
   for b in batches:
     for inp in real.inputs:
       longest = max(plan[phase][i][inp.name] for i in b["indices"])
-      if inp.name in real.buckets:
-        assert b["shapes"][inp.name] == pipeline.bucket_length(longest, real.buckets[inp.name])
+      if inp.name in buckets:
+        assert b["shapes"][inp.name] == pipeline.bucket_length(longest, buckets[inp.name])
       else:
         assert b["shapes"][inp.name] == inp.cap
   assert real_shapes.padding_share(key, plan, phase, "mmer_jax") <= 1.0
@@ -184,3 +185,22 @@ def test_markdown_rows_name_their_mode_and_skipped_models():
   rows = harness.markdown_table([{"title": "ResNet1D", "batch": 32, "shapes": "2740 features", "lengths": "real",
                                   "skipped": "fixed shapes: full only"}]).strip().splitlines()
   assert rows[2].startswith("| ResNet1D (32; 2740 features; real lengths) | fixed shapes: full only |")
+
+
+def test_mme2e_counts_faces_and_mel_pieces_from_the_duration_and_chooses_text_buckets_as_the_pipeline():
+  from mmer_jax.data import length_buckets
+
+  plan = real_shapes.draw_plan("mme2e_upstream", batch=8, steps=2, seed=0)
+  for s in plan["train"]:
+    # a face every 500 ms of 30 fps video; 80 mel frames/s in 32-frame pieces; mmer_jax's caps 16 / 32
+    # (ceil adds under one; seconds are stored to 1 ms)
+    assert -0.01 <= s["vision"] - min(2 * s["seconds"], 16) < 1.01
+    assert -0.05 <= s["audio"] - min((1 + 80 * s["seconds"]) / 32, 32) < 1.01
+    assert 3 <= s["text"] <= 100
+  split = real_shapes.draw_lengths(real_shapes.REAL["mme2e_upstream"], real_shapes.BUCKET_SPLIT,
+                                   np.random.default_rng([0, real_shapes.PLAN_VERSION, 1]))
+  expected = length_buckets.choose([s["text"] for s in split], length_buckets.LengthGroup(100, 8), 2)
+  assert plan["buckets"] == {"text": expected} and expected[-1] == 100 and len(expected) <= 3
+  # The original pads the tokens to 100 and concatenates faces and pieces with their lengths.
+  shapes = real_shapes.original_shapes("mme2e_upstream", plan["train"][:8])
+  assert shapes["text"] == 100 and shapes["vision"] == [s["vision"] for s in plan["train"][:8]]

@@ -47,6 +47,14 @@ PLAN_VERSION = 1
 COVAREP_HZ = 100.0  # tfds_builders/cmu_mosei/csd_examples.py:6 (COVAREP ~100 Hz, FACET ~30 Hz)
 FACET_HZ = 30.0
 COMPARE_LLD_HZ = 100.0  # configs/multifocus_common.py:51: max_audio_frames = 1000 is 10 s (10 ms hop)
+# Upstream MME2E: one frame every img_interval = 500 ms of 30 fps video (mme2e_upstream src/cli.py:34,
+# src/datasets.py:255-256: range(0, frames, 15)) -> ceil(2 x seconds) faces; torchaudio's MelSpectrogram
+# hop is win_length // 2 = 200 samples at 16 kHz (src/datasets.py:317) -> 80 frames/s, 1 + floor(80 s)
+# frames cut into 32-frame pieces, the last one padded (src/datasets.py:275-285).
+FACES_PER_SECOND = 2.0
+MEL_FRAMES_PER_SECOND = 80.0
+MEL_PIECE_FRAMES = 32
+BUCKET_SPLIT = 5000  # training-split lengths drawn to choose mmer_jax's buckets (a split's worth, as the pipeline)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +62,7 @@ class Input:
   """One variable-length input: how many rows per sample (`per` of the sample's draws), the cap both
   sides keep, and how the original pads it (`rule`, shown by `cite` in its checkout)."""
   name: str
-  per: str            # "seconds" (times `rate`), "tokens" or "words"
+  per: str            # "seconds" (times `rate`), "tokens", "words", "faces" or "pieces"
   cap: int
   rule: str
   cite: str
@@ -73,6 +81,10 @@ class RealSpec:
   group_key: Optional[str]  # input.group_by_length key (None: no grouping)
   window_batches: int = 50
   note: str = ""
+  # {input: (max_buckets, multiple)}: buckets length_buckets.choose picks from a training split's lengths
+  # (the driver draws BUCKET_SPLIT of them and stores the choice in the plan); the cap is the input's.
+  auto_buckets: dict = dataclasses.field(default_factory=dict)
+  pack: tuple = ()    # inputs mmer_jax packs (input.pack_items): slots padded to the cap, then packed
 
 
 _MOSEI_HCF = "mme2e_upstream: src/datasets.py"
@@ -110,7 +122,24 @@ def _cs772(inputs: tuple[Input, ...]) -> RealSpec:
                        "batches grouped by the first modality, eval_batch_size 64")
 
 
+_UPSTREAM = "mme2e_upstream: src/datasets.py"
+_MME2E = RealSpec(
+    "iemocap_utterance_seconds", "iemocap_tokens",
+    (Input("text", "tokens", 100, FIXED, "mme2e_upstream: src/trainers/emotiontrainer.py:154 (padding='max_length' "
+           "at --text-max-len, 100 in README.md:81)",
+           note="IEMOCAP word pieces of bert-base-uncased (§7) stand in for ALBERT's SentencePiece counts"),
+     Input("vision", "faces", 16, PACKED, f"{_UPSTREAM}:341-342 (faces concatenated + imgSeqLens list)",
+           note="a frame every 500 ms; MTCNN is left out on both sides (spec note); cut to mmer_jax's "
+                "max_faces 16 on both sides (the original keeps every frame)"),
+     Input("audio", "pieces", 32, PACKED, f"{_UPSTREAM}:344-345,353 (mel pieces concatenated + specgramSeqLens list)",
+           note="0.4 s mel pieces; cut to mmer_jax's max_pieces 32 on both sides")),
+    eval_batch=8, buckets={}, group_key="text", auto_buckets={"text": (2, 8)}, pack=("vision", "audio"),
+    note="configs/mme2e_upstream.py: text buckets chosen from the training split (max_buckets 2, "
+         "configs/common.py text_max_buckets), batches grouped by text, faces and mel pieces packed "
+         "(input.pack_items), eval_batch_size 8")
+
 REAL = {
+    "mme2e_upstream": _MME2E,
     "lf_rnn": _LF,
     "lf_transformer": _LF,
     "mmmla": _cs772((_CS772_AUDIO, _CS772_TEXT)),
@@ -120,7 +149,9 @@ REAL = {
 }
 # Inputs of a fixed size in the original and in mmer_jax alike: full-length only.
 FIXED_SHAPES = {"resnet1d": "2,740 utterance statistics", "semor_mocap_cnn": "200 MoCap frames",
-                "williams": "45 word-aligned steps (csd_aligned, padded/cut to 45 by the seed)"}
+                "williams": "45 word-aligned steps: the seed pads or cuts every sequence to fixed_num_steps "
+                            "(williams: dataset_utils.py:284-290) for a Keras input_shape of that length "
+                            "(model_training.py:28)"}
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -135,7 +166,9 @@ def draw_lengths(real: RealSpec, n: int, rng: np.random.Generator) -> list[dict]
   clips = real_lengths.DISTRIBUTIONS[real.durations]
   z = rng.standard_normal(n)
   seconds = np.clip(clips.median * np.exp(clips.sigma * z), clips.minimum, clips.maximum)
-  per = {"seconds": seconds, "words": np.maximum(np.rint(seconds * real_lengths.WORDS_PER_SECOND), 1)}
+  mel_frames = 1 + np.floor(seconds * MEL_FRAMES_PER_SECOND)
+  per = {"seconds": seconds, "words": np.maximum(np.rint(seconds * real_lengths.WORDS_PER_SECOND), 1),
+         "faces": np.ceil(seconds * FACES_PER_SECOND), "pieces": np.ceil(mel_frames / MEL_PIECE_FRAMES)}
   if real.tokens:  # the same uniform: the longer clip has the longer transcript
     tokens = real_lengths.DISTRIBUTIONS[real.tokens]
     per["tokens"] = np.clip(np.rint(tokens.quantile(_normal_cdf(z))), tokens.knots[0][1], tokens.knots[-1][1])
@@ -153,9 +186,22 @@ def draw_plan(key: str, batch: int, steps: int, seed: int) -> dict:
   """One round's samples for model `key`: `steps` train and `steps` eval batches of `batch`."""
   real = REAL[key]
   rng = np.random.default_rng([seed, PLAN_VERSION])
-  return {"version": PLAN_VERSION, "model": key, "seed": seed, "batch": batch, "steps": steps,
+  plan = {"version": PLAN_VERSION, "model": key, "seed": seed, "batch": batch, "steps": steps,
           "inputs": [i.name for i in real.inputs],
           "train": draw_lengths(real, steps * batch, rng), "eval": draw_lengths(real, steps * batch, rng)}
+  if real.auto_buckets:  # as InputPipeline._resolve_buckets: length_buckets.choose over the training split
+    from mmer_jax.data import length_buckets  # noqa: PLC0415
+    split = draw_lengths(real, BUCKET_SPLIT, np.random.default_rng([seed, PLAN_VERSION, 1]))
+    caps = {i.name: i.cap for i in real.inputs}
+    plan["buckets"] = {name: length_buckets.choose([s[name] for s in split], length_buckets.LengthGroup(caps[name], multiple),
+                                                   max_buckets)
+                       for name, (max_buckets, multiple) in real.auto_buckets.items()}
+  return plan
+
+
+def buckets_of(key: str, plan: dict) -> dict:
+  """mmer_jax's buckets for the plan: the config's named ones, or those chosen when the plan was drawn."""
+  return dict(REAL[key].buckets, **plan.get("buckets", {}))
 
 
 def write_plan(plan: dict, path: Path) -> Path:
@@ -241,6 +287,7 @@ def eval_order(lengths: Sequence[int], eval_batch: int) -> tuple[np.ndarray, np.
 def mmer_jax_batches(key: str, plan: dict, phase: str, seed: int = 0) -> list[dict]:
   """[{"indices": [...], "valid": [...], "shapes": {input: padded length}}] in step order."""
   real = REAL[key]
+  buckets = buckets_of(key, plan)
   samples = plan[phase]
   if phase == "train":
     if real.group_key:
@@ -250,7 +297,7 @@ def mmer_jax_batches(key: str, plan: dict, phase: str, seed: int = 0) -> list[di
     valid = np.ones(rows.shape, bool)
   else:
     key_input = real.group_key or real.inputs[0].name
-    if real.buckets:
+    if buckets:
       rows, valid = eval_order([s[key_input] for s in samples], real.eval_batch)
     else:  # no buckets: no length order (pipeline._eval_plan keeps the split's order)
       n, eb = len(samples), real.eval_batch
@@ -264,7 +311,7 @@ def mmer_jax_batches(key: str, plan: dict, phase: str, seed: int = 0) -> list[di
     shapes = {}
     for inp in real.inputs:
       longest = max(samples[i][inp.name] for i in r)
-      shapes[inp.name] = bucket_length(longest, real.buckets[inp.name]) if inp.name in real.buckets else inp.cap
+      shapes[inp.name] = bucket_length(longest, buckets[inp.name]) if inp.name in buckets else inp.cap
     out.append({"indices": [int(i) for i in r], "valid": [bool(x) for x in v], "shapes": shapes})
   return out
 
@@ -282,6 +329,7 @@ def padding_share(key: str, plan: dict, phase: str, side: str) -> float:
   else:
     for b in mmer_jax_batches(key, plan, phase):
       for inp in inputs:
-        real_rows += sum(plan[phase][i][inp.name] for i, ok in zip(b["indices"], b["valid"]) if ok)
-        done += b["shapes"][inp.name] * len(b["indices"])
+        rows = sum(plan[phase][i][inp.name] for i, ok in zip(b["indices"], b["valid"]) if ok)
+        real_rows += rows
+        done += rows if inp.name in REAL[key].pack else b["shapes"][inp.name] * len(b["indices"])  # packed: ~real
   return real_rows / max(done, 1)

@@ -245,6 +245,12 @@ def _real_inputs(spec, batch: list, shapes: dict) -> Callable[[nn.Module], torch
     audio, audio_lens = _randn(sum(shapes["audio"]), d["audio_dim"]), list(shapes["audio"])
     vision, vision_lens = _randn(sum(shapes["vision"]), d["vision_dim"]), list(shapes["vision"])
     return lambda model: model(vision, vision_lens, audio, audio_lens, text)
+  if spec.key == "mme2e_upstream":  # tokens padded to the fixed length, faces and mel pieces concatenated
+    text = {"input_ids": torch.randint(5, 30000, (b, shapes["text"])),
+            "attention_mask": (torch.arange(shapes["text"])[None] < torch.tensor([s["text"] for s in batch])[:, None]).long()}
+    faces = torch.rand(sum(shapes["vision"]), 48, 48, 3) * 255
+    pieces = _randn(sum(shapes["audio"]), 1, 128, 32)
+    return lambda model: model(faces, list(shapes["vision"]), pieces, list(shapes["audio"]), text)
   seqs = {}
   for name in ("audio", "text"):
     if name in shapes:
@@ -265,7 +271,8 @@ def build_real(spec, originals: Path, threads: int, plan: dict) -> RealRunner:
   from originals import real_shapes
   runner = build(spec, originals, threads)
   classes = spec.dims["classes"]
-  loss_for = (lambda b: _bce(b, classes)) if spec.key in ("lf_rnn", "lf_transformer") else (lambda b: _ce(b, classes))
+  multi_label = spec.key in ("lf_rnn", "lf_transformer", "mme2e_upstream")
+  loss_for = (lambda b: _bce(b, classes)) if multi_label else (lambda b: _ce(b, classes))
 
   def steps(phase):
     out = []
