@@ -32,8 +32,8 @@ the MoCap head, Williams) print "fixed shapes: full only". --lengths=full gives 
 Expected duration on an idle 2-core host with the defaults (4 rounds, the specs' steps): about
 40-50 min. SAMSEMO MME2E and seed 004's MoCap head run one process at a time (both sides' peaks
 do not fit in 24 GB together) and pay start-up + compile every round: SAMSEMO ~18 min, upstream
-MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min. The six
-real-shape rows (LF-RNN, LF-Transformer, the four seed 002 BLSTMs) add about 10-15 min.
+MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min. The seven
+real-shape rows (LF-RNN, LF-Transformer, the four seed 002 BLSTMs, upstream MME2E) add about 20-25 min.
 Without --originals the script says how to get them and exits 0 (so `make bench` passes).
 """
 
@@ -188,6 +188,11 @@ def compare(spec, lengths: str = "full") -> dict:
       w.kill()
     return result
   result["load_after"] = list(os.getloadavg())
+  if lengths == "real":  # how much of each side's computed rows are real (train), for the table
+    share = {s: result["sides"][s].get("info", {}).get("padding", {}).get("train") for s in sides}
+    if all(v is not None for v in share.values()):
+      result["shapes"] += (f"; real rows {100 * share[harness.ORIGINAL]:.0f}% original / "
+                           f"{100 * share[harness.MMER_JAX]:.0f}% mmer_jax")
   result["timings"] = rounds
   result["summary"] = harness.summarise(rounds, spec.batch)
   result["shares"] = harness.peak_shares(result["summary"], result["sides"][harness.MMER_JAX].get("info", {}).get("flops"),
