@@ -204,3 +204,14 @@ def test_mme2e_counts_faces_and_mel_pieces_from_the_duration_and_chooses_text_bu
   # The original pads the tokens to 100 and concatenates faces and pieces with their lengths.
   shapes = real_shapes.original_shapes("mme2e_upstream", plan["train"][:8])
   assert shapes["text"] == 100 and shapes["vision"] == [s["vision"] for s in plan["train"][:8]]
+
+
+def test_padding_share_counts_what_the_original_computes():
+  plan = {"batch": 2, "train": [{"text": 10, "audio": 100, "vision": 30}, {"text": 20, "audio": 300, "vision": 90}]}
+  # LF: text fixed at 50; audio and vision arrive packed but the model pads them to the batch's longest.
+  expected = (10 + 20 + 100 + 300 + 30 + 90) / (2 * 50 + 2 * 300 + 2 * 90)
+  assert real_shapes.padding_share("lf_rnn", plan, "train", "original") == pytest.approx(expected)
+  # Upstream MME2E: faces and mel pieces stay packed through the CNNs.
+  plan = {"batch": 2, "train": [{"text": 10, "vision": 4, "audio": 6}, {"text": 20, "vision": 8, "audio": 12}]}
+  expected = (10 + 20 + 4 + 8 + 6 + 12) / (2 * 100 + 4 + 8 + 6 + 12)
+  assert real_shapes.padding_share("mme2e_upstream", plan, "train", "original") == pytest.approx(expected)

@@ -68,6 +68,7 @@ class Input:
   cite: str
   rate: float = 1.0
   note: str = ""
+  computes: Optional[str] = None  # the rule the model then computes at, where it re-pads a packed input
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,10 +94,10 @@ _LF_INPUTS = (
           note="one GloVe row per word; the pickle's length is not in the code: padded to mmer_jax's 50 on both sides"),
     Input("audio", "seconds", 500, PACKED, f"{_MOSEI_HCF}:133,136 (lengths list + torch.cat); "
           "the model pads to the batch's longest: src/models/baselines/lf_rnn.py:76-78, "
-          "src/models/transformer_encoder.py:24-30", rate=COVAREP_HZ,
+          "src/models/transformer_encoder.py:24-30", rate=COVAREP_HZ, computes=BATCH_MAX,
           note="COVAREP at 100 Hz; cut to mmer_jax's 500 frames on both sides (the original keeps every frame)"),
     Input("vision", "seconds", 150, PACKED, f"{_MOSEI_HCF}:132,135 (lengths list + torch.cat); "
-          "padded to the batch's longest: src/models/baselines/lf_rnn.py:86-88", rate=FACET_HZ,
+          "padded to the batch's longest: src/models/baselines/lf_rnn.py:86-88", rate=FACET_HZ, computes=BATCH_MAX,
           note="FACET at 30 Hz; cut to mmer_jax's 150 frames on both sides"),
 )
 _LF = RealSpec("cmu_mosei_segment_seconds", None, _LF_INPUTS, eval_batch=64, buckets={}, group_key=None,
@@ -324,8 +325,9 @@ def padding_share(key: str, plan: dict, phase: str, side: str) -> float:
     for batch in original_batches(plan, phase):
       for inp in inputs:
         lengths = [s[inp.name] for s in batch]
+        rule = inp.computes or inp.rule
         real_rows += sum(lengths)
-        done += sum(lengths) if inp.rule == PACKED else padded_length(inp.rule, lengths, inp.cap) * len(lengths)
+        done += sum(lengths) if rule == PACKED else padded_length(rule, lengths, inp.cap) * len(lengths)
   else:
     for b in mmer_jax_batches(key, plan, phase):
       for inp in inputs:
