@@ -105,8 +105,9 @@ _LF = RealSpec("cmu_mosei_segment_seconds", None, _LF_INPUTS, eval_batch=64, buc
                     "(mmer_jax/data/preprocess/late_fusion.py:107); eval_batch_size 64")
 
 _CS772_AUDIO = Input("audio", "seconds", 1000, BATCH_MAX,
-                     "cs772: MMClassifiers.ipynb cell 40 lines 5-6 (pad_sequence per batch), cell 46 lines 17-20 "
-                     "(pack_padded_sequence: the LSTMs skip the padding); UnimodalClassifiers.ipynb cell 18 line 11",
+                     "cs772: MMClassifiers.ipynb cell 40 lines 5-6 (pad_sequence per batch), cell 46 lines 17-20 (MM-B) "
+                     "and cell 58 lines 61-64 (MM-MLA) (pack_padded_sequence: the LSTMs skip the padding); "
+                     "UnimodalClassifiers.ipynb cell 18 line 11",
                      rate=COMPARE_LLD_HZ, note="ComParE_2016 LLDs at 100 Hz; cut to mmer_jax's 1000 frames on both sides")
 _CS772_TEXT = Input("text", "tokens", 128, BATCH_MAX,
                     "cs772: MMClassifiers.ipynb cell 40 line 6 (pad_sequence per batch; truncation only at "
