@@ -247,7 +247,7 @@ def main(argv):
     if _JSON.value:  # rewritten after every model: a long run keeps what it has measured
       Path(_JSON.value).parent.mkdir(parents=True, exist_ok=True)
       Path(_JSON.value).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-  frameworks = {r["sides"][s].get("info", {}).get("framework") for r in results for s in r["sides"]}
+  frameworks = {side.get("info", {}).get("framework") for r in results for side in r.get("sides", {}).values()}
   table = (f"{meta['date_utc']}, {meta['cpu']} x {meta['cores']} cores, {meta['threads']} threads; "
            f"{', '.join(sorted(f for f in frameworks if f))}; {meta['rounds']} interleaved rounds; "
            f"measured peak {meta['peak_gflops']:.0f} GFLOP/s ({meta['peak']}); FLOPs per step: XLA's cost analysis "
