@@ -215,3 +215,27 @@ def test_padding_share_counts_what_the_original_computes():
   plan = {"batch": 2, "train": [{"text": 10, "vision": 4, "audio": 6}, {"text": 20, "vision": 8, "audio": 12}]}
   expected = (10 + 20 + 4 + 8 + 6 + 12) / (2 * 100 + 4 + 8 + 6 + 12)
   assert real_shapes.padding_share("mme2e_upstream", plan, "train", "original") == pytest.approx(expected)
+
+
+def test_grouped_configs_batch_a_window_and_a_split_as_the_pipeline_does():
+  real = real_shapes.REAL["mmb"]
+  plan = real_shapes.draw_plan("mmb", batch=32, steps=5, seed=0)
+  # The plan's mmer_jax train batches are batches of the pipeline's grouped order over a 50-batch window.
+  rng = np.random.default_rng([0, real_shapes.PLAN_VERSION])
+  pool = real_shapes.draw_lengths(real, real.window_batches * 32, rng)
+  rows = real_shapes.grouped_order([s["audio"] for s in pool], 32, real.window_batches, 0)
+  window_batches = [sorted(json.dumps(pool[i], sort_keys=True) for i in r) for r in rows]
+  for b in plan["mmer_jax"]["train"]:
+    assert sorted(json.dumps(plan["train"][i], sort_keys=True) for i in b) in window_batches
+  assert len(plan["mmer_jax"]["train"]) == 5 and len(plan["train"]) == 160
+  # Evaluation: whole batches of 64 from a sorted split, as many as the original's 5 x 32 need.
+  assert len(plan["eval"]) == 3 * 64 and len(plan["mmer_jax"]["eval"]) == 3
+  # mmer_jax's batches hold close lengths, the original's (random order) the whole range.
+  for phase in ("train", "eval"):
+    ours = [np.ptp([plan[phase][i]["audio"] for i in b]) for b in plan["mmer_jax"][phase]]
+    theirs = [np.ptp([s["audio"] for s in b]) for b in real_shapes.original_batches(plan, phase)]
+    assert np.mean(ours) < 0.5 * np.mean(theirs), (phase, ours, theirs)
+  # Spread evenly over the lengths: short and long batches both appear.
+  for phase in ("train", "eval"):
+    means = sorted(np.mean([plan[phase][i]["audio"] for i in b]) for b in plan["mmer_jax"][phase])
+    assert means[0] < 250 < means[-1], (phase, means)

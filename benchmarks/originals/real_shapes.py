@@ -1,8 +1,11 @@
 """Real-shape mode of vs_originals.py: per-sample lengths drawn from real data, each side padding
 them its own way.
 
-A plan is one round's samples: K train batches and K eval batches of the original's batch size, each
-sample a dict of lengths ({"text": 17, "audio": 312, "vision": 95} for LF-RNN). The driver draws it
+A plan is one round's samples: K train batches and (about) K eval batches of the original's batch
+size, each sample a dict of lengths ({"text": 17, "audio": 312, "vision": 95} for LF-RNN). For
+configs that group or sort by length, the plan also holds mmer_jax's batches, taken from a window /
+split-sized pool batched as the pipeline batches it (`_stratified`: sorting only a round's few
+samples would make mmer_jax's batches far wider than in a real epoch). The driver draws it
 (`draw_plan`, which reads `mmer_jax.data.real_lengths`: §7 of the shared dataset spec) and writes it
 to one JSON file; both workers read that file, so both sides get the same samples by construction.
 Everything else here is plain Python + numpy, importable in the torch venv (no mmer_jax).
@@ -21,9 +24,10 @@ Batching:
   original's code that shows it;
 - mmer_jax: as `launch.py` runs the model's config: training batches length-grouped as
   `InputPipeline._length_grouped_order` groups them (seeded shuffle, windows of `window_batches`
-  batches sorted by the grouping key, then the batch order shuffled), evaluation at the config's
-  `eval_batch_size` in length order (the last batch topped up with copies of its first, shortest
-  sample, flagged invalid), every bucketed input padded to the smallest bucket holding the batch's
+  batches sorted by the grouping key, then the batch order shuffled; K of a window's batches,
+  spread evenly over its lengths), evaluation at the config's `eval_batch_size` in length order
+  (batches of a sorted split-sized pool, spread evenly; without buckets, the split's order with the
+  last batch topped up with copies of its first sample), every bucketed input padded to the smallest bucket holding the batch's
   longest (`pipeline.bucket_length`), inputs without buckets to the preprocessor's fixed maximum.
 Both sides process the same samples per round; a round's rate is samples / the round's total time
 (`harness.total_rate`), since steps differ in size.
@@ -41,7 +45,7 @@ import numpy as np
 
 FIXED, BATCH_MAX, PACKED = "fixed", "batch_max", "packed"
 RULES = (FIXED, BATCH_MAX, PACKED)
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 
 # Feature rates (per second of audio / video).
 COVAREP_HZ = 100.0  # tfds_builders/cmu_mosei/csd_examples.py:6 (COVAREP ~100 Hz, FACET ~30 Hz)
@@ -184,13 +188,52 @@ def draw_lengths(real: RealSpec, n: int, rng: np.random.Generator) -> list[dict]
   return out
 
 
+def _spaced(n_batches: int, pick: int) -> np.ndarray:
+  """`pick` batch positions spread evenly over `n_batches` (quantile strata), at least one."""
+  return np.unique(np.round(np.linspace(0, n_batches - 1, max(pick, 1))).astype(np.int64))
+
+
+def _stratified(real: RealSpec, phase: str, batch: int, steps: int, rng: np.random.Generator,
+                seed: int) -> tuple[list[dict], list[list[int]]]:
+  """(samples in the original's order, mmer_jax's batches as positions in that list) for a config that
+  groups or sorts by length. mmer_jax sorts a whole window (training: `window_batches` batches) or a
+  whole split (evaluation) before batching, so its batches hold close lengths; one round's handful of
+  samples sorted alone would give it far wider batches than a real epoch does. So a pool of that size
+  is drawn and batched as the pipeline batches it, and `steps` (eval: enough for the original's
+  `steps` batches) of its batches are taken, spread evenly over the pool's lengths; the original gets
+  the same samples in a random order (its loaders shuffle, or keep a split order unrelated to length)."""
+  key = real.group_key or real.inputs[0].name
+  if phase == "train":
+    pool = draw_lengths(real, real.window_batches * batch, rng)
+    rows = grouped_order([s[key] for s in pool], batch, real.window_batches, seed)
+    by_length = np.argsort([np.mean([pool[i][key] for i in r]) for r in rows], kind="stable")
+    chosen = rows[np.sort(by_length[_spaced(len(rows), steps)])]  # keep the pipeline's shuffled batch order
+  else:
+    pool = draw_lengths(real, real.window_batches * real.eval_batch, rng)
+    rows, _ = eval_order([s[key] for s in pool], real.eval_batch)
+    chosen = rows[_spaced(len(rows), math.ceil(steps * batch / real.eval_batch))]
+  picked = [pool[i] for i in chosen.reshape(-1)]
+  order = rng.permutation(len(picked))  # the original's order
+  position = np.empty(len(order), np.int64)
+  position[order] = np.arange(len(order))
+  width = chosen.shape[1]
+  return [picked[i] for i in order], [[int(position[j]) for j in range(b * width, (b + 1) * width)]
+                                      for b in range(len(chosen))]
+
+
 def draw_plan(key: str, batch: int, steps: int, seed: int) -> dict:
-  """One round's samples for model `key`: `steps` train and `steps` eval batches of `batch`."""
+  """One round's samples for model `key`: `steps` train and (about) `steps` eval batches of `batch`.
+  For configs that group or sort by length, also mmer_jax's batches (`_stratified`)."""
   real = REAL[key]
   rng = np.random.default_rng([seed, PLAN_VERSION])
   plan = {"version": PLAN_VERSION, "model": key, "seed": seed, "batch": batch, "steps": steps,
-          "inputs": [i.name for i in real.inputs],
-          "train": draw_lengths(real, steps * batch, rng), "eval": draw_lengths(real, steps * batch, rng)}
+          "inputs": [i.name for i in real.inputs]}
+  if real.group_key:
+    plan["mmer_jax"] = {}
+    for phase in ("train", "eval"):
+      plan[phase], plan["mmer_jax"][phase] = _stratified(real, phase, batch, steps, rng, seed)
+  else:
+    plan["train"], plan["eval"] = draw_lengths(real, steps * batch, rng), draw_lengths(real, steps * batch, rng)
   if real.auto_buckets:  # as InputPipeline._resolve_buckets: length_buckets.choose over the training split
     from mmer_jax.data import length_buckets  # noqa: PLC0415
     split = draw_lengths(real, BUCKET_SPLIT, np.random.default_rng([seed, PLAN_VERSION, 1]))
@@ -287,11 +330,16 @@ def eval_order(lengths: Sequence[int], eval_batch: int) -> tuple[np.ndarray, np.
 
 
 def mmer_jax_batches(key: str, plan: dict, phase: str, seed: int = 0) -> list[dict]:
-  """[{"indices": [...], "valid": [...], "shapes": {input: padded length}}] in step order."""
+  """[{"indices": [...], "valid": [...], "shapes": {input: padded length}}] in step order: the plan's
+  own mmer_jax batches where it has them, else a seeded shuffle (train) or the split's order (eval)
+  in consecutive batches, the last eval batch topped up as the pipeline does."""
   real = REAL[key]
   buckets = buckets_of(key, plan)
   samples = plan[phase]
-  if phase == "train":
+  if "mmer_jax" in plan:  # drawn as the pipeline batches a window / a split (_stratified)
+    rows = np.asarray(plan["mmer_jax"][phase], np.int64)
+    valid = np.ones(rows.shape, bool)
+  elif phase == "train":
     if real.group_key:
       rows = grouped_order([s[real.group_key] for s in samples], plan["batch"], real.window_batches, seed)
     else:  # a seeded shuffle (grain's), then consecutive batches
