@@ -217,7 +217,8 @@ def _meta() -> dict:
   from mmer_jax import perf
   return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()), "cpu": perf.cpu_model_name(),
           "cores": len(os.sched_getaffinity(0)), "threads": _THREADS.value, "rounds": _ROUNDS.value,
-          "warmup": _WARMUP.value, "lengths": _LENGTHS.value, "plan_seed": _PLAN_SEED.value, "argv": sys.argv[1:], "peak_gflops": _peak() / 1e9,
+          "warmup": _WARMUP.value, "lengths": _LENGTHS.value, "plan_seed": _PLAN_SEED.value,
+          "argv": sys.argv[1:], "peak_gflops": _peak() / 1e9,
           "peak": perf.peak_label("cpu")}
 
 

@@ -27,8 +27,9 @@ Batching:
   batches sorted by the grouping key, then the batch order shuffled; K of a window's batches,
   spread evenly over its lengths), evaluation at the config's `eval_batch_size` in length order
   (batches of a sorted split-sized pool, spread evenly; without buckets, the split's order with the
-  last batch topped up with copies of its first sample), every bucketed input padded to the smallest bucket holding the batch's
-  longest (`pipeline.bucket_length`), inputs without buckets to the preprocessor's fixed maximum.
+  last batch topped up with copies of its first sample), every bucketed input padded to the
+  smallest bucket holding the batch's longest (`pipeline.bucket_length`), inputs without buckets to
+  the preprocessor's fixed maximum.
 Both sides process the same samples per round; a round's rate is samples / the round's total time
 (`harness.total_rate`), since steps differ in size.
 """
@@ -109,10 +110,11 @@ _LF = RealSpec("cmu_mosei_segment_seconds", None, _LF_INPUTS, eval_batch=64, buc
                     "(mmer_jax/data/preprocess/late_fusion.py:107); eval_batch_size 64")
 
 _CS772_AUDIO = Input("audio", "seconds", 1000, BATCH_MAX,
-                     "cs772: MMClassifiers.ipynb cell 40 lines 5-6 (pad_sequence per batch), cell 46 lines 17-20 (MM-B) "
-                     "and cell 58 lines 61-64 (MM-MLA) (pack_padded_sequence: the LSTMs skip the padding); "
+                     "cs772: MMClassifiers.ipynb cell 40 lines 5-6 (pad_sequence per batch), "
+                     "cell 46 lines 17-20 (MM-B) and cell 58 lines 61-64 (MM-MLA) (pack_padded_sequence: the LSTMs skip the padding); "
                      "UnimodalClassifiers.ipynb cell 18 line 11",
-                     rate=COMPARE_LLD_HZ, note="ComParE_2016 LLDs at 100 Hz; cut to mmer_jax's 1000 frames on both sides")
+                     rate=COMPARE_LLD_HZ,
+                     note="ComParE_2016 LLDs at 100 Hz; cut to mmer_jax's 1000 frames on both sides")
 _CS772_TEXT = Input("text", "tokens", 128, BATCH_MAX,
                     "cs772: MMClassifiers.ipynb cell 40 line 6 (pad_sequence per batch; truncation only at "
                     "max_len=512, cell 38 lines 37-40); UnimodalClassifiers.ipynb cell 51 line 11",
@@ -238,9 +240,10 @@ def draw_plan(key: str, batch: int, steps: int, seed: int) -> dict:
     from mmer_jax.data import length_buckets  # noqa: PLC0415
     split = draw_lengths(real, BUCKET_SPLIT, np.random.default_rng([seed, PLAN_VERSION, 1]))
     caps = {i.name: i.cap for i in real.inputs}
-    plan["buckets"] = {name: length_buckets.choose([s[name] for s in split], length_buckets.LengthGroup(caps[name], multiple),
-                                                   max_buckets)
-                       for name, (max_buckets, multiple) in real.auto_buckets.items()}
+    plan["buckets"] = {
+        name: length_buckets.choose([s[name] for s in split], length_buckets.LengthGroup(caps[name], multiple),
+                                    max_buckets)
+        for name, (max_buckets, multiple) in real.auto_buckets.items()}
   return plan
 
 

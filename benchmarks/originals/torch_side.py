@@ -246,8 +246,9 @@ def _real_inputs(spec, batch: list, shapes: dict) -> Callable[[nn.Module], torch
     vision, vision_lens = _randn(sum(shapes["vision"]), d["vision_dim"]), list(shapes["vision"])
     return lambda model: model(vision, vision_lens, audio, audio_lens, text)
   if spec.key == "mme2e_upstream":  # tokens padded to the fixed length, faces and mel pieces concatenated
+    lengths = torch.tensor([s["text"] for s in batch])
     text = {"input_ids": torch.randint(5, 30000, (b, shapes["text"])),
-            "attention_mask": (torch.arange(shapes["text"])[None] < torch.tensor([s["text"] for s in batch])[:, None]).long()}
+            "attention_mask": (torch.arange(shapes["text"])[None] < lengths[:, None]).long()}
     faces = torch.rand(sum(shapes["vision"]), 48, 48, 3) * 255
     pieces = _randn(sum(shapes["audio"]), 1, 128, 32)
     return lambda model: model(faces, list(shapes["vision"]), pieces, list(shapes["audio"]), text)
@@ -284,5 +285,6 @@ def build_real(spec, originals: Path, threads: int, plan: dict) -> RealRunner:
     return out
 
   train, evals = steps("train"), steps("eval")
-  info = dict(runner.info, padding={p: real_shapes.padding_share(spec.key, plan, p, "original") for p in ("train", "eval")})
+  info = dict(runner.info,
+              padding={p: real_shapes.padding_share(spec.key, plan, p, "original") for p in ("train", "eval")})
   return RealRunner(train, evals, [train[0], evals[0]], {p: len(plan[p]) for p in ("train", "eval")}, info)
