@@ -239,3 +239,10 @@ def test_grouped_configs_batch_a_window_and_a_split_as_the_pipeline_does():
   for phase in ("train", "eval"):
     means = sorted(np.mean([plan[phase][i]["audio"] for i in b]) for b in plan["mmer_jax"][phase])
     assert means[0] < 250 < means[-1], (phase, means)
+
+
+def test_batches_are_taken_from_the_centres_of_equal_strata():
+  assert real_shapes._spaced(50, 1).tolist() == [25]  # one batch: the median one, not the shortest
+  assert real_shapes._spaced(50, 2).tolist() == [12, 37]
+  assert real_shapes._spaced(50, 5).tolist() == [5, 15, 25, 35, 45]
+  assert real_shapes._spaced(3, 10).tolist() == [0, 1, 2]

@@ -191,8 +191,10 @@ def draw_lengths(real: RealSpec, n: int, rng: np.random.Generator) -> list[dict]
 
 
 def _spaced(n_batches: int, pick: int) -> np.ndarray:
-  """`pick` batch positions spread evenly over `n_batches` (quantile strata), at least one."""
-  return np.unique(np.round(np.linspace(0, n_batches - 1, max(pick, 1))).astype(np.int64))
+  """`pick` batch positions, the centres of `pick` equal strata of `n_batches` sorted batches (one
+  pick: the median batch, not an extreme), at least one."""
+  pick = min(max(pick, 1), n_batches)
+  return ((np.arange(pick) + 0.5) * n_batches / pick).astype(np.int64)
 
 
 def _stratified(real: RealSpec, phase: str, batch: int, steps: int, rng: np.random.Generator,
