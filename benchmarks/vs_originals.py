@@ -22,10 +22,18 @@ warning above --foreign_threshold. The load average is kept in the JSON but cann
 the benchmark's own two threads make it about 2. Torch runs --threads threads; XLA:CPU uses the
 same cores.
 
+--lengths=real|both (default both) adds a real-shape row per model whose inputs vary in length
+(benchmarks/originals/real_shapes.py): one seeded plan of per-sample lengths from real data
+(--plan_seed) written to --plan_dir and read by both workers; the original pads each batch by its
+own data code's rule, mmer_jax batches as launch.py runs its config (length grouping, buckets, the
+eval batch size); a round's rate is its samples over its total time. Fixed-shape models (ResNet1D,
+the MoCap head, Williams) print "fixed shapes: full only". --lengths=full gives the old table.
+
 Expected duration on an idle 2-core host with the defaults (4 rounds, the specs' steps): about
 40-50 min. SAMSEMO MME2E and seed 004's MoCap head run one process at a time (both sides' peaks
 do not fit in 24 GB together) and pay start-up + compile every round: SAMSEMO ~18 min, upstream
-MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min.
+MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min. The seven
+real-shape rows (LF-RNN, LF-Transformer, the four seed 002 BLSTMs, upstream MME2E) add about 20-25 min.
 Without --originals the script says how to get them and exits 0 (so `make bench` passes).
 """
 
@@ -46,7 +54,7 @@ sys.path.insert(0, str(REPO))
 
 from absl import app, flags  # noqa: E402
 
-from originals import harness, specs  # noqa: E402
+from originals import harness, real_shapes, specs  # noqa: E402
 from originals.worker_process import Worker, WorkerError  # noqa: E402
 
 _ORIGINALS = flags.DEFINE_string("originals", os.environ.get("MMER_JAX_ORIGINALS", ""),
@@ -65,15 +73,21 @@ _KERAS_PY = flags.DEFINE_string("keras_python", str(REPO / ".venv-keras/bin/pyth
 _JAX_PY = flags.DEFINE_string("jax_python", sys.executable, "Python of the mmer_jax venv.")
 _FOREIGN = flags.DEFINE_float("foreign_threshold", harness.FOREIGN_WARN,
                               "Warn when other processes take more cores than this during a model.")
+_LENGTHS = flags.DEFINE_enum("lengths", "both", ["full", "real", "both"],
+                              "full: every sequence at the spec's length; real: per-sample lengths from real data, "
+                              "each side padding them its own way (real_shapes.py); both: a row of each.")
+_PLAN_SEED = flags.DEFINE_integer("plan_seed", 0, "Seed of the real-shape plans (the same plan for both sides).")
+_PLAN_DIR = flags.DEFINE_string("plan_dir", str(REPO / "workdirs" / "vs_originals_plans"),
+                                "Where the real-shape plans are written (one JSON per model), read by both workers.")
 _WORKER_LOGS = flags.DEFINE_string("worker_logs", str(REPO / "workdirs" / "vs_originals_logs"), "Workers' stderr logs.")
 
 
-def _worker(side: str, model: str, warmup: int) -> Worker:
-  """One side of one model: a worker.py process."""
+def _worker(side: str, model: str, warmup: int, plan: Path | None = None) -> Worker:
+  """One side of one model: a worker.py process (with the real-shape plan when given)."""
   cmd = [_python(side), str(REPO / "benchmarks/originals/worker.py"), f"--side={side}", f"--model={model}",
          f"--originals={_originals()}", f"--threads={_THREADS.value}", f"--warmup={warmup}",
-         f"--batch={_BATCH.value}"]
-  return Worker(f"{model}.{side}", cmd, Path(_WORKER_LOGS.value))
+         f"--batch={_BATCH.value}"] + ([f"--plan={plan}"] if plan else [])
+  return Worker(f"{model}.{side}{'.real' if plan else ''}", cmd, Path(_WORKER_LOGS.value))
 
 
 def _python(side: str) -> str:
@@ -96,13 +110,36 @@ def _checkout_warning(spec) -> str | None:
   return None if head == commit else f"{folder} is at {head[:12]}, not the pinned {commit[:12]}"
 
 
-def compare(spec) -> dict:
-  """Both sides of one model through the interleaved rounds; an error on either side is recorded."""
+def real_skip_reason(key: str) -> str | None:
+  """Why a model has no real-shape row, or None when it has one."""
+  if key in real_shapes.FIXED_SHAPES:
+    return f"fixed shapes: full only ({real_shapes.FIXED_SHAPES[key]})"
+  if key not in real_shapes.REAL:
+    return "real-shape mode not implemented yet for this model: full only"
+  return None
+
+
+def compare(spec, lengths: str = "full") -> dict:
+  """Both sides of one model through the interleaved rounds; an error on either side is recorded.
+  lengths="real": both sides run the same seeded plan of real per-sample lengths (real_shapes.py)."""
   steps = _STEPS.value or spec.steps
   if _BATCH.value:
     spec = dataclasses.replace(spec, batch=_BATCH.value)
   sides = {harness.ORIGINAL: spec.framework, harness.MMER_JAX: "jax"}
-  result = {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": spec.shapes, "dims": spec.dims,
+  plan_path = None
+  shapes = spec.shapes
+  if lengths == "real":
+    skipped = real_skip_reason(spec.key)
+    if skipped:
+      return {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": spec.shapes, "lengths": lengths,
+              "skipped": skipped, "warnings": []}
+    plan = real_shapes.draw_plan(spec.key, spec.batch, steps, _PLAN_SEED.value)
+    plan_path = real_shapes.write_plan(plan, Path(_PLAN_DIR.value) / f"{spec.key}.json")
+    real = real_shapes.REAL[spec.key]
+    means = {n: sum(s[n] for s in plan["train"]) / len(plan["train"]) for n in plan["inputs"]}
+    shapes = f"{real.durations}; train means " + ", ".join(f"{n} {m:.0f}" for n, m in means.items())
+  result = {"key": spec.key, "title": spec.title, "batch": spec.batch, "shapes": shapes, "dims": spec.dims,
+            "lengths": lengths, "plan": str(plan_path) if plan_path else None,
             "steps_per_round": steps, "warmup": _WARMUP.value or spec.warmup, "rounds": _ROUNDS.value,
             "note": spec.note, "warnings": [], "load_before": list(os.getloadavg()),
             "foreign": None,
@@ -115,7 +152,7 @@ def compare(spec) -> dict:
   workers: dict = {}
 
   def start(side):
-    w = _worker(sides[side], spec.key, _WARMUP.value or spec.warmup)
+    w = _worker(sides[side], spec.key, _WARMUP.value or spec.warmup, plan_path)
     rec = result["sides"][side]
     rec["setup_s"].append(w.ready["setup_s"])
     rec["warmup_s"].append(w.ready["warmup_s"])
@@ -134,8 +171,8 @@ def compare(spec) -> dict:
     timings = workers[side].send({"cmd": "round", "steps": n})
     if spec.restart_each_round:
       stop(side)
-    print(f"  round {r} {side:8s} train {harness.rate(timings['train'], spec.batch):8.3f} samples/s, "
-          f"eval {harness.rate(timings['eval'], spec.batch):8.3f} (load {timings['loadavg'][0]:.2f})", flush=True)
+    print(f"  round {r} {side:8s} train {harness.round_rate(timings, 'train', spec.batch):8.3f} samples/s, "
+          f"eval {harness.round_rate(timings, 'eval', spec.batch):8.3f} (load {timings['loadavg'][0]:.2f})", flush=True)
     return timings
 
   try:
@@ -151,6 +188,11 @@ def compare(spec) -> dict:
       w.kill()
     return result
   result["load_after"] = list(os.getloadavg())
+  if lengths == "real":  # how much of each side's computed rows are real (train), for the table
+    share = {s: result["sides"][s].get("info", {}).get("padding", {}).get("train") for s in sides}
+    if all(v is not None for v in share.values()):
+      result["shapes"] += (f"; real rows {100 * share[harness.ORIGINAL]:.0f}% original / "
+                           f"{100 * share[harness.MMER_JAX]:.0f}% mmer_jax")
   result["timings"] = rounds
   result["summary"] = harness.summarise(rounds, spec.batch)
   result["shares"] = harness.peak_shares(result["summary"], result["sides"][harness.MMER_JAX].get("info", {}).get("flops"),
@@ -175,7 +217,8 @@ def _meta() -> dict:
   from mmer_jax import perf
   return {"date_utc": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()), "cpu": perf.cpu_model_name(),
           "cores": len(os.sched_getaffinity(0)), "threads": _THREADS.value, "rounds": _ROUNDS.value,
-          "warmup": _WARMUP.value, "argv": sys.argv[1:], "peak_gflops": _peak() / 1e9,
+          "warmup": _WARMUP.value, "lengths": _LENGTHS.value, "plan_seed": _PLAN_SEED.value,
+          "argv": sys.argv[1:], "peak_gflops": _peak() / 1e9,
           "peak": perf.peak_label("cpu")}
 
 
@@ -189,11 +232,15 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"unknown models {unknown}; known: {', '.join(specs.SPECS)}")
   meta, results = _meta(), []
-  for key in _MODELS.value:
+  modes = ["full", "real"] if _LENGTHS.value == "both" else [_LENGTHS.value]
+  for key, mode in ((k, m) for k in _MODELS.value for m in modes):
     spec = specs.SPECS[key]
-    print(f"== {spec.title} (batch {_BATCH.value or spec.batch}; {spec.shapes}) vs {specs.ORIGINALS[spec.original][0]}", flush=True)
-    result = compare(spec)
+    print(f"== {spec.title} (batch {_BATCH.value or spec.batch}; {mode} lengths; {spec.shapes}) "
+          f"vs {specs.ORIGINALS[spec.original][0]}", flush=True)
+    result = compare(spec, mode)
     results.append(result)
+    if result.get("skipped"):
+      print(f"  {result['skipped']}", flush=True)
     for w in result["warnings"]:
       print(f"  WARNING: {w}", flush=True)
     if result.get("error"):
@@ -201,7 +248,7 @@ def main(argv):
     if _JSON.value:  # rewritten after every model: a long run keeps what it has measured
       Path(_JSON.value).parent.mkdir(parents=True, exist_ok=True)
       Path(_JSON.value).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-  frameworks = {r["sides"][s].get("info", {}).get("framework") for r in results for s in r["sides"]}
+  frameworks = {side.get("info", {}).get("framework") for r in results for side in r.get("sides", {}).values()}
   table = (f"{meta['date_utc']}, {meta['cpu']} x {meta['cores']} cores, {meta['threads']} threads; "
            f"{', '.join(sorted(f for f in frameworks if f))}; {meta['rounds']} interleaved rounds; "
            f"measured peak {meta['peak_gflops']:.0f} GFLOP/s ({meta['peak']}); FLOPs per step: XLA's cost analysis "

@@ -7,6 +7,7 @@ ORIGINAL and MMER_JAX; a round holds N train-step and N eval-step times (seconds
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import statistics
 import time
@@ -37,6 +38,25 @@ def rate(step_times: Sequence[float], batch: int) -> float:
   return batch / median
 
 
+def total_rate(step_times: Sequence[float], samples: int) -> float:
+  """Samples/s of one real-shape round (real_shapes.py): its steps differ in size, so the rate is the
+  samples processed over the round's total time (a median step would favour the short batches)."""
+  if not step_times:
+    raise ValueError("a round needs at least one timed step")
+  total = sum(step_times)
+  if total <= 0:
+    raise ValueError(f"non-positive round time {total}")
+  return samples / total
+
+
+def round_rate(record: dict, phase: str, batch: int) -> float:
+  """A side's rate in one round: `total_rate` when the record carries its samples (real-shape
+  mode), else `rate` (full mode: every step the same batch)."""
+  if "samples" in record:
+    return total_rate(record[phase], record["samples"][phase])
+  return rate(record[phase], batch)
+
+
 def spread(step_times: Sequence[float]) -> dict:
   """Step-time spread over every timed step: min, median, max (ms) and (max - min) / median."""
   median = statistics.median(step_times)
@@ -51,14 +71,15 @@ def _stats(values: Sequence[float]) -> dict:
 
 
 def summarise(rounds: Sequence[dict], batch: int) -> dict:
-  """rounds: [{side: {"train": [s, ...], "eval": [s, ...]}}, ...] -> per side and phase the
+  """rounds: [{side: {"train": [s, ...], "eval": [s, ...]}}, ...] (plus "samples": {phase: n} in
+  real-shape mode, see `round_rate`) -> per side and phase the
   samples/s (median, min, max, per round) and step-time spread; per phase the paired ratio
   mmer_jax / original of each round (both sides' rates from the same round) and its median."""
   out: dict = {}
   for side in (ORIGINAL, MMER_JAX):
     out[side] = {}
     for phase in PHASES:
-      per_round = [rate(r[side][phase], batch) for r in rounds]
+      per_round = [round_rate(r[side], phase, batch) for r in rounds]
       every_step = [t for r in rounds for t in r[side][phase]]
       out[side][phase] = {**_stats(per_round), "spread": spread(every_step)}
   out["ratio"] = {}
@@ -181,7 +202,8 @@ def _foreign(foreign: Optional[dict]) -> str:
 
 def markdown_table(results: Sequence[dict]) -> str:
   """One row per model: samples/s median (min–max over rounds) per side and phase, the paired
-  ratio, peak resident memory (GB) and the step-time spread; a failed model gets its error."""
+  ratio, peak resident memory (GB) and the step-time spread; a failed model gets its error, a model
+  with fixed shapes in real-shape mode its reason. Rows name their mode (`lengths`: full | real)."""
   head = ("| model (batch, shapes) | original train / eval samples/s | mmer_jax train / eval | "
           "ratio train / eval (paired, per round) | peak RSS GB original / mmer_jax | "
           "step-time range/median original / mmer_jax (train; eval) | "
@@ -189,7 +211,11 @@ def markdown_table(results: Sequence[dict]) -> str:
           "other processes' CPU, cores |")
   lines = [head, "|" + "---|" * 8]
   for r in results:
-    name = f"{r['title']} ({r['batch']}; {r['shapes']})"
+    mode = f"; {r['lengths']} lengths" if r.get("lengths") else ""
+    name = f"{r['title']} ({r['batch']}; {r['shapes']}{mode})"
+    if r.get("skipped"):
+      lines.append(f"| {name} | {r['skipped']} | | | | | | |")
+      continue
     if r.get("error"):
       lines.append(f"| {name} | not run: {r['error']} | | | | | | |")
       continue
@@ -206,15 +232,23 @@ def markdown_table(results: Sequence[dict]) -> str:
 
 def interleave(run_side, rounds: int, steps: int) -> list[dict]:
   """Runs `rounds` rounds through `run_side(side, round_index, steps) -> {"train": [...], "eval": [...]}`
-  in `round_orders` order and returns the per-round records `summarise` takes."""
+  in `round_orders` order and returns the per-round records `summarise` takes. A reply carrying
+  "samples" (real-shape mode: the sides' step counts differ) must have processed the same samples
+  on both sides; its step counts are not checked against `steps`."""
   records = []
   for r, order in enumerate(round_orders(rounds)):
     record = {}
     for side in order:
       timings = run_side(side, r, steps)
+      record[side] = {phase: list(timings[phase]) for phase in PHASES}
+      if "samples" in timings:
+        record[side]["samples"] = {phase: int(timings["samples"][phase]) for phase in PHASES}
+        continue
       for phase in PHASES:
         if len(timings[phase]) != steps:
           raise ValueError(f"{side} returned {len(timings[phase])} {phase} steps in round {r}, expected {steps}")
-      record[side] = {phase: list(timings[phase]) for phase in PHASES}
+    counts = {side: rec.get("samples") for side, rec in record.items()}
+    if len({json.dumps(c, sort_keys=True) for c in counts.values()}) > 1:
+      raise ValueError(f"the sides processed different samples in round {r}: {counts}")
     records.append(record)
   return records

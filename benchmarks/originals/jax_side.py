@@ -5,7 +5,8 @@ trainer builds them (`trainer.build_model`, `losses.make_loss`, `optim.make_opti
 step is `make_train_step` + `float(loss)` (the trainer reads the loss every step, like the
 originals' `.item()`), an eval step is `make_eval_step` + `gather` to host numpy, as
 `trainer.evaluate_split` does per batch. Inputs are random, every sequence at full length, and
-packed (faces / mel pieces) exactly when the config's input pipeline packs them.
+packed (faces / mel pieces) exactly when the config's input pipeline packs them. `build_real` runs
+a real-shape plan (real_shapes.py) batched and padded as the config's input pipeline would.
 """
 
 from __future__ import annotations
@@ -166,3 +167,161 @@ def _compile(jitted, *args):
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return compiled, float((cost or {}).get("flops", 0.0)) + lstm_recurrence.kernel_flops(lowered.as_text())
+
+
+# --- real-shape mode (real_shapes.py) -------------------------------------------------------------
+
+@dataclasses.dataclass
+class RealRunner:
+  """One callable per step of the plan as mmer_jax batches it; `warmup_steps` compiles every shape."""
+  train_steps: list
+  eval_steps: list
+  warmup_steps: list
+  samples: dict
+  info: dict
+
+
+def _real_config(spec, tmp: Path):
+  if spec.key in ("lf_rnn", "lf_transformer"):
+    from configs import lf_mme2e
+    return lf_mme2e.get_config(f"model={'rnn' if spec.key == 'lf_rnn' else 'transformer'},data=cmu_mosei")
+  if spec.key in ("mmmla", "mmb", "unimodal_audio", "unimodal_text", "mme2e_upstream"):
+    return _config_and_batch(spec, np.random.default_rng(0), tmp)[0]
+  raise KeyError(f"no real-shape mode for {spec.key!r}")
+
+
+def _config_limits(spec, config) -> tuple[dict, dict]:
+  """(caps per input, {input: (max_buckets, multiple)} the pipeline would choose buckets for)."""
+  pre = config.input.preprocess
+  named = bool(config.input.buckets)
+  max_buckets = int(config.input.max_buckets or 0)
+  if spec.key == "mme2e_upstream":
+    from mmer_jax.data.length_buckets import DEFAULT_MULTIPLE
+    from mmer_jax.data.preprocess.mme2e import Mme2eOptions
+    caps = {"text": int(config.text.max_length), "vision": int(pre.get("max_faces", Mme2eOptions.max_faces)),
+            "audio": int(pre.get("max_pieces", Mme2eOptions.max_pieces))}
+    # mme2e.py length_groups: token ids (text_input="ids") are the one length group.
+    groups = {"text": DEFAULT_MULTIPLE} if pre.text_input == "ids" else {}
+  else:
+    from mmer_jax.data.preprocess import options as preprocess_options
+    caps = (dict(pre.max_lengths) if spec.key.startswith("lf_")
+            else {"audio": int(pre.max_audio_frames), "text": int(pre.max_text_tokens)})
+    groups = {k: g.multiple for k, g in preprocess_options.build(config).length_groups().items()}
+  auto = {} if named or max_buckets < 1 else {k: (max_buckets, m) for k, m in list(groups.items())[:1]}
+  return caps, auto
+
+
+def check_real_spec(spec, config) -> None:
+  """real_shapes.REAL's copy of the config's batching (caps, buckets, grouping, eval batch, packing)
+  must be the config's: launch.py runs the config, the plan's padding rules read the copy."""
+  from originals import real_shapes
+  real = real_shapes.REAL[spec.key]
+  caps, auto = _config_limits(spec, config)
+  buckets = {k: [int(x) for x in v] for k, v in dict(config.input.buckets or {}).items()}
+  grouping = config.input.group_by_length
+  key = grouping.key if grouping else None
+  if key == "auto":  # InputPipeline.grouping: the bucketed input, none without buckets
+    key = next(iter(auto), next(iter(buckets), None))
+  found = {"caps": {i.name: caps[i.name] for i in real.inputs}, "buckets": buckets, "auto": auto, "group_key": key,
+           "eval_batch": int(config.input.eval_batch_size), "pack": sorted(dict(config.input.get("pack_items") or {}))}
+  want = {"caps": {i.name: i.cap for i in real.inputs}, "buckets": real.buckets, "auto": real.auto_buckets,
+          "group_key": real.group_key, "eval_batch": real.eval_batch, "pack": sorted(real.pack)}
+  if found != want:
+    raise ValueError(f"real_shapes.REAL[{spec.key!r}] no longer matches its config: {want} vs the config's {found}")
+
+
+def _real_example(spec, sample: dict, buckets: dict, rng) -> dict:
+  """One example as the preprocessor hands it to the pipeline's collate: bucketed inputs at their
+  own length, the others padded to the preprocessor's maximum (late_fusion.py pad_or_truncate,
+  mme2e.py items_with_mask for faces and mel pieces)."""
+  from originals import real_shapes
+  real, d = real_shapes.REAL[spec.key], spec.dims
+  ex = {}
+  for inp in real.inputs:
+    rows = sample[inp.name] if inp.name in buckets else inp.cap
+    if spec.key == "mme2e_upstream":
+      item = {"text": (), "vision": (48, 48, 3), "audio": (128, 32)}[inp.name]
+      ex[inp.name] = (rng.integers(5, 30000, rows).astype(np.int32) if inp.name == "text"
+                      else rng.normal(size=(rows,) + item).astype(np.float32))
+    else:
+      ex[inp.name] = rng.normal(size=(rows, d[f"{inp.name}_dim"])).astype(np.float32)
+    ex[f"{inp.name}_mask"] = np.arange(rows) < sample[inp.name]
+  return ex
+
+
+def _computed_rows(batch: dict, name: str, packed: bool) -> int:
+  """Rows the step computes for one input: the packed rows, or batch x padded length."""
+  return int(batch[name].shape[0]) if packed else int(np.prod(batch[f"{name}_mask"].shape))
+
+
+def build_real(spec, originals, threads: int, plan: dict) -> RealRunner:
+  """The trainer's jitted steps on the plan's samples, batched as launch.py batches them
+  (real_shapes.mmer_jax_batches) and padded by the pipeline's own collate. Each distinct shape
+  compiles once, in warm-up."""
+  del originals, threads
+  from mmer_jax.data import item_packing, pipeline
+  from mmer_jax.train import losses, optim, state as state_lib, step as step_lib, trainer
+  from originals import real_shapes
+  tmp = Path(tempfile.mkdtemp(prefix="vs_originals_jax_"))
+  atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+  config = _real_config(spec, tmp)
+  check_real_spec(spec, config)
+  rng = np.random.default_rng(0)
+  buckets = real_shapes.buckets_of(spec.key, plan)
+  examples = {p: [_real_example(spec, s, buckets, rng) for s in plan[p]] for p in ("train", "eval")}
+  mesh = step_lib.make_mesh()
+  model = trainer.build_model(config)
+  tx = optim.make_optimizer(config.optimizer, 100, int(config.num_epochs))
+  real = real_shapes.REAL[spec.key]
+  pack = dict(config.input.get("pack_items") or {})
+  device_batches, shapes, rows = {}, {}, {}
+  for phase in ("train", "eval"):
+    device_batches[phase], real_rows, done = [], 0, 0
+    for b in real_shapes.mmer_jax_batches(spec.key, plan, phase, seed=int(config.seed)):
+      batch = pipeline.collate([examples[phase][i] for i in b["indices"]], buckets)
+      for name, length in b["shapes"].items():  # the plan's padding is the pipeline's
+        if batch[name].shape[1] != length:
+          raise AssertionError(f"{phase} {name}: collate padded to {batch[name].shape[1]}, plan says {length}")
+      real_rows += sum(plan[phase][i][n] for i, ok in zip(b["indices"], b["valid"]) if ok for n in b["shapes"])
+      if pack:  # as InputPipeline._collate
+        batch = item_packing.pack_batch(batch, pack, jax.local_device_count())
+      done += sum(_computed_rows(batch, n, n in pack) for n in b["shapes"])
+      _labels(config, rng, len(b["indices"]), batch)
+      device_batches[phase].append(batch)
+    shapes[phase] = sorted({tuple((k, v.shape) for k, v in sorted(b.items()) if k != "label")
+                            for b in device_batches[phase]})
+    rows[phase] = real_rows / max(done, 1)
+  first = device_batches["train"][0]
+  classes = first["label"].shape[-1] if first["label"].ndim == 2 else None
+  pos_weight = [1.0] * classes if config.loss.get("pos_weight", None) == "auto" and classes else None
+  loss_fn = losses.make_loss(config.loss, pos_weight)
+  state = step_lib.replicate(state_lib.create(model, tx, {k: v for k, v in first.items() if k != "label"}, 0), mesh)
+  train = step_lib.make_train_step(model, loss_fn, tx, mesh)
+  evaluate = step_lib.make_eval_step(model, loss_fn, mesh)
+  box = {"state": state}
+  device_batches = {p: [step_lib.to_global(b, mesh) for b in bs] for p, bs in device_batches.items()}
+
+  def train_step(batch):
+    box["state"], metrics = train(box["state"], batch)
+    return float(metrics["loss"])
+
+  def eval_step(batch):
+    return step_lib.gather(evaluate(box["state"].variables(), batch))
+
+  steps = {"train": [lambda b=b: train_step(b) for b in device_batches["train"]],
+           "eval": [lambda b=b: eval_step(b) for b in device_batches["eval"]]}
+  warm = []  # one step per distinct shape and phase: every compile happens before the rounds
+  for phase in ("train", "eval"):
+    seen = set()
+    for b, fn in zip(device_batches[phase], steps[phase]):
+      key = tuple((k, v.shape) for k, v in sorted(b.items()))
+      if key not in seen:
+        seen.add(key)
+        warm.append(fn)
+  params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
+  info = {"framework": f"jax {jax.__version__}", "devices": jax.device_count(), "params": int(params),
+          "model": config.model_name, "compiles": {p: len(s) for p, s in shapes.items()},
+          "shapes": {p: [{k: list(v) for k, v in s} for s in ss] for p, ss in shapes.items()},
+          "buckets": buckets, "eval_batch": real.eval_batch, "steps": {p: len(v) for p, v in steps.items()},
+          "padding": rows}
+  return RealRunner(steps["train"], steps["eval"], warm, {p: len(plan[p]) for p in ("train", "eval")}, info)

@@ -1,7 +1,8 @@
 """Which models are compared with their originals, at which batch and input shapes.
 
 Both sides build their random inputs from the same `dims` (all sequences full length: the
-originals take lengths as lists, so a shared fixed length keeps the work identical). The
+originals take lengths as lists, so a shared fixed length keeps the work identical). Real-shape
+mode (real_shapes.py) draws per-sample lengths instead, for the models it lists. The
 original's code is read at run time from `<originals>/<original>/` at the commit below
 (../shared/specs/originals.tsv); nothing of it lives in this repository.
 """

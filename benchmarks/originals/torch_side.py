@@ -3,7 +3,8 @@
 Runs in the torch virtualenv (`make venv-torch`). A train step is what the original's loop does
 per batch: model.train(), forward, loss, backward, (clip where the original clips), optimiser
 step, `loss.item()`; an eval step is model.eval() + no_grad forward + loss + `.item()`. Inputs are
-random with the spec's shapes, every sequence at full length.
+random with the spec's shapes, every sequence at full length; `build_real` instead builds one batch
+per step of a real-shape plan, padded by the original's own rule (real_shapes.py).
 """
 
 from __future__ import annotations
@@ -221,3 +222,69 @@ def build(spec, originals: Path, threads: int) -> Runner:
   runner.info = {"framework": f"torch {torch.__version__}", "threads": torch.get_num_threads(),
                  "params": sum(p.numel() for p in runner.model.parameters())}
   return runner
+
+
+# --- real-shape mode (real_shapes.py) -------------------------------------------------------------
+
+@dataclasses.dataclass
+class RealRunner:
+  """One callable per step of the plan; `warmup_steps` runs one train and one eval step."""
+  train_steps: list
+  eval_steps: list
+  warmup_steps: list
+  samples: dict
+  info: dict
+
+
+def _real_inputs(spec, batch: list, shapes: dict) -> Callable[[nn.Module], torch.Tensor]:
+  """The batch as the original's data code hands it over (real_shapes.REAL[key] rules): FIXED and
+  BATCH_MAX inputs as (b, padded, dim) with their lengths, PACKED ones concatenated + lengths list."""
+  d, b = spec.dims, len(batch)
+  if spec.key in ("lf_rnn", "lf_transformer"):
+    text = _randn(b, shapes["text"], d["text_dim"])
+    audio, audio_lens = _randn(sum(shapes["audio"]), d["audio_dim"]), list(shapes["audio"])
+    vision, vision_lens = _randn(sum(shapes["vision"]), d["vision_dim"]), list(shapes["vision"])
+    return lambda model: model(vision, vision_lens, audio, audio_lens, text)
+  if spec.key == "mme2e_upstream":  # tokens padded to the fixed length, faces and mel pieces concatenated
+    lengths = torch.tensor([s["text"] for s in batch])
+    text = {"input_ids": torch.randint(5, 30000, (b, shapes["text"])),
+            "attention_mask": (torch.arange(shapes["text"])[None] < lengths[:, None]).long()}
+    faces = torch.rand(sum(shapes["vision"]), 48, 48, 3) * 255
+    pieces = _randn(sum(shapes["audio"]), 1, 128, 32)
+    return lambda model: model(faces, list(shapes["vision"]), pieces, list(shapes["audio"]), text)
+  seqs = {}
+  for name in ("audio", "text"):
+    if name in shapes:
+      lens = torch.tensor([s[name] for s in batch], dtype=torch.long)
+      seqs[name] = (_randn(b, shapes[name], d[f"{name}_dim"]), lens)
+  if spec.key == "unimodal_audio":
+    return lambda model: model(*seqs["audio"])
+  if spec.key == "unimodal_text":
+    return lambda model: model(*seqs["text"])
+  if spec.key == "mmb":
+    return lambda model: model(*seqs["audio"], *seqs["text"])
+  return lambda model: model(*seqs["audio"], *seqs["text"])[0]  # mmmla: (logits, attention)
+
+
+def build_real(spec, originals: Path, threads: int, plan: dict) -> RealRunner:
+  """The model as `build` makes it; one step per batch of the plan, in plan order, each batch padded
+  by the original's own rule (real_shapes.original_shapes)."""
+  from originals import real_shapes
+  runner = build(spec, originals, threads)
+  classes = spec.dims["classes"]
+  multi_label = spec.key in ("lf_rnn", "lf_transformer", "mme2e_upstream")
+  loss_for = (lambda b: _bce(b, classes)) if multi_label else (lambda b: _ce(b, classes))
+
+  def steps(phase):
+    out = []
+    for batch in real_shapes.original_batches(plan, phase):
+      call = _real_inputs(spec, batch, real_shapes.original_shapes(spec.key, batch))
+      r = Runner(runner.model, lambda call=call: call(runner.model), loss_for(len(batch)), runner.optimizer,
+                 runner.clip)
+      out.append(r.train_step if phase == "train" else r.eval_step)
+    return out
+
+  train, evals = steps("train"), steps("eval")
+  info = dict(runner.info,
+              padding={p: real_shapes.padding_share(spec.key, plan, p, "original") for p in ("train", "eval")})
+  return RealRunner(train, evals, [train[0], evals[0]], {p: len(plan[p]) for p in ("train", "eval")}, info)

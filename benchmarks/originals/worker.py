@@ -6,6 +6,10 @@ r"""One side of one model in its own process (and its own virtualenv), driven ov
 Builds the model and its fixed batch, warms up (the first jax call compiles), prints a READY
 line, then answers one JSON command per stdin line: {"cmd": "round", "steps": N} -> N timed train
 steps, then N timed eval steps, each synchronised; {"cmd": "quit"} -> peak memory, then exit.
+
+With --plan=<json> (real-shape mode, real_shapes.py) the side builds one batch per step of the
+plan instead; warm-up runs every distinct shape once (jax compiles each bucket there), and a round
+runs every train step of the plan, then every eval step, and also reports the samples processed.
 Replies are single lines prefixed with MARKER so the libraries' own prints cannot be mistaken for
 them. Standard library only here: the side modules import their framework.
 """
@@ -62,6 +66,7 @@ def main() -> None:
   parser.add_argument("--threads", type=int, default=2)
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--batch", type=int, default=0, help="0 = the spec's batch")
+  parser.add_argument("--plan", default="", help="real-shape mode: the plan's JSON (real_shapes.py)")
   args = parser.parse_args()
   if args.side == "jax":  # mmer_jax as its scripts run: re-executed once with its malloc tunables
     sys.path.insert(0, str(HERE.parents[1]))
@@ -73,13 +78,22 @@ def main() -> None:
   spec = specs.SPECS[args.model]
   if args.batch:
     spec = dataclasses.replace(spec, batch=args.batch)
+  originals = Path(args.originals).expanduser().resolve() if args.originals else None
   t0 = time.perf_counter()
   try:
-    runner = side.build(spec, Path(args.originals).expanduser().resolve() if args.originals else None, args.threads)
+    if args.plan:
+      from originals import real_shapes
+      runner = side.build_real(spec, originals, args.threads, real_shapes.read_plan(Path(args.plan), spec.key))
+    else:
+      runner = side.build(spec, originals, args.threads)
     setup_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    timed(runner.train_step, args.warmup)
-    timed(runner.eval_step, args.warmup)
+    if args.plan:
+      for step in runner.warmup_steps:  # every distinct shape once
+        step()
+    else:
+      timed(runner.train_step, args.warmup)
+      timed(runner.eval_step, args.warmup)
   except Exception as e:  # reported to the driver, which puts it in the table and goes on
     reply({"error": f"{type(e).__name__}: {e}"})
     raise
@@ -87,7 +101,11 @@ def main() -> None:
          "pid": os.getpid()})
   for line in sys.stdin:
     cmd = json.loads(line)
-    if cmd["cmd"] == "round":
+    if cmd["cmd"] == "round" and args.plan:
+      reply({"train": [timed(step, 1)[0] for step in runner.train_steps],
+             "eval": [timed(step, 1)[0] for step in runner.eval_steps],
+             "samples": runner.samples, "loadavg": os.getloadavg()})
+    elif cmd["cmd"] == "round":
       reply({"train": timed(runner.train_step, cmd["steps"]), "eval": timed(runner.eval_step, cmd["steps"]),
              "loadavg": os.getloadavg()})
     elif cmd["cmd"] == "quit":
