@@ -127,7 +127,7 @@ def build(spec, originals, threads: int) -> Runner:
   pos_weight = [1.0] * classes if config.loss.get("pos_weight", None) == "auto" and classes else None
   loss_fn = losses.make_loss(config.loss, pos_weight)
   inputs = {k: v for k, v in batch.items() if k != "label"}
-  state = step_lib.replicate(state_lib.create(model, tx, inputs, 0), mesh)
+  state = step_lib.replicate(state_lib.create_for_run(model, tx, inputs, 0), mesh)
   device_batch = step_lib.to_global(batch, mesh)
   # Compiled ahead of time (the same programs the jitted steps run) so that their FLOPs can be
   # read without compiling twice (except for models with GEMM kernel gradients, below).
@@ -295,7 +295,8 @@ def build_real(spec, originals, threads: int, plan: dict) -> RealRunner:
   classes = first["label"].shape[-1] if first["label"].ndim == 2 else None
   pos_weight = [1.0] * classes if config.loss.get("pos_weight", None) == "auto" and classes else None
   loss_fn = losses.make_loss(config.loss, pos_weight)
-  state = step_lib.replicate(state_lib.create(model, tx, {k: v for k, v in first.items() if k != "label"}, 0), mesh)
+  inputs = {k: v for k, v in first.items() if k != "label"}
+  state = step_lib.replicate(state_lib.create_for_run(model, tx, inputs, 0), mesh)
   train = step_lib.make_train_step(model, loss_fn, tx, mesh)
   evaluate = step_lib.make_eval_step(model, loss_fn, mesh)
   box = {"state": state}
