@@ -268,7 +268,6 @@ def build_real(spec, originals, threads: int, plan: dict) -> RealRunner:
   check_real_spec(spec, config)
   rng = np.random.default_rng(0)
   buckets = real_shapes.buckets_of(spec.key, plan)
-  examples = {p: [_real_example(spec, s, buckets, rng) for s in plan[p]] for p in ("train", "eval")}
   mesh = step_lib.make_mesh()
   model = trainer.build_model(config)
   tx = optim.make_optimizer(config.optimizer, 100, int(config.num_epochs))
@@ -277,8 +276,12 @@ def build_real(spec, originals, threads: int, plan: dict) -> RealRunner:
   device_batches, shapes, rows = {}, {}, {}
   for phase in ("train", "eval"):
     device_batches[phase], real_rows, done = [], 0, 0
+    # Only the round's batches are held, once each, on the device (as the torch side holds its
+    # tensors): examples are made for the samples a batch uses, and the host copies are dropped. A
+    # plan's pool is far larger than a round (real_shapes' docstring), and holding it as examples
+    # plus collated batches plus device arrays tripled the data and raised the peak (LF-RNN: ~0.45 GB).
     for b in real_shapes.mmer_jax_batches(spec.key, plan, phase, seed=int(config.seed)):
-      batch = pipeline.collate([examples[phase][i] for i in b["indices"]], buckets)
+      batch = pipeline.collate([_real_example(spec, plan[phase][i], buckets, rng) for i in b["indices"]], buckets)
       for name, length in b["shapes"].items():  # the plan's padding is the pipeline's
         if batch[name].shape[1] != length:
           raise AssertionError(f"{phase} {name}: collate padded to {batch[name].shape[1]}, plan says {length}")
@@ -287,7 +290,7 @@ def build_real(spec, originals, threads: int, plan: dict) -> RealRunner:
         batch = item_packing.pack_batch(batch, pack, jax.local_device_count())
       done += sum(_computed_rows(batch, n, n in pack) for n in b["shapes"])
       _labels(config, rng, len(b["indices"]), batch)
-      device_batches[phase].append(batch)
+      device_batches[phase].append(step_lib.to_global(batch, mesh))
     shapes[phase] = sorted({tuple((k, v.shape) for k, v in sorted(b.items()) if k != "label")
                             for b in device_batches[phase]})
     rows[phase] = real_rows / max(done, 1)
@@ -300,7 +303,6 @@ def build_real(spec, originals, threads: int, plan: dict) -> RealRunner:
   train = step_lib.make_train_step(model, loss_fn, tx, mesh)
   evaluate = step_lib.make_eval_step(model, loss_fn, mesh)
   box = {"state": state}
-  device_batches = {p: [step_lib.to_global(b, mesh) for b in bs] for p, bs in device_batches.items()}
 
   def train_step(batch):
     box["state"], metrics = train(box["state"], batch)
