@@ -22,6 +22,8 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from originals import real_shapes
+
 
 @dataclasses.dataclass
 class Runner:
@@ -172,16 +174,6 @@ def _compile(jitted, *args):
 
 # --- real-shape mode (real_shapes.py) -------------------------------------------------------------
 
-@dataclasses.dataclass
-class RealRunner:
-  """One callable per step of the plan as mmer_jax batches it; `warmup_steps` compiles every shape."""
-  train_steps: list
-  eval_steps: list
-  warmup_steps: list
-  samples: dict
-  info: dict
-
-
 def _real_config(spec, tmp: Path):
   if spec.key in ("lf_rnn", "lf_transformer"):
     from configs import lf_mme2e
@@ -215,7 +207,6 @@ def _config_limits(spec, config) -> tuple[dict, dict]:
 def check_real_spec(spec, config) -> None:
   """real_shapes.REAL's copy of the config's batching (caps, buckets, grouping, eval batch, packing)
   must be the config's: launch.py runs the config, the plan's padding rules read the copy."""
-  from originals import real_shapes
   real = real_shapes.REAL[spec.key]
   caps, auto = _config_limits(spec, config)
   buckets = {k: [int(x) for x in v] for k, v in dict(config.input.buckets or {}).items()}
@@ -235,7 +226,6 @@ def _real_example(spec, sample: dict, buckets: dict, rng) -> dict:
   """One example as the preprocessor hands it to the pipeline's collate: bucketed inputs at their
   own length, the others padded to the preprocessor's maximum (late_fusion.py pad_or_truncate,
   mme2e.py items_with_mask for faces and mel pieces)."""
-  from originals import real_shapes
   real, d = real_shapes.REAL[spec.key], spec.dims
   ex = {}
   for inp in real.inputs:
@@ -263,14 +253,13 @@ def _compiling_step(step) -> None:
   process_env.release_free_heap()
 
 
-def build_real(spec, originals, threads: int, plan: dict) -> RealRunner:
+def build_real(spec, originals, threads: int, plan: dict) -> real_shapes.RealRunner:
   """The trainer's jitted steps on the plan's samples, batched as launch.py batches them
   (real_shapes.mmer_jax_batches) and padded by the pipeline's own collate. Each distinct shape
   compiles once, in warm-up."""
   del originals, threads
   from mmer_jax.data import item_packing, pipeline
   from mmer_jax.train import losses, optim, state as state_lib, step as step_lib, trainer
-  from originals import real_shapes
   tmp = Path(tempfile.mkdtemp(prefix="vs_originals_jax_"))
   atexit.register(shutil.rmtree, tmp, ignore_errors=True)
   config = _real_config(spec, tmp)
@@ -341,4 +330,4 @@ def build_real(spec, originals, threads: int, plan: dict) -> RealRunner:
           "shapes": {p: [{k: list(v) for k, v in s} for s in ss] for p, ss in shapes.items()},
           "buckets": buckets, "eval_batch": real.eval_batch, "steps": {p: len(v) for p, v in steps.items()},
           "padding": rows}
-  return RealRunner(steps["train"], steps["eval"], warm, {p: len(plan[p]) for p in ("train", "eval")}, info)
+  return real_shapes.RealRunner(steps["train"], steps["eval"], warm, {p: len(plan[p]) for p in ("train", "eval")}, info)

@@ -62,6 +62,18 @@ MEL_PIECE_FRAMES = 32
 BUCKET_SPLIT = 5000  # training-split lengths drawn to choose mmer_jax's buckets (a split's worth, as the pipeline)
 
 
+@dataclasses.dataclass
+class RealRunner:
+  """What either side's `build_real` returns: one callable per step of the plan, in the order that
+  side batches it; `warmup_steps` runs before the rounds (every shape mmer_jax compiles; one train
+  and one eval step for the originals); `samples` per phase, which the driver checks agree."""
+  train_steps: list
+  eval_steps: list
+  warmup_steps: list
+  samples: dict
+  info: dict
+
+
 @dataclasses.dataclass(frozen=True)
 class Input:
   """One variable-length input: how many rows per sample (`per` of the sample's draws), the cap both

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from originals import notebook, torch_shims
+from originals import notebook, real_shapes, torch_shims
 
 
 @dataclasses.dataclass
@@ -226,16 +226,6 @@ def build(spec, originals: Path, threads: int) -> Runner:
 
 # --- real-shape mode (real_shapes.py) -------------------------------------------------------------
 
-@dataclasses.dataclass
-class RealRunner:
-  """One callable per step of the plan; `warmup_steps` runs one train and one eval step."""
-  train_steps: list
-  eval_steps: list
-  warmup_steps: list
-  samples: dict
-  info: dict
-
-
 def _real_inputs(spec, batch: list, shapes: dict) -> Callable[[nn.Module], torch.Tensor]:
   """The batch as the original's data code hands it over (real_shapes.REAL[key] rules): FIXED and
   BATCH_MAX inputs as (b, padded, dim) with their lengths, PACKED ones concatenated + lengths list."""
@@ -266,10 +256,9 @@ def _real_inputs(spec, batch: list, shapes: dict) -> Callable[[nn.Module], torch
   return lambda model: model(*seqs["audio"], *seqs["text"])[0]  # mmmla: (logits, attention)
 
 
-def build_real(spec, originals: Path, threads: int, plan: dict) -> RealRunner:
+def build_real(spec, originals: Path, threads: int, plan: dict) -> real_shapes.RealRunner:
   """The model as `build` makes it; one step per batch of the plan, in plan order, each batch padded
   by the original's own rule (real_shapes.original_shapes)."""
-  from originals import real_shapes
   runner = build(spec, originals, threads)
   classes = spec.dims["classes"]
   multi_label = spec.key in ("lf_rnn", "lf_transformer", "mme2e_upstream")
@@ -287,4 +276,4 @@ def build_real(spec, originals: Path, threads: int, plan: dict) -> RealRunner:
   train, evals = steps("train"), steps("eval")
   info = dict(runner.info,
               padding={p: real_shapes.padding_share(spec.key, plan, p, "original") for p in ("train", "eval")})
-  return RealRunner(train, evals, [train[0], evals[0]], {p: len(plan[p]) for p in ("train", "eval")}, info)
+  return real_shapes.RealRunner(train, evals, [train[0], evals[0]], {p: len(plan[p]) for p in ("train", "eval")}, info)
