@@ -8,7 +8,8 @@ split-sized pool batched as the pipeline batches it (`_stratified`: sorting only
 samples would make mmer_jax's batches far wider than in a real epoch). The driver draws it
 (`draw_plan`, which reads `mmer_jax.data.real_lengths`: §7 of the shared dataset spec) and writes it
 to one JSON file; both workers read that file, so both sides get the same samples by construction.
-Everything else here is plain Python + numpy, importable in the torch venv (no mmer_jax).
+Everything else the original side calls is plain Python + numpy, importable in the torch venv; mmer_jax's
+batches come from the pipeline's own functions, imported where they are made (the project venv).
 
 Lengths: a clip's duration from the dataset's `ClipDurations` and its transcript length from the
 matching token distribution, coupled through one uniform draw per sample (a longer clip has the
@@ -311,37 +312,27 @@ def original_shapes(key: str, batch: Sequence[dict]) -> dict:
 # --- mmer_jax's batches -----------------------------------------------------------------------
 
 def bucket_length(length: int, buckets: Sequence[int]) -> int:
-  """The smallest bucket holding `length` (the largest caps longer ones): mmer_jax.data.pipeline's."""
-  for bucket in sorted(buckets):
-    if length <= bucket:
-      return int(bucket)
-  return int(max(buckets))
+  """The smallest bucket holding `length` (the largest caps longer ones): the pipeline's own rule."""
+  from mmer_jax.data import pipeline  # noqa: PLC0415 - mmer_jax's batches are made in its venv only
+  return pipeline.bucket_length(length, buckets)
 
 
 def grouped_order(lengths: Sequence[int], batch: int, window_batches: int, seed: int) -> np.ndarray:
-  """(steps, batch) sample indices as InputPipeline._length_grouped_order orders one host's epoch:
-  seeded permutation, windows of `window_batches` batches sorted by length (stable), batch order
-  shuffled with the same generator."""
-  lengths = np.asarray(lengths)
-  rng = np.random.default_rng(seed)
-  steps = len(lengths) // batch
-  order = rng.permutation(len(lengths))[:steps * batch]
-  window = window_batches * batch
-  for begin in range(0, len(order), window):
-    chunk = order[begin:begin + window]
-    order[begin:begin + window] = chunk[np.argsort(lengths[chunk], kind="stable")]
-  return order.reshape(steps, batch)[rng.permutation(steps)]
+  """(steps, batch) sample indices as InputPipeline._length_grouped_order orders one host's epoch
+  (`pipeline.length_grouped_batches`, seeded as the pipeline seeds epoch 0 with `seed`)."""
+  from mmer_jax.data import pipeline  # noqa: PLC0415
+  return pipeline.length_grouped_batches(np.asarray(lengths), batch, len(lengths) // batch, window_batches,
+                                         np.random.default_rng(seed))
 
 
-def eval_order(lengths: Sequence[int], eval_batch: int) -> tuple[np.ndarray, np.ndarray]:
-  """(indices, valid), both (batches, eval_batch), as InputPipeline._eval_plan / eval_batches: sorted
-  by length; the last batch topped up with its first (shortest) sample, flagged invalid."""
-  n = len(lengths)
-  order = np.argsort(np.asarray(lengths), kind="stable") if n else np.arange(0)
-  batches = max(1, math.ceil(n / eval_batch))
-  plan = np.full(batches * eval_batch, -1, np.int64)
-  plan[:n] = order
-  plan = plan.reshape(batches, eval_batch)
+def eval_order(lengths: Optional[Sequence[int]], eval_batch: int, n: Optional[int] = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """(indices, valid), both (batches, eval_batch), as InputPipeline._eval_plan / eval_batches:
+  sorted by length (the split's order without `lengths`, then give `n`); the last batch topped up
+  with its first (shortest) sample, flagged invalid."""
+  from mmer_jax.data import pipeline  # noqa: PLC0415
+  n = len(lengths) if lengths is not None else int(n)
+  plan = pipeline.eval_plan(n, eval_batch, max(1, math.ceil(n / eval_batch)), lengths)
   valid = plan >= 0
   return np.where(valid, plan, plan[:, :1]), valid
 
@@ -364,15 +355,9 @@ def mmer_jax_batches(key: str, plan: dict, phase: str, seed: int = 0) -> list[di
     valid = np.ones(rows.shape, bool)
   else:
     key_input = real.group_key or real.inputs[0].name
-    if buckets:
-      rows, valid = eval_order([s[key_input] for s in samples], real.eval_batch)
-    else:  # no buckets: no length order (pipeline._eval_plan keeps the split's order)
-      n, eb = len(samples), real.eval_batch
-      flat = np.full(max(1, math.ceil(n / eb)) * eb, -1, np.int64)
-      flat[:n] = np.arange(n)
-      flat = flat.reshape(-1, eb)
-      valid = flat >= 0
-      rows = np.where(valid, flat, flat[:, :1])
+    # Without buckets no length order: pipeline._eval_plan keeps the split's order.
+    lengths = [s[key_input] for s in samples] if buckets else None
+    rows, valid = eval_order(lengths, real.eval_batch, len(samples))
   out = []
   for r, v in zip(rows, valid):
     shapes = {}

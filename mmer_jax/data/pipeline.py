@@ -90,6 +90,28 @@ def bucket_length(length: int, buckets: Sequence[int]) -> int:
   return int(max(buckets))
 
 
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, steps: int, window_batches: int,
+                           rng: np.random.Generator) -> np.ndarray:
+  """(steps, batch_size) example indices in which each batch holds similar lengths: a shuffle, windows
+  of `window_batches` batches sorted by length (stable), then the batch order shuffled by `rng`."""
+  lengths = np.asarray(lengths)
+  order = rng.permutation(len(lengths))[:steps * batch_size]
+  window = window_batches * batch_size
+  for begin in range(0, len(order), window):
+    chunk = order[begin:begin + window]
+    order[begin:begin + window] = chunk[np.argsort(lengths[chunk], kind="stable")]
+  return order.reshape(steps, batch_size)[rng.permutation(steps)]
+
+
+def eval_plan(n: int, eval_batch_size: int, batches: int, lengths: Optional[np.ndarray] = None) -> np.ndarray:
+  """(batches, eval_batch_size) positions of `n` examples, -1 = padding; in length order when
+  `lengths` are given, so each batch is padded to about its own examples' length."""
+  order = np.argsort(np.asarray(lengths), kind="stable") if lengths is not None and n else np.arange(n)
+  plan = np.full(batches * eval_batch_size, -1, np.int64)
+  plan[:n] = order
+  return plan.reshape(-1, eval_batch_size)
+
+
 def _pad_to_buckets(examples: Sequence[Mapping[str, np.ndarray]], buckets: Mapping[str, Sequence[int]]):
   """Pads the group keys (`<group>` and `<group>_*` arrays, e.g. `audio` and `audio_mask`) along axis 0
   to the batch's bucket, so a batch of short utterances is not padded to the longest possible one."""
@@ -423,16 +445,9 @@ class InputPipeline:
     padded to a short bucket, so the step does proportionally less work (seed 002's LLD sequences
     run from 54 to over 1,000 frames). The same on every host; each takes its slice of every batch.
     """
-    rng = np.random.default_rng(self.seed + epoch)
     global_bs, local_bs = self.cfg.batch_size, self.cfg.batch_size // self.host.count
-    steps = self.steps_per_epoch
-    lengths = self.split_lengths("train", grouping["key"])
-    order = rng.permutation(len(lengths))[:steps * global_bs]
-    window = int(grouping["window_batches"]) * global_bs
-    for begin in range(0, len(order), window):
-      chunk = order[begin:begin + window]
-      order[begin:begin + window] = chunk[np.argsort(lengths[chunk], kind="stable")]
-    batches = order.reshape(steps, global_bs)[rng.permutation(steps)]
+    batches = length_grouped_batches(self.split_lengths("train", grouping["key"]), global_bs, self.steps_per_epoch,
+                                     int(grouping["window_batches"]), np.random.default_rng(self.seed + epoch))
     mine = batches[:, self.host.index * local_bs:(self.host.index + 1) * local_bs]
     return mine.reshape(-1)
 
@@ -440,12 +455,8 @@ class InputPipeline:
     """(batches, global eval batch) positions in the split's kept examples, -1 = padding. Sorted by
     length when there are buckets, so each batch is padded to about its own examples' length."""
     n = len(self.kept[split])
-    order = np.arange(n)
-    if self.length_key is not None and n:
-      order = np.argsort(self.split_lengths(split, self.length_key), kind="stable")
-    plan = np.full(self.num_eval_batches(split) * self.eval_batch_size, -1, np.int64)
-    plan[:n] = order
-    return plan.reshape(-1, self.eval_batch_size)
+    lengths = self.split_lengths(split, self.length_key) if self.length_key is not None and n else None
+    return eval_plan(n, self.eval_batch_size, self.num_eval_batches(split), lengths)
 
   def eval_positions(self, split: str) -> np.ndarray:
     """The split position of every row `eval_batches` yields, in the order the trainer gathers them
