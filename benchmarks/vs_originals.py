@@ -33,7 +33,9 @@ Expected duration on an idle 2-core host with the defaults (4 rounds, the specs'
 40-50 min. SAMSEMO MME2E and seed 004's MoCap head run one process at a time (both sides' peaks
 do not fit in 24 GB together) and pay start-up + compile every round: SAMSEMO ~18 min, upstream
 MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min. The seven
-real-shape rows (LF-RNN, LF-Transformer, the four seed 002 BLSTMs, upstream MME2E) add about 20-25 min.
+real-shape rows (LF-RNN, LF-Transformer, the four seed 002 BLSTMs, upstream MME2E) took 16 min with 2
+rounds on an idle AMD EPYC (2026-12-06); 4 rounds were not timed (the seed 002 originals train at
+~2 samples/s on real lengths, so their rounds dominate).
 Without --originals the script says how to get them and exits 0 (so `make bench` passes).
 """
 

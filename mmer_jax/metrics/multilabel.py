@@ -80,7 +80,7 @@ def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, thresholds: np.nda
   for k in range(len(class_names)):
     t, p = y_true[:, k], y_pred[:, k]
     precision, recall, f1, _ = nm.precision_recall_f1(t, p, average="binary")
-    auc = nm.roc_auc(t, probs[:, k]) if 0 < t.sum() < len(t) else np.nan
+    auc = nm.roc_auc(t, probs[:, k])  # nan unless the column has both outcomes
     rows.append((nm.accuracy(t, p), precision, recall, f1, auc, weighted_accuracy(t, p)))
   # Contiguous columns: np.dot over a strided view sums in another order (f1_samsemo_avg's last digit).
   accuracy, precision, recall, f1, auc, wacc = np.array(rows, np.float64).T.copy()

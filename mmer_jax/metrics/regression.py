@@ -62,8 +62,7 @@ def _classification(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]
       f"{prefix}_recall_weighted": recall_weighted,
   }
   # AUC needs both outcomes, so it already skips classes without positives (and all-positive ones).
-  aucs = [nm.roc_auc(y_true[:, k], y_pred[:, k]) if 0 < y_true[:, k].sum() < len(y_true) else np.nan
-          for k in range(y_true.shape[1])]
+  aucs = [nm.roc_auc(y_true[:, k], y_pred[:, k]) for k in range(y_true.shape[1])]
   valid = ~np.isnan(aucs)
   scalars[f"{prefix}_roc_auc_macro"] = float(np.nanmean(aucs)) if valid.any() else float("nan")
   scalars[f"{prefix}_roc_auc_weighted"] = (float(np.average(np.asarray(aucs)[valid], weights=support[valid]))
