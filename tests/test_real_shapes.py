@@ -246,3 +246,33 @@ def test_batches_are_taken_from_the_centres_of_equal_strata():
   assert real_shapes._spaced(50, 2).tolist() == [12, 37]
   assert real_shapes._spaced(50, 5).tolist() == [5, 15, 25, 35, 45]
   assert real_shapes._spaced(3, 10).tolist() == [0, 1, 2]
+
+
+def test_samsemo_mme2e_draws_scene_lengths_and_its_original_encodes_only_real_items():
+  plan = real_shapes.draw_plan("samsemo_mme2e", batch=16, steps=2, seed=0)
+  seconds = [s["seconds"] for s in plan["train"] + plan["eval"]]
+  # SAMSEMO EN scenes (mean 5.65 s), not IEMOCAP utterances: the plan's mean sits near it.
+  assert 3.5 < np.mean(seconds) < 8.5 and "text" not in plan["inputs"]
+  for s in plan["train"]:  # 2 fps frames and 0.4 s mel pieces, cut at the model's 16 and 32
+    assert -0.01 <= s["vision"] - min(2 * s["seconds"], 16) < 1.01
+    assert -0.05 <= s["audio"] - min((1 + 80 * s["seconds"]) / 32, 32) < 1.01
+  batch = plan["train"][:16]
+  shapes = real_shapes.original_shapes("samsemo_mme2e", batch)
+  assert shapes == {"vision": [s["vision"] for s in batch], "audio": [s["audio"] for s in batch]}
+  # The original's CNNs see exactly the real faces and pieces; mmer_jax's pack to a bucket of slots.
+  assert real_shapes.padding_share("samsemo_mme2e", plan, "train", "original") == 1.0
+  eval_batches = real_shapes.mmer_jax_batches("samsemo_mme2e", plan, "eval")
+  assert all(len(b["indices"]) == 16 for b in eval_batches)
+
+
+@pytest.mark.parametrize("key", sorted(set(real_shapes.REAL) - {"mme2e_upstream"}))  # that one builds ALBERT-base
+def test_each_real_spec_is_its_configs_batching(key):
+  """real_shapes keeps a copy of each config's caps, buckets, grouping, eval batch and packing (the
+  torch venv cannot read configs); jax_side checks the copy against the config before it runs."""
+  from originals import jax_side
+  spec = specs.SPECS[key]
+  config = jax_side._real_config(spec, Path("unused"))  # noqa: SLF001
+  jax_side.check_real_spec(spec, config)
+  config.input.eval_batch_size = real_shapes.REAL[key].eval_batch + 1
+  with pytest.raises(ValueError, match="no longer matches its config"):
+    jax_side.check_real_spec(spec, config)

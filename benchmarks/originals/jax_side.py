@@ -178,7 +178,7 @@ def _real_config(spec, tmp: Path):
   if spec.key in ("lf_rnn", "lf_transformer"):
     from configs import lf_mme2e
     return lf_mme2e.get_config(f"model={'rnn' if spec.key == 'lf_rnn' else 'transformer'},data=cmu_mosei")
-  if spec.key in ("mmmla", "mmb", "unimodal_audio", "unimodal_text", "mme2e_upstream"):
+  if spec.key in ("mmmla", "mmb", "unimodal_audio", "unimodal_text", "mme2e_upstream", "samsemo_mme2e"):
     return _config_and_batch(spec, np.random.default_rng(0), tmp)[0]
   raise KeyError(f"no real-shape mode for {spec.key!r}")
 
@@ -188,11 +188,13 @@ def _config_limits(spec, config) -> tuple[dict, dict]:
   pre = config.input.preprocess
   named = bool(config.input.buckets)
   max_buckets = int(config.input.max_buckets or 0)
-  if spec.key == "mme2e_upstream":
+  if spec.key in ("mme2e_upstream", "samsemo_mme2e"):
     from mmer_jax.data.length_buckets import DEFAULT_MULTIPLE
     from mmer_jax.data.preprocess.mme2e import Mme2eOptions
-    caps = {"text": int(config.text.max_length), "vision": int(pre.get("max_faces", Mme2eOptions.max_faces)),
+    caps = {"vision": int(pre.get("max_faces", Mme2eOptions.max_faces)),
             "audio": int(pre.get("max_pieces", Mme2eOptions.max_pieces))}
+    if pre.text_input == "ids":  # SAMSEMO's default reads the precomputed CLS vector: no length
+      caps["text"] = int(config.text.max_length)
     # mme2e.py length_groups: token ids (text_input="ids") are the one length group.
     groups = {"text": DEFAULT_MULTIPLE} if pre.text_input == "ids" else {}
   else:
@@ -230,13 +232,15 @@ def _real_example(spec, sample: dict, buckets: dict, rng) -> dict:
   ex = {}
   for inp in real.inputs:
     rows = sample[inp.name] if inp.name in buckets else inp.cap
-    if spec.key == "mme2e_upstream":
+    if spec.key in ("mme2e_upstream", "samsemo_mme2e"):
       item = {"text": (), "vision": (48, 48, 3), "audio": (128, 32)}[inp.name]
       ex[inp.name] = (rng.integers(5, 30000, rows).astype(np.int32) if inp.name == "text"
                       else rng.normal(size=(rows,) + item).astype(np.float32))
     else:
       ex[inp.name] = rng.normal(size=(rows, d[f"{inp.name}_dim"])).astype(np.float32)
     ex[f"{inp.name}_mask"] = np.arange(rows) < sample[inp.name]
+  if spec.key == "samsemo_mme2e":  # the precomputed CLS vector: one per scene, whatever its length
+    ex["text"] = rng.normal(size=(d["text_dim"],)).astype(np.float32)
   return ex
 
 

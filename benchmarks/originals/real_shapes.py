@@ -159,7 +159,22 @@ _MME2E = RealSpec(
          "configs/common.py text_max_buckets), batches grouped by text, faces and mel pieces packed "
          "(input.pack_items), eval_batch_size 8")
 
+_SAMSEMO_SRC = "samsemo: src/model_E2E.py"
+_SAMSEMO = RealSpec(
+    "samsemo_en_scene_seconds", None,
+    (Input("vision", "faces", 16, PACKED, f"{_SAMSEMO_SRC}:74-85 (faces[mask]: the CNN encodes each scene's real "
+           "faces only; the transformer pads them to the batch's longest, src/transformer_encoder.py:31-38)",
+           note="a frame every 500 ms (2 fps; inferred, dataset_formats.md §3.2), all used; at most 16 "
+                "per scene on both sides (model_E2E.py:74)"),
+     Input("audio", "pieces", 32, PACKED, f"{_SAMSEMO_SRC}:94-105 (specs[mask]: real mel pieces only; "
+           "32 slots per scene, preprocessing/prep_aud.py:47-52)",
+           note="0.4 s mel pieces (torchaudio's hop of 200 samples at 16 kHz, 32-frame pieces)")),
+    eval_batch=16, buckets={}, group_key=None, pack=("vision", "audio"),
+    note="configs/mme2e_samsemo.py: text is the precomputed CLS vector (no length), faces and mel pieces "
+         "packed (input.pack_items, fractions 0.5-1.0 of the slots), no length grouping, eval_batch_size 16")
+
 REAL = {
+    "samsemo_mme2e": _SAMSEMO,
     "mme2e_upstream": _MME2E,
     "lf_rnn": _LF,
     "lf_transformer": _LF,

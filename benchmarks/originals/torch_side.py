@@ -242,6 +242,11 @@ def _real_inputs(spec, batch: list, shapes: dict) -> Callable[[nn.Module], torch
     faces = torch.rand(sum(shapes["vision"]), 48, 48, 3) * 255
     pieces = _randn(sum(shapes["audio"]), 1, 128, 32)
     return lambda model: model(faces, list(shapes["vision"]), pieces, list(shapes["audio"]), text)
+  if spec.key == "samsemo_mme2e":  # the pickle's fixed 16 face and 32 piece slots, masked by lengths
+    text = _randn(b, 1, d["text_dim"])
+    faces, face_lens = _randn(b, 16, 3, 48, 48), torch.tensor(shapes["vision"])
+    pieces, piece_lens = _randn(b, 32, 1, 128, 32), torch.tensor(shapes["audio"])
+    return lambda model: model(text, pieces, piece_lens, faces, face_lens)[0]
   seqs = {}
   for name in ("audio", "text"):
     if name in shapes:
@@ -261,7 +266,7 @@ def build_real(spec, originals: Path, threads: int, plan: dict) -> real_shapes.R
   by the original's own rule (real_shapes.original_shapes)."""
   runner = build(spec, originals, threads)
   classes = spec.dims["classes"]
-  multi_label = spec.key in ("lf_rnn", "lf_transformer", "mme2e_upstream")
+  multi_label = spec.key in ("lf_rnn", "lf_transformer", "mme2e_upstream", "samsemo_mme2e")
   loss_for = (lambda b: _bce(b, classes)) if multi_label else (lambda b: _ce(b, classes))
 
   def steps(phase):
