@@ -32,10 +32,11 @@ the MoCap head, Williams) print "fixed shapes: full only". --lengths=full gives 
 Expected duration on an idle 2-core host with the defaults (4 rounds, the specs' steps): about
 40-50 min. SAMSEMO MME2E and seed 004's MoCap head run one process at a time (both sides' peaks
 do not fit in 24 GB together) and pay start-up + compile every round: SAMSEMO ~18 min, upstream
-MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min. The seven
-real-shape rows (LF-RNN, LF-Transformer, the four seed 002 BLSTMs, upstream MME2E) took 16 min with 2
-rounds on an idle AMD EPYC (2026-12-06); 4 rounds were not timed (the seed 002 originals train at
-~2 samples/s on real lengths, so their rounds dominate).
+MME2E ~7 min, LF-Transformer ~3 min, the MoCap head ~5 min, every other model 1-2 min. Seven of
+the eight real-shape rows (LF-RNN, LF-Transformer, the four seed 002 BLSTMs, upstream MME2E) took 16
+min with 2 rounds on an idle AMD EPYC (2026-12-06), SAMSEMO MME2E's (3 steps a round) 10 min more;
+4 rounds were not timed (the seed 002 originals train at ~2 samples/s on real lengths, so their
+rounds dominate).
 Without --originals the script says how to get them and exits 0 (so `make bench` passes).
 """
 
@@ -124,7 +125,7 @@ def real_skip_reason(key: str) -> str | None:
 def compare(spec, lengths: str = "full") -> dict:
   """Both sides of one model through the interleaved rounds; an error on either side is recorded.
   lengths="real": both sides run the same seeded plan of real per-sample lengths (real_shapes.py)."""
-  steps = _STEPS.value or spec.steps
+  steps = _STEPS.value or spec.steps_for(lengths)
   if _BATCH.value:
     spec = dataclasses.replace(spec, batch=_BATCH.value)
   sides = {harness.ORIGINAL: spec.framework, harness.MMER_JAX: "jax"}
