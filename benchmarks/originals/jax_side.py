@@ -174,11 +174,15 @@ def _compile(jitted, *args):
 
 # --- real-shape mode (real_shapes.py) -------------------------------------------------------------
 
+# Real-mode models whose variable inputs are MME2E's: faces and mel pieces (plus token ids upstream).
+_MME2E_KEYS = ("mme2e_upstream", "samsemo_mme2e")
+
+
 def _real_config(spec, tmp: Path):
   if spec.key in ("lf_rnn", "lf_transformer"):
     from configs import lf_mme2e
     return lf_mme2e.get_config(f"model={'rnn' if spec.key == 'lf_rnn' else 'transformer'},data=cmu_mosei")
-  if spec.key in ("mmmla", "mmb", "unimodal_audio", "unimodal_text", "mme2e_upstream", "samsemo_mme2e"):
+  if spec.key in ("mmmla", "mmb", "unimodal_audio", "unimodal_text", *_MME2E_KEYS):
     return _config_and_batch(spec, np.random.default_rng(0), tmp)[0]
   raise KeyError(f"no real-shape mode for {spec.key!r}")
 
@@ -188,7 +192,7 @@ def _config_limits(spec, config) -> tuple[dict, dict]:
   pre = config.input.preprocess
   named = bool(config.input.buckets)
   max_buckets = int(config.input.max_buckets or 0)
-  if spec.key in ("mme2e_upstream", "samsemo_mme2e"):
+  if spec.key in _MME2E_KEYS:
     from mmer_jax.data.length_buckets import DEFAULT_MULTIPLE
     from mmer_jax.data.preprocess.mme2e import Mme2eOptions
     caps = {"vision": int(pre.get("max_faces", Mme2eOptions.max_faces)),
@@ -232,7 +236,7 @@ def _real_example(spec, sample: dict, buckets: dict, rng) -> dict:
   ex = {}
   for inp in real.inputs:
     rows = sample[inp.name] if inp.name in buckets else inp.cap
-    if spec.key in ("mme2e_upstream", "samsemo_mme2e"):
+    if spec.key in _MME2E_KEYS:
       item = {"text": (), "vision": (48, 48, 3), "audio": (128, 32)}[inp.name]
       ex[inp.name] = (rng.integers(5, 30000, rows).astype(np.int32) if inp.name == "text"
                       else rng.normal(size=(rows,) + item).astype(np.float32))
