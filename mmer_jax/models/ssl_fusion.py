@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from mmer_jax import registry
 from mmer_jax.features import pooling as pooling_lib
 from mmer_jax.models import precision, pretrained
-from mmer_jax.models.layers import conv_weight_grad, pooling
+from mmer_jax.models.layers import conv_relu_pool, conv_weight_grad, pooling
 from mmer_jax.models.layers.dropout import Dropout
 from mmer_jax.models.layers.rnn import LSTM
 
@@ -108,6 +108,7 @@ class MocapUnimodalHead(nn.Module):
   units: int = 128
   gru_units: Sequence[int] = (1024, 512, 256)
   gemm_kernel_gradient: bool = True
+  fused_stem: bool = True  # the one-channel first conv, its ReLU and pool as one block (same values)
   dtype: Any = None
 
   @nn.compact
@@ -120,6 +121,10 @@ class MocapUnimodalHead(nn.Module):
         x = KerasGRU(u, return_sequences=i < len(self.gru_units) - 1, dtype=self.dtype, name=f"gru{i}")(x)
       return x
     for i, c in enumerate(self.conv_channels):
+      if i < 2 and self.fused_stem and conv_relu_pool.is_few_channel((3, 3), x.shape[-1]):
+        # Same parameters and values; see layers/conv_relu_pool.py for why.
+        x = conv_relu_pool.ConvReluPool(c, dtype=self.dtype, name=f"conv{i}")(x)
+        continue
       x = nn.relu(keras_conv(c, self.dtype, gemm_kernel_gradient=self.gemm_kernel_gradient, name=f"conv{i}")(x))
       if i < 2:
         x = pooling.max_pool(x, 2)
@@ -192,7 +197,7 @@ class SslFusion(nn.Module):
         mocap = inputs["mocap"][..., None] if inputs["mocap"].ndim == 3 else inputs["mocap"]
         if unimodal:
           head = MocapUnimodalHead(self.mocap_head, self.mocap_unimodal_channels, self.branch_units,
-                                   self.mocap_gru_units, self.gemm_kernel_gradient, self.dtype, name="m_head")(mocap)
+                                   self.mocap_gru_units, self.gemm_kernel_gradient, dtype=self.dtype, name="m_head")(mocap)
           return dense(self.num_classes, "out")(head)
         feats.append(MocapFusionCNN(self.mocap_fusion_channels, self.branch_units, self.gemm_kernel_gradient,
                                     self.dtype, name="m_branch")(mocap))
