@@ -13,12 +13,13 @@ launch.py does. Nothing is asserted: timings depend on the host and its load.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from absl import app, flags  # noqa: E402
+
+from benchmarks import timing  # noqa: E402
 
 _BATCH = flags.DEFINE_integer("batch", 100, "Items per call (the seed trains at 100).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls per variant (the median is printed).")
@@ -37,13 +38,7 @@ def main(argv):
     return pooling.max_pool(jax.nn.relu(conv + bias), 2)
 
   def median_seconds(fn, *args):
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(_REPEATS.value):
-      start = time.perf_counter()
-      jax.block_until_ready(fn(*args))
-      times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.median(timing.call_seconds(fn, *args, repeats=_REPEATS.value)))
 
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(_BATCH.value, 200, 189, 1)).astype(np.float32))

@@ -17,12 +17,13 @@ MESM keep XLA's convolutions in chunks. Nothing is asserted: timings depend on t
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from absl import app, flags  # noqa: E402
+
+from benchmarks import timing  # noqa: E402
 
 _LAYERS = flags.DEFINE_list("layers", ["mocap", "mme2e"], "Which layer sets to time.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls per variant (the median is printed).")
@@ -52,13 +53,7 @@ def main(argv):
               "GEMM kernel gradient": gemm}
 
   def median_seconds(fn, *args):
-    fn(*args).block_until_ready()
-    times = []
-    for _ in range(_REPEATS.value):
-      start = time.perf_counter()
-      fn(*args).block_until_ready()
-      times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.median(timing.call_seconds(fn, *args, repeats=_REPEATS.value)))
 
   rng = np.random.default_rng(0)
   for name in _LAYERS.value:

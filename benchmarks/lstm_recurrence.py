@@ -16,12 +16,13 @@ Measured 2026-11-25, batch 32, 65 features:
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from absl import app, flags  # noqa: E402
+
+from benchmarks import timing  # noqa: E402
 
 _STEPS = flags.DEFINE_list("steps", ["128", "500", "1000"], "Sequence lengths to time.")
 _FEATURES = flags.DEFINE_integer("features", 65, "Input features per step (ComParE LLDs: 65).")
@@ -30,14 +31,7 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls; the best is printed.
 
 
 def _best_seconds(fn, *args) -> float:
-  import jax
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(_REPEATS.value):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return min(times)
+  return min(timing.call_seconds(fn, *args, repeats=_REPEATS.value))
 
 
 def main(argv):
