@@ -11,7 +11,10 @@ from mmer_jax.models.layers import conv_weight_grad
 
 @pytest.mark.parametrize("x_shape,kernel,strides,padding,features", [
     ((2, 9, 7, 3), (5, 5), (1, 1), 2, 8),            # few values per position: one patch GEMM
-    ((2, 8, 6, 40), (3, 3), (1, 1), "SAME", 6),      # 360 per position: one GEMM per tap
+    ((2, 8, 6, 40), (3, 3), (1, 1), "SAME", 6),      # fewer outputs than inputs: output patches
+    ((2, 8, 6, 40), (3, 3), (1, 1), "SAME", 48),     # 360 per position: one GEMM per tap
+    ((5, 7, 6, 12), (3, 3), (1, 1), ((0, 2), (2, 0)), 4),  # output patches, lopsided padding
+    ((3, 40, 40, 8), (3, 3), (1, 1), "SAME", 4),     # output patches, one item per scan step
     ((2, 9, 8, 40), (3, 3), (2, 2), "SAME", 5),      # strided taps, odd size
     ((3, 7, 4, 2), (3, 3), (1, 2), "VALID", 4),
     ((2, 11, 33), (3,), (2,), 1, 7),                 # 1-D
@@ -52,3 +55,13 @@ def test_kernel_gradient_needs_no_transposed_activation_copy():
   params = jax.eval_shape(conv.init, jax.random.key(0), x)
   text = jax.jit(jax.grad(lambda p, x: conv.apply(p, x).sum())).lower(params, x).compile().as_text()
   assert "f32[32,32,8,64]" not in text and "f32[8,32,32,64]" in text
+
+
+def test_output_patches_only_where_they_gained():
+  pads = ((1, 1), (1, 1))
+  assert conv_weight_grad._uses_output_patches((3, 3, 256, 128), (1, 1), pads)     # seed 004's 256 -> 128
+  assert not conv_weight_grad._uses_output_patches((3, 3, 128, 128), (1, 1), pads)
+  assert not conv_weight_grad._uses_output_patches((3, 3, 256, 128), (2, 2), pads)
+  assert not conv_weight_grad._uses_output_patches((3, 3, 256, 128), (1, 1), ((0, 0), (0, 0)))  # VALID
+  assert not conv_weight_grad._uses_output_patches((3, 256, 128), (1,), ((1, 1),))  # 1-D
+
