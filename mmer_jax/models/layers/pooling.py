@@ -10,8 +10,9 @@ Every model here pools with window == stride and no padding, so each input eleme
 one window. The backward pass then needs only the saved input and output: for each of the k*k
 offsets in row-major order, a strided slice of the input is compared with the output, and the
 gradient goes to the first element that equals the window's maximum (PyTorch's and TensorFlow's
-choice for ties; JAX's own rule splits it between ties). Elements past the last full window get
-zero. Same shapes: 105 ms and 38 MB. The forward pass is Flax's.
+choice for ties, and JAX's reduce-window rule's; a `jnp.max` over each window would split it).
+Elements past the last full window get zero. Same shapes: 105 ms and 38 MB. The forward pass is
+Flax's.
 """
 
 from __future__ import annotations
