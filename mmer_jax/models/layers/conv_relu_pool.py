@@ -58,9 +58,9 @@ def _padded(x: jax.Array, kernel_shape) -> jax.Array:
   return jnp.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
 
 
-def _taps(xp: jax.Array, kernel_shape, window: int, out_hw, py: int, px: int):
-  """For window offset (py, px): each (dy, dx, c) tap's input values, (B, oh, ow) each, in the
-  order of `kernel.reshape(-1, F)`'s rows."""
+def _tap_slices(kernel_shape, window: int, out_hw, py: int, px: int):
+  """For window offset (py, px): each (dy, dx, c) tap's (rows, cols, channel) index into the padded
+  input, in the order of `kernel.reshape(-1, F)`'s rows."""
   kh, kw, channels = kernel_shape[:3]
   oh, ow = out_hw
   for dy in range(kh):
@@ -68,7 +68,13 @@ def _taps(xp: jax.Array, kernel_shape, window: int, out_hw, py: int, px: int):
       rows = slice(py + dy, py + dy + window * oh, window)
       cols = slice(px + dx, px + dx + window * ow, window)
       for c in range(channels):
-        yield xp[:, rows, cols, c]
+        yield rows, cols, c
+
+
+def _taps(xp: jax.Array, kernel_shape, window: int, out_hw, py: int, px: int):
+  """Each tap's input values for window offset (py, px), (B, oh, ow) each."""
+  for rows, cols, c in _tap_slices(kernel_shape, window, out_hw, py, px):
+    yield xp[:, rows, cols, c]
 
 
 def _pre_activations(x, kernel, bias, window):
@@ -159,16 +165,8 @@ def _kernel_and_bias_gradient(patches, winner, g):
 
 
 def _scatter_taps(d_xp, d_patches, kernel_shape, window, out_hw, py, px):
-  kh, kw, channels = kernel_shape[:3]
-  oh, ow = out_hw
-  tap = 0
-  for dy in range(kh):
-    for dx in range(kw):
-      rows = slice(py + dy, py + dy + window * oh, window)
-      cols = slice(px + dx, px + dx + window * ow, window)
-      for c in range(channels):
-        d_xp = d_xp.at[:, rows, cols, c].add(d_patches[..., tap])
-        tap += 1
+  for tap, (rows, cols, c) in enumerate(_tap_slices(kernel_shape, window, out_hw, py, px)):
+    d_xp = d_xp.at[:, rows, cols, c].add(d_patches[..., tap])
   return d_xp
 
 
