@@ -25,6 +25,12 @@ INDEX_SUFFIX = "_index"
 ITEM_VALID_SUFFIX = "_item_valid"
 
 
+def largest_part(total: int, unit: int, limit: int) -> int:
+  """The largest divisor d of `total` with d x `unit` <= `limit`; 1 when none fits. Splits `total`
+  items (rows, sequences) into equal parts that each hold at most `limit` values of `unit` each."""
+  return max(d for d in range(1, total + 1) if total % d == 0 and (d == 1 or d * unit <= limit))
+
+
 def bucket_sizes(total: int, fractions: Sequence[float]) -> list[int]:
   """`ceil(f * total)` for each fraction, plus `total` itself, ascending (the full size always fits)."""
   return sorted({min(total, max(1, math.ceil(f * total))) for f in fractions} | {total})

@@ -15,6 +15,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from mmer_jax import batch as batch_lib
 from mmer_jax.batch import LABEL_KEY, VALID_KEY  # noqa: F401  (the batch contract's keys, used here and by callers)
 from mmer_jax.train.losses import LossFn
 from mmer_jax.train.state import TrainState
@@ -54,10 +55,7 @@ def micro_batches(rows: int, length: int, max_tokens: Optional[int]) -> int:
   at most `max_tokens` (the fewest that divide `rows`; one row per pass at worst)."""
   if not max_tokens or rows * length <= max_tokens:
     return 1
-  for parts in range(2, rows + 1):
-    if rows % parts == 0 and (rows // parts) * length <= max_tokens:
-      return parts
-  return rows
+  return rows // batch_lib.largest_part(rows, length, max_tokens)
 
 
 def passes(batch: Mapping[str, Any], rows: int, max_tokens: Optional[int], length_key: Optional[str]) -> int:

@@ -31,6 +31,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mmer_jax import batch as batch_lib
 from mmer_jax.models import precision
 
 # Past this many values per output position (kernel area x input channels) a convolution is a
@@ -145,7 +146,7 @@ def _kernel_and_bias_gradient(patches, winner, g):
   written out and read back, 0.31 s each against 0.09 s for its GEMM (EPYC, 2 cores)."""
   offsets, taps, features = patches.shape[0], patches.shape[-1], g.shape[-1]
   rows, width = g.shape[0] * g.shape[1], g.shape[2]
-  per_chunk = max(d for d in range(1, rows + 1) if rows % d == 0 and (d == 1 or d * width <= CHUNK_POSITIONS))
+  per_chunk = batch_lib.largest_part(rows, width, CHUNK_POSITIONS)
   chunks = rows // per_chunk
   patches = patches.reshape(offsets, chunks, per_chunk * width, taps).swapaxes(0, 1)
   g = g.reshape(chunks, per_chunk * width, features)

@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from mmer_jax import batch as batch_lib
+
 # Above this many values per output position, the patch matrix would be large; take taps one by one.
 PATCH_WIDTH_LIMIT = 128
 # Output positions per scan step of the output-patch kernel gradient (one item at least).
@@ -149,7 +151,7 @@ def _kernel_gradient_from_output_patches(x, dy, kernel_shape, padding, precision
   n, h, w = x.shape[:3]
   (lo_h, hi_h), (lo_w, hi_w) = padding
   padded = jnp.pad(dy, ((0, 0), (hi_h, lo_h), (hi_w, lo_w), (0, 0)))
-  items = max(d for d in range(1, n + 1) if n % d == 0 and (d == 1 or d * h * w <= OUTPUT_PATCH_POSITIONS))
+  items = batch_lib.largest_part(n, h * w, OUTPUT_PATCH_POSITIONS)
   contract = (((0,), (0,)), ((), ()))
 
   def one_chunk(total, i):
