@@ -38,7 +38,7 @@ def main(argv):
     return pooling.max_pool(jax.nn.relu(conv + bias), 2)
 
   def median_seconds(fn, *args):
-    return float(np.median(timing.call_seconds(fn, *args, repeats=_REPEATS.value)))
+    return timing.median_seconds(fn, *args, repeats=_REPEATS.value)
 
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(_BATCH.value, 200, 189, 1)).astype(np.float32))

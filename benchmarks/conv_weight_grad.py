@@ -53,7 +53,7 @@ def main(argv):
               "GEMM kernel gradient": gemm}
 
   def median_seconds(fn, *args):
-    return float(np.median(timing.call_seconds(fn, *args, repeats=_REPEATS.value)))
+    return timing.median_seconds(fn, *args, repeats=_REPEATS.value)
 
   rng = np.random.default_rng(0)
   for name in _LAYERS.value:

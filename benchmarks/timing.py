@@ -2,10 +2,12 @@
 
   from benchmarks import timing                  # the repository root on sys.path
   times = timing.call_seconds(fn, x, w, repeats=3)   # after one untimed call (it compiles)
+  seconds = timing.median_seconds(fn, x, w, repeats=3)
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 
 
@@ -19,3 +21,8 @@ def call_seconds(fn, *args, repeats: int) -> list[float]:
     jax.block_until_ready(fn(*args))
     times.append(time.perf_counter() - start)
   return times
+
+
+def median_seconds(fn, *args, repeats: int) -> float:
+  return statistics.median(call_seconds(fn, *args, repeats=repeats))
+
