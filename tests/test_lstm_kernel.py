@@ -1,8 +1,9 @@
 """The CPU FFI kernel (mmer_jax/kernels/lstm_cpu.cc) computes what the XLA scans compute.
 
-Shapes are deliberately awkward: a batch that is not a multiple of the kernel's 4-row blocks, a
-hidden size that is not a multiple of its 16-lane vectors, an empty sequence, and the time-flipped
-masks the backward direction uses (padding first).
+Shapes are deliberately awkward: a batch that is not a multiple of the kernel's row blocks, a
+hidden size that is not a multiple of its vectors, an empty sequence, and the backward direction's
+padding-first reading order, both as time-flipped masks and as a direction the kernel reads from the
+end (`reverse`, what BiLSTM uses).
 """
 
 import jax
@@ -17,19 +18,25 @@ from mmer_jax.models.layers.rnn import StackedBiLSTM
 pytestmark = pytest.mark.skipif(not build.load(), reason="no C++ compiler for the CPU kernels here")
 
 
-def _inputs(steps=9, batch=5, hidden=20, seed=0):
+def _inputs(steps=9, batch=5, hidden=20, seed=0, reading="flipped masks"):
+  """Two directions over prefix masks. The second reads padding first, either through a
+  time-flipped mask ("flipped masks", reverse None) or read from the end ("reverse")."""
   rng = np.random.default_rng(seed)
   gates_x = tuple(jnp.asarray(rng.normal(size=(steps, batch, 4 * hidden)), jnp.float32) for _ in range(2))
   U = jnp.asarray(rng.normal(size=(2, hidden, 4 * hidden)) * 0.3, jnp.float32)
   bias = jnp.asarray(rng.normal(size=(2, 4 * hidden)), jnp.float32)
   lengths = np.resize(np.array([steps, 4, 1, 0, steps - 2]), batch)
   valid = jnp.asarray(np.arange(steps)[:, None] < lengths[None])
-  return gates_x, U, bias, (valid, jnp.flip(valid, 0)), rng
+  if reading == "reverse":
+    return gates_x, U, bias, (valid, valid), (False, True), rng
+  return gates_x, U, bias, (valid, jnp.flip(valid, 0)), None, rng
 
 
-# (batch, hidden): row blocks of 8 and 4 with leftover rows; gate widths that leave 1, 2 or 3
-# 16-lane vectors after the 64-wide column strips once padded (forward 4H, backward H).
+# (batch, hidden): row blocks of 8 and 4 with leftover rows; gate widths that leave 0, 1 or 2
+# vectors after the kernel's column strips once padded (forward 4H, backward H; strips of 3
+# 16-lane vectors with AVX-512, 4 vectors otherwise).
 SHAPES = [(5, 20), (19, 37), (19, 74), (9, 300)]
+READINGS = ["flipped masks", "reverse"]
 
 
 def _atol(hidden: int) -> float:
@@ -37,24 +44,30 @@ def _atol(hidden: int) -> float:
   return max(1e-6, 5e-8 * hidden)
 
 
+@pytest.mark.parametrize("reading", READINGS)
 @pytest.mark.parametrize("batch,hidden", SHAPES)
-def test_kernel_forward_equals_the_scan_on_awkward_shapes(batch, hidden):
-  gates_x, U, bias, valid, _ = _inputs(batch=batch, hidden=hidden)
-  kernel = jax.jit(lstm_recurrence._kernel_forward)(U, bias, gates_x, valid)
-  scan = jax.jit(lstm_recurrence._xla_forward)(U, bias, gates_x, valid)
+def test_kernel_forward_equals_the_scan_on_awkward_shapes(batch, hidden, reading):
+  gates_x, U, bias, valid, reverse, _ = _inputs(batch=batch, hidden=hidden, reading=reading)
+  kernel = jax.jit(lstm_recurrence._kernel_forward, static_argnums=4)(U, bias, gates_x, valid, reverse)
+  scan = jax.jit(lstm_recurrence._xla_forward, static_argnums=4)(U, bias, gates_x, valid, reverse)
   for name, a, b in zip(["hs", "cs", "activations"], kernel, scan):
     for direction in range(2):
       np.testing.assert_allclose(a[direction], b[direction], atol=_atol(hidden), err_msg=f"{name}[{direction}]")
   hs = kernel[0][0]
   np.testing.assert_array_equal(hs[:, 3], 0.0)  # the empty sequence never leaves the zero state
   np.testing.assert_array_equal(hs[4:, 1], np.broadcast_to(hs[3, 1], hs[4:, 1].shape))  # carried
+  if reverse:  # read from the end: zero through the padding, then each step's own state
+    back = kernel[0][1]
+    np.testing.assert_array_equal(back[4:, 1], 0.0)
+    assert float(jnp.abs(back[:4, 1]).min()) > 0.0
 
 
+@pytest.mark.parametrize("reading", READINGS)
 @pytest.mark.parametrize("batch,hidden", SHAPES)
-def test_inference_kernel_returns_the_forward_kernels_states(batch, hidden):
-  gates_x, U, bias, valid, _ = _inputs(batch=batch, hidden=hidden)
-  inference = jax.jit(lstm_recurrence._kernel_inference)(U, bias, gates_x, valid)
-  forward = jax.jit(lstm_recurrence._kernel_forward)(U, bias, gates_x, valid)[0]
+def test_inference_kernel_returns_the_forward_kernels_states(batch, hidden, reading):
+  gates_x, U, bias, valid, reverse, _ = _inputs(batch=batch, hidden=hidden, reading=reading)
+  inference = jax.jit(lstm_recurrence._kernel_inference, static_argnums=4)(U, bias, gates_x, valid, reverse)
+  forward = jax.jit(lstm_recurrence._kernel_forward, static_argnums=4)(U, bias, gates_x, valid, reverse)[0]
   for a, b in zip(inference, forward):
     assert float(jnp.abs(b).max()) > 0.1
     np.testing.assert_array_equal(a, b)
@@ -63,13 +76,14 @@ def test_inference_kernel_returns_the_forward_kernels_states(batch, hidden):
   assert "mmer_lstm_inference" in text and "mmer_lstm_forward" not in text
 
 
+@pytest.mark.parametrize("reading", READINGS)
 @pytest.mark.parametrize("batch,hidden", SHAPES)
-def test_kernel_backward_equals_the_scan_on_awkward_shapes(batch, hidden):
-  gates_x, U, bias, valid, rng = _inputs(batch=batch, hidden=hidden)
-  hs, cs, activations = jax.jit(lstm_recurrence._xla_forward)(U, bias, gates_x, valid)
+def test_kernel_backward_equals_the_scan_on_awkward_shapes(batch, hidden, reading):
+  gates_x, U, bias, valid, reverse, rng = _inputs(batch=batch, hidden=hidden, reading=reading)
+  hs, cs, activations = jax.jit(lstm_recurrence._xla_forward, static_argnums=4)(U, bias, gates_x, valid, reverse)
   d_hs = tuple(jnp.asarray(rng.normal(size=h.shape), jnp.float32) for h in hs)
-  kernel = jax.jit(lstm_recurrence._kernel_backward)(U, d_hs, valid, cs, activations)
-  scan = jax.jit(lstm_recurrence._xla_backward)(U, d_hs, valid, cs, activations)
+  kernel = jax.jit(lstm_recurrence._kernel_backward, static_argnums=5)(U, d_hs, valid, cs, activations, reverse)
+  scan = jax.jit(lstm_recurrence._xla_backward, static_argnums=5)(U, d_hs, valid, cs, activations, reverse)
   for a, b in zip(kernel, scan):
     assert float(jnp.abs(b).max()) > 0.1  # a real gradient, not zeros on both sides
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=_atol(hidden))
@@ -133,7 +147,7 @@ def test_accelerator_lowerings_keep_the_scan(platform):
 
 
 def test_vmapped_calls_run_one_kernel_call_per_member():
-  gates_x, U, bias, valid, _ = _inputs(batch=4)
+  gates_x, U, bias, valid, _, _ = _inputs(batch=4)
   stacked = jax.tree_util.tree_map(lambda a: jnp.stack([a, a * 0.5]), (gates_x, U, bias))
   out = jax.vmap(lambda g, u, b: lstm_recurrence._kernel_forward(u, b, g, valid))(*stacked)
   for member in range(2):
@@ -143,14 +157,14 @@ def test_vmapped_calls_run_one_kernel_call_per_member():
 
 
 def test_inconsistent_shapes_are_refused_not_read_out_of_bounds():
-  gates_x, U, bias, valid, _ = _inputs()
+  gates_x, U, bias, valid, _, _ = _inputs()
   short_mask = (valid[0][:-1], valid[1][:-1])  # one step fewer than the gate inputs
   with pytest.raises(Exception, match="inconsistent shapes"):
     jax.block_until_ready(jax.jit(lstm_recurrence._kernel_forward)(U, bias, gates_x, short_mask))
 
 
 def test_kernel_flops_are_read_from_the_lowered_program():
-  gates_x, U, bias, valid, _ = _inputs(steps=9, batch=5, hidden=20)
+  gates_x, U, bias, valid, _, _ = _inputs(steps=9, batch=5, hidden=20)
   one_pass = 2.0 * 9 * 5 * 20 * 80 * 2  # (B, H) @ (H, 4H) per step, two directions
   loss = lambda g: sum(h.sum() for h in lstm_recurrence.recurrence(g, U, bias, valid))  # noqa: E731
   inference = jax.jit(lambda g: lstm_recurrence.recurrence(g, U, bias, valid)).lower(gates_x).as_text()

@@ -12,6 +12,9 @@
 //   mmer_lstm_inference(U, bias, gates_x[D], valid[D]) -> hs[D] (no residuals: evaluation)
 //   mmer_lstm_backward(U, d_hs[D] (T,B,H), valid[D], cs[D], activations[D]) -> d_gates[D] (T,B,4H)
 // hs/cs are the carried states (unchanged at an invalid step); activations are i, f, g, o.
+// Each call's attribute `reversed` (int64) is a bit mask: direction i with bit i set reads time from
+// T - 1 down to 0 (a BiLSTM's backward direction) and writes each output at its own step, so no
+// time-flipped copy of its inputs or outputs is made.
 //
 // The vectors are GCC/Clang generic vectors, so the file compiles for any target; build.py compiles
 // it with -O3 -march=native on the machine that runs it.
@@ -221,6 +224,7 @@ struct Direction {
   float* hs;             // (T, B, H)
   float* cs;             // (T, B, H), or null when only hs is wanted (inference)
   float* activations;    // (T, B, 4H), or null when only hs is wanted (inference)
+  bool reverse;          // read time from T - 1 down to 0 (outputs stay at their own step)
 };
 
 void forward_direction(const Direction& d, int T, int B, int H) {
@@ -230,7 +234,8 @@ void forward_direction(const Direction& d, int T, int B, int H) {
   for (int k = 0; k < H; ++k)
     for (int q = 0; q < 4; ++q) std::memcpy(&U_p[size_t(k) * Gp + q * Hp], d.U + size_t(k) * G + q * H, sizeof(float) * H);
   Floats h(size_t(B) * H, 0.0f), c(size_t(B) * H, 0.0f), z(size_t(B) * Gp);
-  for (int t = 0; t < T; ++t) {
+  for (int step = 0; step < T; ++step) {
+    const int t = d.reverse ? T - 1 - step : step;
     gemm(h.data(), U_p.data(), z.data(), B, H, Gp);
     // Two passes: first every gate activation of the step (independent vectors, which the core
     // overlaps), then the state update. Interleaved per chunk, each chunk's update waited on its own
@@ -272,6 +277,7 @@ struct DirectionGrad {
   const float* activations;  // (T, B, 4H)
   const float* U;            // (H, 4H)
   float* d_gates;            // (T, B, 4H)
+  bool reverse;              // the forward pass read time from T - 1 down to 0
 };
 
 void backward_direction(const DirectionGrad& d, int T, int B, int H) {
@@ -280,12 +286,14 @@ void backward_direction(const DirectionGrad& d, int T, int B, int H) {
   for (int k = 0; k < H; ++k)
     for (int g = 0; g < G; ++g) U_t[size_t(g) * Hp + k] = d.U[size_t(k) * G + g];
   Floats dh(size_t(B) * H, 0.0f), dc(size_t(B) * H, 0.0f), dh_in(size_t(B) * H), dh_prev(size_t(B) * Hp);
-  for (int t = T - 1; t >= 0; --t) {
+  for (int step = T - 1; step >= 0; --step) {
+    const int t = d.reverse ? T - 1 - step : step;
+    const int before = d.reverse ? t + 1 : t - 1;  // the step the forward pass read just before t
     float* dz_t = d.d_gates + size_t(t) * B * G;
     for (int b = 0; b < B; ++b) {
       const float* a = d.activations + (size_t(t) * B + b) * G;
       const float* c_t = d.cs + (size_t(t) * B + b) * H;
-      const float* c_before = t > 0 ? d.cs + (size_t(t - 1) * B + b) * H : nullptr;
+      const float* c_before = step > 0 ? d.cs + (size_t(before) * B + b) * H : nullptr;
       const float* dh_out = d.d_hs + (size_t(t) * B + b) * H;
       float* dz = dz_t + size_t(b) * G;
       float* dhb = dh.data() + size_t(b) * H;
@@ -382,10 +390,13 @@ ffi::Error shape_error(const char* call) {
                                      ": inconsistent shapes (see lstm_cpu.cc for the expected ones)");
 }
 
+// Bit i of `reversed` set: direction i reads time from T - 1 down to 0.
+bool is_reversed(int64_t reversed, int i) { return (reversed >> i) & 1; }
+
 // residuals: also return cs and the activations (for the backward pass); without them only hs is
 // written, which in evaluation saves writing 5 of every 6 output floats.
 ffi::Error RunForward(ffi::ThreadPool& pool, ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args,
-                      ffi::RemainingRets rets, bool residuals) {
+                      ffi::RemainingRets rets, int64_t reversed, bool residuals) {
   const int D = static_cast<int>(args.size() / 2);
   if (D < 1 || args.size() != size_t(2 * D) || rets.size() != size_t((residuals ? 3 : 1) * D))
     return ffi::Error::InvalidArgument("mmer_lstm_forward: expects U, bias, D gate inputs, D masks");
@@ -420,23 +431,25 @@ ffi::Error RunForward(ffi::ThreadPool& pool, ffi::AnyBuffer U, ffi::AnyBuffer bi
     }
     dirs[i] = Direction{data_of<const float>(*gx), data_of<const bool>(*valid),
                         data_of<const float>(U) + size_t(i) * H * 4 * H,
-                        data_of<const float>(bias) + size_t(i) * 4 * H, data_of<float>(**hs), cs_data, act_data};
+                        data_of<const float>(bias) + size_t(i) * 4 * H, data_of<float>(**hs), cs_data, act_data,
+                        is_reversed(reversed, i)};
   }
   parallel_directions(pool, D, [&](int i) { forward_direction(dirs[i], T, B, H); });
   return ffi::Error::Success();
 }
 
 ffi::Error LstmForward(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args,
-                       ffi::RemainingRets rets) {
-  return RunForward(pool, U, bias, args, rets, /*residuals=*/true);
+                       ffi::RemainingRets rets, int64_t reversed) {
+  return RunForward(pool, U, bias, args, rets, reversed, /*residuals=*/true);
 }
 
 ffi::Error LstmInference(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::AnyBuffer bias, ffi::RemainingArgs args,
-                         ffi::RemainingRets rets) {
-  return RunForward(pool, U, bias, args, rets, /*residuals=*/false);
+                         ffi::RemainingRets rets, int64_t reversed) {
+  return RunForward(pool, U, bias, args, rets, reversed, /*residuals=*/false);
 }
 
-ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::RemainingRets rets) {
+ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::RemainingArgs args, ffi::RemainingRets rets,
+                        int64_t reversed) {
   const int D = static_cast<int>(args.size() / 4);
   if (D < 1 || args.size() != size_t(4 * D) || rets.size() != size_t(D))
     return ffi::Error::InvalidArgument("mmer_lstm_backward: expects U, D x (d_hs, masks, cs, activations)");
@@ -465,7 +478,8 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::RemainingAr
       return shape_error("mmer_lstm_backward");
     dirs[i] = DirectionGrad{data_of<const float>(*d_hs), data_of<const bool>(*valid),
                             data_of<const float>(*cs), data_of<const float>(*act),
-                            data_of<const float>(U) + size_t(i) * H * 4 * H, data_of<float>(**d_gates)};
+                            data_of<const float>(U) + size_t(i) * H * 4 * H, data_of<float>(**d_gates),
+                            is_reversed(reversed, i)};
   }
   parallel_directions(pool, D, [&](int i) { backward_direction(dirs[i], T, B, H); });
   return ffi::Error::Success();
@@ -473,12 +487,15 @@ ffi::Error LstmBackward(ffi::ThreadPool pool, ffi::AnyBuffer U, ffi::RemainingAr
 
 }  // namespace
 
-// Forward and inference take the same arguments: the pool, U, bias, then the per-direction buffers.
+// Forward and inference take the same arguments: the pool, U, bias, then the per-direction buffers
+// and the `reversed` bit mask.
 auto ForwardBinding() {
-  return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().Arg<ffi::AnyBuffer>().RemainingArgs().RemainingRets();
+  return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().Arg<ffi::AnyBuffer>().RemainingArgs()
+      .RemainingRets().Attr<int64_t>("reversed");
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmForward, LstmForward, ForwardBinding());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmInference, LstmInference, ForwardBinding());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MmerLstmBackward, LstmBackward,
-                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().RemainingArgs().RemainingRets());
+                              ffi::Ffi::Bind().Ctx<ffi::ThreadPool>().Arg<ffi::AnyBuffer>().RemainingArgs()
+                                  .RemainingRets().Attr<int64_t>("reversed"));

@@ -1,8 +1,9 @@
 """The LSTM recurrence for several directions at once, with a hand-written backward pass.
 
-`recurrence(gates_x, U, bias, valid)` runs D independent LSTMs (e.g. forward and time-reversed
-backward) in one `lax.scan`: each step is a single batched (D, B, H) @ (D, H, 4H) matmul, so a
-BiLSTM takes T sequential steps, not 2T. The custom VJP keeps the gate activations from the forward scan, runs one
+`recurrence(gates_x, U, bias, valid, reverse)` runs D independent LSTMs (e.g. a BiLSTM's forward
+direction and its backward one, which reads time from the end) in one `lax.scan`: each step is a
+single batched (D, B, H) @ (D, H, 4H) matmul, so a BiLSTM takes T sequential steps, not 2T. The
+scans read a reversed direction through time-flipped copies; the CPU kernel reads it in place. The custom VJP keeps the gate activations from the forward scan, runs one
 reverse scan for the input-gate gradients and computes dU with one matmul per direction after the
 loop instead of autodiff's per-step accumulation. Invalid (padded) steps leave the carried state
 unchanged.
@@ -27,12 +28,14 @@ kernel cannot be compiled. tests/test_lstm_kernel.py holds the two paths equal.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def use_cpu_kernel(dtype) -> bool:
@@ -75,6 +78,26 @@ def _lower(kernel_fn, xla_fn, *args):
   return xla_fn(*args)
 
 
+def _directions_reversed(reverse, count: int) -> tuple[bool, ...]:
+  """`reverse` as one bool per direction (None: none reversed)."""
+  if reverse is None:
+    return (False,) * count
+  if len(reverse) != count:
+    raise ValueError(f"reverse has {len(reverse)} entries for {count} directions")
+  return tuple(bool(r) for r in reverse)
+
+
+def _reversed_mask(reverse: tuple[bool, ...]) -> np.int64:
+  """The kernels' `reversed` attribute: bit i set when direction i reads time backwards."""
+  return np.int64(sum(1 << i for i, r in enumerate(reverse) if r))
+
+
+def _in_reading_order(arrays, reverse: tuple[bool, ...]) -> tuple[jax.Array, ...]:
+  """The scans' view of per-direction (T, ...) arrays: a reversed direction's flipped in time (and
+  its outputs flipped back with the same call). The CPU kernel reads them in place instead."""
+  return tuple(jnp.flip(x, 0) if r else x for x, r in zip(arrays, reverse))
+
+
 def _cell(gx, h, c, U):
   z = gx + jnp.einsum("dbh,dhg->dbg", h, U)
   i, f, g, o = jnp.split(z, 4, -1)
@@ -83,7 +106,9 @@ def _cell(gx, h, c, U):
   return o * jnp.tanh(c_new), c_new, jnp.concatenate([i, f, g, o], -1)
 
 
-def _xla_forward(U, bias, gates_x, valid):
+def _xla_forward(U, bias, gates_x, valid, reverse=None):
+  reverse = _directions_reversed(reverse, len(gates_x))
+  gates_x, valid = _in_reading_order(gates_x, reverse), _in_reading_order(valid, reverse)
   batch, gates = gates_x[0].shape[1:]
   zeros = jnp.zeros((len(gates_x), batch, gates // 4), gates_x[0].dtype)
 
@@ -95,48 +120,58 @@ def _xla_forward(U, bias, gates_x, valid):
     h, c = jnp.where(v, h_new, h), jnp.where(v, c_new, c)
     return (h, c), (tuple(h), tuple(c), tuple(activations))
 
-  _, (hs, cs, activations) = jax.lax.scan(step, (zeros, zeros), (tuple(gates_x), tuple(valid)))
+  _, outputs = jax.lax.scan(step, (zeros, zeros), (tuple(gates_x), tuple(valid)))
+  hs, cs, activations = (_in_reading_order(x, reverse) for x in outputs)
   return hs, cs, activations
 
 
-def _kernel_forward(U, bias, gates_x, valid):
+def _kernel_forward(U, bias, gates_x, valid, reverse=None):
   d = len(gates_x)
   steps, batch, gates = gates_x[0].shape
   state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
   activation = jax.ShapeDtypeStruct((steps, batch, gates), jnp.float32)
   call = jax.ffi.ffi_call("mmer_lstm_forward", [state] * (2 * d) + [activation] * d,
                           vmap_method="sequential")
-  out = call(U, bias, *gates_x, *valid)
+  out = call(U, bias, *gates_x, *valid, reversed=_reversed_mask(_directions_reversed(reverse, d)))
   return tuple(out[:d]), tuple(out[d:2 * d]), tuple(out[2 * d:])
 
 
-def _kernel_inference(U, bias, gates_x, valid):
+def _kernel_inference(U, bias, gates_x, valid, reverse=None):
   d = len(gates_x)
   steps, batch, gates = gates_x[0].shape
   state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
   call = jax.ffi.ffi_call("mmer_lstm_inference", [state] * d, vmap_method="sequential")
-  return tuple(call(U, bias, *gates_x, *valid))
+  return tuple(call(U, bias, *gates_x, *valid, reversed=_reversed_mask(_directions_reversed(reverse, d))))
 
 
-def _xla_inference(U, bias, gates_x, valid):
-  return _xla_forward(U, bias, gates_x, valid)[0]
+def _xla_inference(U, bias, gates_x, valid, reverse=None):
+  return _xla_forward(U, bias, gates_x, valid, reverse)[0]
 
 
-@jax.custom_vjp
-def recurrence(gates_x: Sequence[jax.Array], U: jax.Array, bias: jax.Array,
-               valid: Sequence[jax.Array]) -> tuple[jax.Array, ...]:
+def recurrence(gates_x: Sequence[jax.Array], U: jax.Array, bias: jax.Array, valid: Sequence[jax.Array],
+               reverse: Sequence[bool] | None = None) -> tuple[jax.Array, ...]:
   """gates_x: D arrays (T, B, 4H), input projections without bias; U (D, H, 4H); bias (D, 4H);
-  valid: D bools (T, B).
+  valid: D bools (T, B); reverse: per direction, whether it reads time from T - 1 down to 0 (a
+  BiLSTM's backward direction; default: none). Outputs stay at their own step either way.
 
   The bias is added inside the loop: as a separate pass over the (T, B, 4H) projections it cost
   ~10 ms per direction and layer at T=500, B=32 (a memory-bound XLA:CPU fusion).
-  Returns D arrays (T, B, H) of carried hidden states (at an invalid step: the last valid state)."""
+  Returns D arrays (T, B, H) of carried hidden states (at an invalid step: the state after the last
+  valid step read so far)."""
+  reverse = _directions_reversed(reverse, len(gates_x))
+  return _recurrence(tuple(gates_x), U, bias, tuple(valid), reverse)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _recurrence(gates_x, U, bias, valid, reverse):
   # Called undifferentiated (evaluation), so the residuals the backward pass reads are not stored.
-  return _lower(_kernel_inference, _xla_inference, U, bias, gates_x, valid)
+  return _lower(functools.partial(_kernel_inference, reverse=reverse),
+                functools.partial(_xla_inference, reverse=reverse), U, bias, gates_x, valid)
 
 
-def _recurrence_fwd(gates_x, U, bias, valid):
-  hs, cs, activations = _lower(_kernel_forward, _xla_forward, U, bias, gates_x, valid)
+def _recurrence_fwd(gates_x, U, bias, valid, reverse):
+  hs, cs, activations = _lower(functools.partial(_kernel_forward, reverse=reverse),
+                               functools.partial(_xla_forward, reverse=reverse), U, bias, gates_x, valid)
   return hs, (U, valid, hs, cs, activations)
 
 
@@ -144,7 +179,13 @@ def _previous(x):
   return jnp.concatenate([jnp.zeros_like(x[:1]), x[:-1]], 0)
 
 
-def _xla_backward(U, d_hs, valid, cs, activations):
+def _following(x):
+  return jnp.concatenate([x[1:], jnp.zeros_like(x[:1])], 0)
+
+
+def _xla_backward(U, d_hs, valid, cs, activations, reverse=None):
+  reverse = _directions_reversed(reverse, len(cs))
+  d_hs, valid, cs, activations = (_in_reading_order(x, reverse) for x in (d_hs, valid, cs, activations))
   c_prev = tuple(_previous(c) for c in cs)
   U_t = jnp.swapaxes(U, 1, 2)
 
@@ -166,25 +207,29 @@ def _xla_backward(U, d_hs, valid, cs, activations):
   zeros = jnp.zeros((len(cs),) + cs[0].shape[1:], cs[0].dtype)  # (D, B, H)
   _, d_gates = jax.lax.scan(step, (zeros, zeros), (tuple(d_hs), tuple(valid), c_prev, tuple(cs),
                                                    tuple(activations)), reverse=True)
-  return tuple(d_gates)
+  return _in_reading_order(d_gates, reverse)
 
 
-def _kernel_backward(U, d_hs, valid, cs, activations):
+def _kernel_backward(U, d_hs, valid, cs, activations, reverse=None):
   gates = jax.ShapeDtypeStruct(activations[0].shape, jnp.float32)
   call = jax.ffi.ffi_call("mmer_lstm_backward", [gates] * len(cs), vmap_method="sequential")
-  return tuple(call(U, *d_hs, *valid, *cs, *activations))
+  return tuple(call(U, *d_hs, *valid, *cs, *activations,
+                    reversed=_reversed_mask(_directions_reversed(reverse, len(cs)))))
 
 
-def _recurrence_bwd(residuals, d_hs):
+def _recurrence_bwd(reverse, residuals, d_hs):
   U, valid, hs, cs, activations = residuals
-  d_gates = _lower(_kernel_backward, _xla_backward, U, tuple(d_hs), valid, cs, activations)
-  # dU_d = sum_t h_{t-1}^T dz_t, one 2-D (T*B, H)^T (T*B, 4H) matmul per direction (the 3-D einsum
-  # over t and b ran at half the speed on XLA:CPU). Shifting h (H wide) instead of slicing dz[1:]
-  # (4H wide) keeps XLA from copying the larger array.
+  d_gates = _lower(functools.partial(_kernel_backward, reverse=reverse),
+                   functools.partial(_xla_backward, reverse=reverse), U, tuple(d_hs), valid, cs, activations)
+  # dU_d = sum_t h_before(t)^T dz_t, one 2-D (T*B, H)^T (T*B, 4H) matmul per direction (the 3-D
+  # einsum over t and b ran at half the speed on XLA:CPU), where h_before(t) is the state the
+  # direction carried into step t: h_{t-1}, or h_{t+1} when it reads time backwards. Shifting h
+  # (H wide) instead of slicing dz (4H wide) keeps XLA from copying the larger array.
   flat = lambda x: x.reshape(-1, x.shape[-1])
-  dU = jnp.stack([flat(_previous(h)).T @ flat(dz) for h, dz in zip(hs, d_gates)])
+  before = lambda h, r: _following(h) if r else _previous(h)
+  dU = jnp.stack([flat(before(h, r)).T @ flat(dz) for h, dz, r in zip(hs, d_gates, reverse)])
   d_bias = jnp.stack([dz.sum((0, 1)) for dz in d_gates])
   return tuple(d_gates), dU, d_bias, tuple(None for _ in valid)
 
 
-recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
+_recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
