@@ -6,6 +6,10 @@ padding-first reading order, both as time-flipped masks and as a direction the k
 end (`reverse`, what BiLSTM uses).
 """
 
+import os
+import platform
+import subprocess
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -172,3 +176,15 @@ def test_kernel_flops_are_read_from_the_lowered_program():
   gradient = jax.jit(jax.grad(loss)).lower(gates_x).as_text()
   assert lstm_recurrence.kernel_flops(gradient) == 2 * one_pass  # forward with residuals + backward
   assert lstm_recurrence.kernel_flops("stablehlo.dot_general") == 0.0
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 instruction sets only")
+@pytest.mark.parametrize("march", ["x86-64-v3", "x86-64-v2"])
+def test_the_kernel_compiles_for_narrower_vector_units(march, tmp_path):
+  """The vector width and matmul blocks are chosen per instruction set (AVX-512, AVX2, SSE) at
+  compile time; machines with AVX-512 (this one, CI) only ever build their own branch."""
+  flags = [f"-march={march}" if flag == "-march=native" else flag for flag in build.FLAGS]
+  command = [os.environ.get("CXX", "g++"), *flags, f"-I{jax.ffi.include_dir()}", str(build.SOURCE),
+             "-o", str(tmp_path / "lstm_cpu.so")]
+  result = subprocess.run(command, capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-2000:]
