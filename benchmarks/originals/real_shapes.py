@@ -137,6 +137,11 @@ _MF_BUCKETS = {"audio": [128, 256, 384, 512, 640, 768, 896, 1000], "text": [32, 
 
 def _cs772(inputs: tuple[Input, ...]) -> RealSpec:
   names = [i.name for i in inputs]
+  if names == ["text"]:  # (6, 8): mmer_jax.train.defaults MAX_BUCKETS, length_buckets.DEFAULT_MULTIPLE
+    return RealSpec("iemocap_utterance_seconds", "iemocap_tokens", inputs, eval_batch=64, buckets={},
+                    group_key="text", auto_buckets={"text": (6, 8)},
+                    note="configs/multifocus_common.py: text alone, buckets chosen from the training "
+                         "transcripts (max_buckets 6), batches grouped by text, eval_batch_size 64")
   return RealSpec("iemocap_utterance_seconds", "iemocap_tokens", inputs, eval_batch=64,
                   buckets={n: _MF_BUCKETS[n] for n in names}, group_key=names[0],
                   note="configs/multifocus_common.py: named buckets (audio every 128 frames, text 32/64/128), "
