@@ -11,6 +11,9 @@ Measured 2026-11-25, batch 32, 65 features:
 - gradient at T=500: 429 ms with the scans (~120 us per layer-step in each scan: XLA:CPU runs a step
   as ~20 small thunks on one core), 288 ms with the kernel (each direction on its own thread; since
   2026-11-30 each direction is a task on XLA's intra-op pool).
+Measured 2026-12-06, AMD EPYC (AVX-512), T=451: forward 139-141 -> 106-108 ms and gradient 329-353
+-> 318-324 ms after the kernel's aligned buffers, 8 x 3 matmul blocks, two-pass gates and in-place
+reading of the backward direction (benchmarks/README.md, "The LSTM kernel, again").
 """
 
 from __future__ import annotations
