@@ -3,10 +3,10 @@
 `recurrence(gates_x, U, bias, valid, reverse)` runs D independent LSTMs (e.g. a BiLSTM's forward
 direction and its backward one, which reads time from the end) in one `lax.scan`: each step is a
 single batched (D, B, H) @ (D, H, 4H) matmul, so a BiLSTM takes T sequential steps, not 2T. The
-scans read a reversed direction through time-flipped copies; the CPU kernel reads it in place. The custom VJP keeps the gate activations from the forward scan, runs one
-reverse scan for the input-gate gradients and computes dU with one matmul per direction after the
-loop instead of autodiff's per-step accumulation. Invalid (padded) steps leave the carried state
-unchanged.
+scans read a reversed direction through time-flipped copies; the CPU kernel reads it in place.
+The custom VJP keeps the gate activations from the forward scan, runs one reverse scan for the
+input-gate gradients and computes dU with one matmul per direction after the loop instead of
+autodiff's per-step accumulation. Invalid (padded) steps leave the carried state unchanged.
 
 Layout: every per-direction array (gate inputs, states, activations, their gradients) is its own
 contiguous (T, B, X) buffer; directions are stacked only inside the step. A stacked (T, D, B, X)
