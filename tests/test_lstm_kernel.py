@@ -3,9 +3,11 @@
 Shapes are deliberately awkward: a batch that is not a multiple of the kernel's row blocks, a
 hidden size that is not a multiple of its vectors, an empty sequence, and the backward direction's
 padding-first reading order, both as time-flipped masks and as a direction the kernel reads from the
-end (`reverse`, what BiLSTM uses).
+end (`reverse`, what BiLSTM uses). The kernel is also built for AVX2 and SSE and run against the
+scans, since a build for this machine compiles only its own instruction set's branch.
 """
 
+import ctypes
 import os
 import platform
 import subprocess
@@ -178,13 +180,46 @@ def test_kernel_flops_are_read_from_the_lowered_program():
   assert lstm_recurrence.kernel_flops("stablehlo.dot_general") == 0.0
 
 
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 instruction sets only")
-@pytest.mark.parametrize("march", ["x86-64-v3", "x86-64-v2"])
-def test_the_kernel_compiles_for_narrower_vector_units(march, tmp_path):
-  """The vector width and matmul blocks are chosen per instruction set (AVX-512, AVX2, SSE) at
-  compile time; machines with AVX-512 (this one, CI) only ever build their own branch."""
+_NARROWER = ["x86-64-v3", "x86-64-v2"]  # AVX2 + FMA; SSE4.2 without FMA
+
+
+@pytest.fixture(scope="module", params=_NARROWER)
+def narrower_kernel(request, tmp_path_factory):
+  """The kernel built for a narrower instruction set than this machine's and registered under its
+  own target names: the AVX2 and SSE branches (vector width, matmul blocks, their leftover rows
+  and columns), which a build for an AVX-512 machine never compiles, run here on the same inputs."""
+  if platform.machine() not in ("x86_64", "AMD64"):
+    pytest.skip("x86 instruction sets only")
+  march = request.param
+  library = tmp_path_factory.mktemp(march) / "lstm_cpu.so"
   flags = [f"-march={march}" if flag == "-march=native" else flag for flag in build.FLAGS]
   command = [os.environ.get("CXX", "g++"), *flags, f"-I{jax.ffi.include_dir()}", str(build.SOURCE),
-             "-o", str(tmp_path / "lstm_cpu.so")]
+             "-o", str(library)]
   result = subprocess.run(command, capture_output=True, text=True)
   assert result.returncode == 0, result.stderr[-2000:]
+  loaded = ctypes.cdll.LoadLibrary(str(library))
+  suffix = march.replace("-", "_")
+  for name, symbol in build.TARGETS.items():
+    jax.ffi.register_ffi_target(f"{name}_{suffix}", jax.ffi.pycapsule(getattr(loaded, symbol)), platform="cpu")
+  return suffix
+
+
+@pytest.mark.parametrize("batch,hidden", SHAPES)
+def test_narrower_builds_compute_what_the_scans_compute(narrower_kernel, batch, hidden):
+  gates_x, U, bias, valid, reverse, rng = _inputs(batch=batch, hidden=hidden, reading="reverse")
+  steps, batch, gates = gates_x[0].shape
+  state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
+  activation = jax.ShapeDtypeStruct((steps, batch, gates), jnp.float32)
+  mask = np.int64(0b10)  # the second direction reads time from the end
+  forward = jax.ffi.ffi_call(f"mmer_lstm_forward_{narrower_kernel}", [state] * 4 + [activation] * 2)(
+      U, bias, *gates_x, *valid, reversed=mask)
+  expected = lstm_recurrence._xla_forward(U, bias, gates_x, valid, reverse)
+  for got, want in zip(forward, [x for group in expected for x in group]):
+    np.testing.assert_allclose(got, want, atol=_atol(hidden))
+  hs, cs, activations = expected
+  d_hs = tuple(jnp.asarray(rng.normal(size=h.shape), jnp.float32) for h in hs)
+  backward = jax.ffi.ffi_call(f"mmer_lstm_backward_{narrower_kernel}", [activation] * 2)(
+      U, *d_hs, *valid, *cs, *activations, reversed=mask)
+  for got, want in zip(backward, lstm_recurrence._xla_backward(U, d_hs, valid, cs, activations, reverse)):
+    assert float(jnp.abs(want).max()) > 0.1
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=_atol(hidden))
