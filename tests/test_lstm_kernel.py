@@ -196,6 +196,9 @@ def narrower_kernel(request, tmp_path_factory):
   command = [os.environ.get("CXX", "g++"), *flags, f"-I{jax.ffi.include_dir()}", str(build.SOURCE),
              "-o", str(library)]
   result = subprocess.run(command, capture_output=True, text=True)
+  message = result.stderr.replace("\u2018", "'").replace("\u2019", "'")
+  if "for '-march=' switch" in message or "unknown target CPU" in message:  # GCC, Clang
+    pytest.skip(f"this compiler does not know -march={march} (GCC 11 or newer, Clang 12 or newer)")
   assert result.returncode == 0, result.stderr[-2000:]
   loaded = ctypes.cdll.LoadLibrary(str(library))
   suffix = march.replace("-", "_")
@@ -204,7 +207,8 @@ def narrower_kernel(request, tmp_path_factory):
   return suffix
 
 
-@pytest.mark.parametrize("batch,hidden", SHAPES)
+# Leftover rows and columns after every block shape of the narrower builds, and K panels (H = 300).
+@pytest.mark.parametrize("batch,hidden", [(19, 37), (9, 300)])
 def test_narrower_builds_compute_what_the_scans_compute(narrower_kernel, batch, hidden):
   gates_x, U, bias, valid, reverse, rng = _inputs(batch=batch, hidden=hidden, reading="reverse")
   steps, batch, gates = gates_x[0].shape
