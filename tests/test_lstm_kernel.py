@@ -7,10 +7,8 @@ end (`reverse`, what BiLSTM uses). The kernel is also built for AVX2 and SSE and
 scans, since a build for this machine compiles only its own instruction set's branch.
 """
 
-import ctypes
 import os
 import platform
-import subprocess
 
 import jax
 import jax.numpy as jnp
@@ -193,17 +191,15 @@ def narrower_kernel(request, tmp_path_factory):
   march = request.param
   library = tmp_path_factory.mktemp(march) / "lstm_cpu.so"
   flags = [f"-march={march}" if flag == "-march=native" else flag for flag in build.FLAGS]
-  command = [os.environ.get("CXX", "g++"), *flags, f"-I{jax.ffi.include_dir()}", str(build.SOURCE),
-             "-o", str(library)]
-  result = subprocess.run(command, capture_output=True, text=True)
-  message = result.stderr.replace("\u2018", "'").replace("\u2019", "'")
-  if "for '-march=' switch" in message or "unknown target CPU" in message:  # GCC, Clang
-    pytest.skip(f"this compiler does not know -march={march} (GCC 11 or newer, Clang 12 or newer)")
-  assert result.returncode == 0, result.stderr[-2000:]
-  loaded = ctypes.cdll.LoadLibrary(str(library))
-  suffix = march.replace("-", "_")
-  for name, symbol in build.TARGETS.items():
-    jax.ffi.register_ffi_target(f"{name}_{suffix}", jax.ffi.pycapsule(getattr(loaded, symbol)), platform="cpu")
+  try:
+    build._compile(os.environ.get("CXX", "g++"), jax.ffi.include_dir(), library, flags)
+  except RuntimeError as error:
+    message = str(error).replace("\u2018", "'").replace("\u2019", "'")
+    if "for '-march=' switch" in message or "unknown target CPU" in message:  # GCC, Clang
+      pytest.skip(f"this compiler does not know -march={march} (GCC 11 or newer, Clang 12 or newer)")
+    raise
+  suffix = "_" + march.replace("-", "_")
+  build.register(library, suffix)
   return suffix
 
 
@@ -211,19 +207,15 @@ def narrower_kernel(request, tmp_path_factory):
 @pytest.mark.parametrize("batch,hidden", [(19, 37), (9, 300)])
 def test_narrower_builds_compute_what_the_scans_compute(narrower_kernel, batch, hidden):
   gates_x, U, bias, valid, reverse, rng = _inputs(batch=batch, hidden=hidden, reading="reverse")
-  steps, batch, gates = gates_x[0].shape
-  state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
-  activation = jax.ShapeDtypeStruct((steps, batch, gates), jnp.float32)
-  mask = np.int64(0b10)  # the second direction reads time from the end
-  forward = jax.ffi.ffi_call(f"mmer_lstm_forward_{narrower_kernel}", [state] * 4 + [activation] * 2)(
-      U, bias, *gates_x, *valid, reversed=mask)
+  forward = lstm_recurrence._kernel_forward(U, bias, gates_x, valid, reverse, target_suffix=narrower_kernel)
   expected = lstm_recurrence._xla_forward(U, bias, gates_x, valid, reverse)
-  for got, want in zip(forward, [x for group in expected for x in group]):
-    np.testing.assert_allclose(got, want, atol=_atol(hidden))
+  for got, want in zip(forward, expected):
+    for a, b in zip(got, want):
+      np.testing.assert_allclose(a, b, atol=_atol(hidden))
   hs, cs, activations = expected
   d_hs = tuple(jnp.asarray(rng.normal(size=h.shape), jnp.float32) for h in hs)
-  backward = jax.ffi.ffi_call(f"mmer_lstm_backward_{narrower_kernel}", [activation] * 2)(
-      U, *d_hs, *valid, *cs, *activations, reversed=mask)
+  backward = lstm_recurrence._kernel_backward(U, d_hs, valid, cs, activations, reverse,
+                                              target_suffix=narrower_kernel)
   for got, want in zip(backward, lstm_recurrence._xla_backward(U, d_hs, valid, cs, activations, reverse)):
     assert float(jnp.abs(want).max()) > 0.1
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=_atol(hidden))

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 from absl import logging
 
@@ -50,11 +51,11 @@ def _library_path(compiler: str, include_dir: str) -> Path:
   return cache / f"lstm_cpu-{digest.hexdigest()[:16]}.so"
 
 
-def _compile(compiler: str, include_dir: str, target: Path) -> None:
+def _compile(compiler: str, include_dir: str, target: Path, flags: Sequence[str] = FLAGS) -> None:
   target.parent.mkdir(parents=True, exist_ok=True)
   with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
     private = Path(scratch) / target.name
-    command = [compiler, *FLAGS, f"-I{include_dir}", str(SOURCE), "-o", str(private)]
+    command = [compiler, *flags, f"-I{include_dir}", str(SOURCE), "-o", str(private)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
       raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}")
@@ -83,18 +84,25 @@ def build_library(compiler: str | None = None) -> Path | None:
   return path
 
 
+def register(path: Path, suffix: str = "") -> None:
+  """Loads a kernel library and registers its handlers as the FFI targets `<name><suffix>` (the
+  tests register builds for other instruction sets under their own suffixes); OSError when the
+  library cannot be loaded."""
+  import jax
+  library = ctypes.cdll.LoadLibrary(str(path))
+  for name, symbol in TARGETS.items():
+    jax.ffi.register_ffi_target(name + suffix, jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
+
+
 @functools.cache
 def load() -> bool:
   """Builds (once per machine) and registers the kernels with XLA; False when they cannot be built."""
-  import jax
   path = build_library()
   if path is None:
     return False
   try:
-    library = ctypes.cdll.LoadLibrary(str(path))
+    register(path)
   except OSError as error:
     logging.warning("mmer_jax CPU kernels: cannot load %s (%s); using the XLA scan.", path, error)
     return False
-  for name, symbol in TARGETS.items():
-    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
   return True

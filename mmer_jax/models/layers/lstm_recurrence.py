@@ -125,12 +125,13 @@ def _xla_forward(U, bias, gates_x, valid, reverse=None):
   return hs, cs, activations
 
 
-def _kernel_forward(U, bias, gates_x, valid, reverse=None):
+def _kernel_forward(U, bias, gates_x, valid, reverse=None, target_suffix=""):
+  """target_suffix: a build registered under other names (build.register), e.g. for another ISA."""
   d = len(gates_x)
   steps, batch, gates = gates_x[0].shape
   state = jax.ShapeDtypeStruct((steps, batch, gates // 4), jnp.float32)
   activation = jax.ShapeDtypeStruct((steps, batch, gates), jnp.float32)
-  call = jax.ffi.ffi_call("mmer_lstm_forward", [state] * (2 * d) + [activation] * d,
+  call = jax.ffi.ffi_call("mmer_lstm_forward" + target_suffix, [state] * (2 * d) + [activation] * d,
                           vmap_method="sequential")
   out = call(U, bias, *gates_x, *valid, reversed=_reversed_mask(_directions_reversed(reverse, d)))
   return tuple(out[:d]), tuple(out[d:2 * d]), tuple(out[2 * d:])
@@ -210,9 +211,9 @@ def _xla_backward(U, d_hs, valid, cs, activations, reverse=None):
   return _in_reading_order(d_gates, reverse)
 
 
-def _kernel_backward(U, d_hs, valid, cs, activations, reverse=None):
+def _kernel_backward(U, d_hs, valid, cs, activations, reverse=None, target_suffix=""):
   gates = jax.ShapeDtypeStruct(activations[0].shape, jnp.float32)
-  call = jax.ffi.ffi_call("mmer_lstm_backward", [gates] * len(cs), vmap_method="sequential")
+  call = jax.ffi.ffi_call("mmer_lstm_backward" + target_suffix, [gates] * len(cs), vmap_method="sequential")
   return tuple(call(U, *d_hs, *valid, *cs, *activations,
                     reversed=_reversed_mask(_directions_reversed(reverse, len(cs)))))
 
