@@ -206,7 +206,7 @@ class _BiLSTMRead(nn.Module):
     # step, the backward one after reading back to step 0 (zero for an empty sequence either way).
     final = hs[0] if backwards else hs[-1]
     single = jnp.where(read_valid[:, None], _first_cell(x_one, one, self.dtype), 0.0)
-    pair = (final, single) if self.position == "last" else (single, final)
+    pair = (single, final) if backwards else (final, single)
     return precision.cast(jnp.concatenate(pair, -1), self.dtype)
 
 
